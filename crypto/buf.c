@@ -152,7 +152,7 @@ buf_put_u8(struct buf *b, uint8_t v)
 int
 buf_put_u16(struct buf *b, uint16_t v)
 {
-	uint8_t d[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t d[2] = {(uint8_t)(v >> 8), (uint8_t)v};
 
 	return buf_put(b, d, sizeof(d));
 }

@@ -19,13 +19,13 @@
 #define BUF_MAX_DEFAULT (16 * 1024 * 1024)
 
 struct buf {
-	uint8_t *data;	/* storage; NULL until the first write for owned buffers */
-	size_t size;	/* bytes written (end of readable data) */
-	size_t off;	/* read position, 0..size */
-	size_t alloc;	/* bytes allocated */
-	size_t max;	/* growth limit for writers */
-	int readonly;	/* wraps caller memory: never written, never freed */
-	int secure;	/* wipe on growth and free */
+	uint8_t *data; /* storage; NULL until the first write for owned buffers */
+	size_t size;   /* bytes written (end of readable data) */
+	size_t off;    /* read position, 0..size */
+	size_t alloc;  /* bytes allocated */
+	size_t max;    /* growth limit for writers */
+	int readonly;  /* wraps caller memory: never written, never freed */
+	int secure;    /* wipe on growth and free */
 };
 
 /* A growable writer that may hold up to max bytes (0 means BUF_MAX_DEFAULT). */
@@ -65,8 +65,8 @@ int buf_skip(struct buf *b, size_t len) SOTTO_WUR;
  * A string whose length is at most maxlen (else SOTTO_ERR_RANGE): *data points
  * into b (no copy), valid while b's storage is.
  */
-int buf_get_string_direct(struct buf *b, const uint8_t **data, size_t *len,
-	size_t maxlen) SOTTO_WUR;
+int buf_get_string_direct(
+        struct buf *b, const uint8_t **data, size_t *len, size_t maxlen) SOTTO_WUR;
 /* A string into out (capacity outcap); SOTTO_ERR_RANGE if it does not fit. */
 int buf_get_string_fixed(struct buf *b, void *out, size_t outcap, size_t *len) SOTTO_WUR;
 /*

@@ -22,7 +22,7 @@ x25519_public(uint8_t pk[X25519_KEYBYTES], const uint8_t sk[X25519_KEYBYTES])
 
 int
 x25519_shared(uint8_t out[X25519_KEYBYTES], const uint8_t sk[X25519_KEYBYTES],
-	const uint8_t pk[X25519_KEYBYTES])
+        const uint8_t pk[X25519_KEYBYTES])
 {
 	/* libsodium fails for a small-order point, whose shared secret is all zeros. */
 	if (crypto_scalarmult(out, sk, pk) != 0 || sodium_is_zero(out, X25519_KEYBYTES)) {
@@ -40,14 +40,14 @@ ed25519_keypair(uint8_t pk[ED25519_PUBLICKEYBYTES], uint8_t sk[ED25519_SECRETKEY
 
 void
 ed25519_seed_keypair(uint8_t pk[ED25519_PUBLICKEYBYTES], uint8_t sk[ED25519_SECRETKEYBYTES],
-	const uint8_t seed[ED25519_SEEDBYTES])
+        const uint8_t seed[ED25519_SEEDBYTES])
 {
 	crypto_sign_seed_keypair(pk, sk, seed);
 }
 
 int
 ed25519_sign(uint8_t sig[ED25519_SIGBYTES], const uint8_t *m, size_t mlen,
-	const uint8_t sk[ED25519_SECRETKEYBYTES])
+        const uint8_t sk[ED25519_SECRETKEYBYTES])
 {
 	if (crypto_sign_detached(sig, NULL, m, mlen, sk) != 0)
 		return SOTTO_ERR_CRYPTO;
@@ -56,7 +56,7 @@ ed25519_sign(uint8_t sig[ED25519_SIGBYTES], const uint8_t *m, size_t mlen,
 
 int
 ed25519_verify(const uint8_t *sig, size_t siglen, const uint8_t *m, size_t mlen,
-	const uint8_t pk[ED25519_PUBLICKEYBYTES])
+        const uint8_t pk[ED25519_PUBLICKEYBYTES])
 {
 	if (siglen != ED25519_SIGBYTES)
 		return SOTTO_ERR_VERIFY;

@@ -7,7 +7,7 @@
 
 #include "err.h"
 
-#define KDF_HMAC_SHA256_BYTES 32
+#define KDF_HMAC_SHA256_BYTES    32
 #define KDF_HKDF_SHA256_MAXBYTES (255 * 32)
 
 /*
@@ -16,17 +16,17 @@
  * SOTTO_ERR_RANGE.
  */
 int kdf_hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *salt, size_t saltlen,
-	const uint8_t *ikm, size_t ikmlen, const uint8_t *info, size_t infolen) SOTTO_WUR;
+        const uint8_t *ikm, size_t ikmlen, const uint8_t *info, size_t infolen) SOTTO_WUR;
 
 /* HMAC-SHA256 of msg under key (any length, including 0). */
 int kdf_hmac_sha256(uint8_t out[KDF_HMAC_SHA256_BYTES], const uint8_t *key, size_t keylen,
-	const uint8_t *msg, size_t msglen) SOTTO_WUR;
+        const uint8_t *msg, size_t msglen) SOTTO_WUR;
 
 /*
  * Verify a possibly truncated tag (taglen 1..32) in constant time: 0 when it
  * matches the first taglen bytes of the HMAC, SOTTO_ERR_VERIFY otherwise.
  */
-int kdf_hmac_sha256_verify(const uint8_t *tag, size_t taglen, const uint8_t *key,
-	size_t keylen, const uint8_t *msg, size_t msglen) SOTTO_WUR;
+int kdf_hmac_sha256_verify(const uint8_t *tag, size_t taglen, const uint8_t *key, size_t keylen,
+        const uint8_t *msg, size_t msglen) SOTTO_WUR;
 
 #endif

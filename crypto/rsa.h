@@ -15,10 +15,10 @@
 
 #include "err.h"
 
-#define RSA_MIN_BITS	  2048
-#define RSA_MAX_BITS	  4096
+#define RSA_MIN_BITS      2048
+#define RSA_MAX_BITS      4096
 #define RSA_PSS_SALTBYTES 32
-#define RSA_MAX_BYTES	  (RSA_MAX_BITS / 8)
+#define RSA_MAX_BYTES     (RSA_MAX_BITS / 8)
 
 /* 1 if bits is a size sotto makes and accepts for identities (3072, 4096). */
 int rsa_identity_bits_ok(int bits);
@@ -38,17 +38,17 @@ int rsa_public_from_der(EVP_PKEY **out, const uint8_t *der, size_t len) SOTTO_WU
 int rsa_private_from_der(EVP_PKEY **out, const uint8_t *der, size_t len) SOTTO_WUR;
 
 /* Encrypt in to pub; out needs rsa_bits/8 bytes (outcap), *outlen is set. */
-int rsa_oaep_encrypt(uint8_t *out, size_t outcap, size_t *outlen, const uint8_t *in,
-	size_t inlen, EVP_PKEY *pub, const uint8_t *label, size_t labellen) SOTTO_WUR;
+int rsa_oaep_encrypt(uint8_t *out, size_t outcap, size_t *outlen, const uint8_t *in, size_t inlen,
+        EVP_PKEY *pub, const uint8_t *label, size_t labellen) SOTTO_WUR;
 /* Decrypt; SOTTO_ERR_VERIFY for any padding or size failure (no oracle detail). */
-int rsa_oaep_decrypt(uint8_t *out, size_t outcap, size_t *outlen, const uint8_t *in,
-	size_t inlen, EVP_PKEY *priv, const uint8_t *label, size_t labellen) SOTTO_WUR;
+int rsa_oaep_decrypt(uint8_t *out, size_t outcap, size_t *outlen, const uint8_t *in, size_t inlen,
+        EVP_PKEY *priv, const uint8_t *label, size_t labellen) SOTTO_WUR;
 
 /* Sign m; sig needs rsa_bits/8 bytes (sigcap), *siglen is set. */
 int rsa_pss_sign(uint8_t *sig, size_t sigcap, size_t *siglen, const uint8_t *m, size_t mlen,
-	EVP_PKEY *priv) SOTTO_WUR;
+        EVP_PKEY *priv) SOTTO_WUR;
 /* 0 if sig is a valid PSS signature of m with a 32-byte salt, else SOTTO_ERR_VERIFY. */
-int rsa_pss_verify(const uint8_t *sig, size_t siglen, const uint8_t *m, size_t mlen,
-	EVP_PKEY *pub) SOTTO_WUR;
+int rsa_pss_verify(
+        const uint8_t *sig, size_t siglen, const uint8_t *m, size_t mlen, EVP_PKEY *pub) SOTTO_WUR;
 
 #endif

@@ -13,14 +13,14 @@
 
 #include "err.h"
 
-#define SAFETY_ITERATIONS 5200
-#define SAFETY_DIGITS	  60
+#define SAFETY_ITERATIONS  5200
+#define SAFETY_DIGITS      60
 #define SAFETY_GROUPED_LEN 72 /* 12 groups of 5 digits, 11 spaces, NUL */
 
 /* out receives 60 digits and a NUL.  keys are canonical encodings; ids UTF-8. */
 int safety_number(char out[SAFETY_DIGITS + 1], const uint8_t *key_a, size_t key_a_len,
-	const char *id_a, const uint8_t *key_b, size_t key_b_len, const char *id_b,
-	unsigned iterations) SOTTO_WUR;
+        const char *id_a, const uint8_t *key_b, size_t key_b_len, const char *id_b,
+        unsigned iterations) SOTTO_WUR;
 
 /* "12345 67890 ..." (12 groups of 5) from 60 digits. */
 void safety_format(char out[SAFETY_GROUPED_LEN], const char digits[SAFETY_DIGITS + 1]);

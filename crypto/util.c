@@ -1,6 +1,7 @@
 /* Crypto set-up, randomness, comparison, wiping and encodings; see util.h. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,24 +78,34 @@ void
 sotto_b64(char *out, const uint8_t *bin, size_t len, int padded)
 {
 	sodium_bin2base64(out, SOTTO_B64_LEN(len), bin, len,
-		padded ? sodium_base64_VARIANT_ORIGINAL : sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+	        padded ? sodium_base64_VARIANT_ORIGINAL
+	               : sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
 }
 
 int
 sotto_unb64(uint8_t *out, size_t outcap, size_t *outlen, const char *b64)
 {
-	size_t n = strlen(b64);
+	size_t n = strlen(b64), pad = 0;
 	const char *end = NULL;
 
 	*outlen = 0;
-	/* Strip padding so both padded and unpadded forms decode alike. */
-	while (n > 0 && b64[n - 1] == '=')
+	/*
+	 * Strip padding so both padded and unpadded forms decode alike, but only
+	 * canonical padding: one or two '=' that complete the last 4-character block.
+	 */
+	while (n > 0 && b64[n - 1] == '=') {
 		n--;
-	if (sodium_base642bin(out, outcap, b64, n, NULL, outlen, &end,
-		    sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0 ||
-		end != b64 + n) {
-		*outlen = 0;
+		pad++;
+	}
+	if (pad > 2 || (pad > 0 && (n + pad) % 4 != 0))
 		return SOTTO_ERR_FORMAT;
+	errno = 0;
+	if (sodium_base642bin(out, outcap, b64, n, NULL, outlen, &end,
+	            sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0 ||
+	        end != b64 + n) {
+		*outlen = 0;
+		/* libsodium reports a full output buffer as ERANGE. */
+		return errno == ERANGE ? SOTTO_ERR_SHORT : SOTTO_ERR_FORMAT;
 	}
 	return 0;
 }

@@ -1,0 +1,604 @@
+/*
+ * Routing sealed envelopes: Send, SendMulti, DeliverAck, live pushes and the
+ * queue drain.
+ *
+ * An envelope first lives in memory as a struct pending for at most one
+ * commit window.  If its online recipient acknowledges it within the window
+ * it never touches the disk; otherwise the commit writes it to the
+ * recipient's queue.  The sender's Ack waits for whichever comes first, so an
+ * Ack always means "the recipient has it, or it is durably queued".
+ *
+ * A connection is "live" once its queue is drained: new envelopes are pushed
+ * as they arrive.  When its output passes the high-water mark it stops being
+ * live, envelopes stay queued, and the drain resumes from the last pushed
+ * queue position when the output has emptied to half.  So a slow reader costs
+ * the server at most its high-water mark of memory.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/log.h"
+#include "src/server.h"
+
+#define RECENT_KEY_MAX  (2 * (PROTO_USERNAME_MAX + 1) + PROTO_MSG_ID_BYTES)
+#define PENDING_KEY_MAX (PROTO_USERNAME_MAX + 1 + PROTO_MSG_ID_BYTES)
+
+/* "name\0msg_id": the index key of a pending envelope for its recipient. */
+static size_t
+route_pending_key(uint8_t key[PENDING_KEY_MAX], const char *recipient,
+        const uint8_t msg_id[PROTO_MSG_ID_BYTES])
+{
+	size_t n = strlen(recipient) + 1;
+
+	memcpy(key, recipient, n);
+	memcpy(key + n, msg_id, PROTO_MSG_ID_BYTES);
+	return n + PROTO_MSG_ID_BYTES;
+}
+
+/* "sender\0recipient\0msg_id": the key of a recently acknowledged envelope. */
+static size_t
+route_recent_key(uint8_t key[RECENT_KEY_MAX], const char *sender, const char *recipient,
+        const uint8_t msg_id[PROTO_MSG_ID_BYTES])
+{
+	size_t a = strlen(sender) + 1, b = strlen(recipient) + 1;
+
+	memcpy(key, sender, a);
+	memcpy(key + a, recipient, b);
+	memcpy(key + a + b, msg_id, PROTO_MSG_ID_BYTES);
+	return a + b + PROTO_MSG_ID_BYTES;
+}
+
+static size_t
+route_recent_keylen(const uint8_t *key)
+{
+	size_t a = strlen((const char *)key) + 1;
+	size_t b = strlen((const char *)key + a) + 1;
+
+	return a + b + PROTO_MSG_ID_BYTES;
+}
+
+/* Remember an acknowledged envelope, forgetting the oldest past SERVER_RECENT_MAX. */
+static void
+route_recent_add(struct server *srv, const char *sender, const char *recipient,
+        const uint8_t msg_id[PROTO_MSG_ID_BYTES])
+{
+	uint8_t *slot = srv->recent_ring[srv->recent_next];
+	size_t n;
+
+	if (slot[0] != '\0')
+		hmap_del(srv->recent, slot, route_recent_keylen(slot));
+	n = route_recent_key(slot, sender, recipient, msg_id);
+	if (hmap_put(srv->recent, slot, n, (void *)1, NULL) != 0)
+		slot[0] = '\0';
+	srv->recent_next = (srv->recent_next + 1) % SERVER_RECENT_MAX;
+}
+
+static int
+route_recent_has(struct server *srv, const char *sender, const char *recipient,
+        const uint8_t msg_id[PROTO_MSG_ID_BYTES])
+{
+	uint8_t key[RECENT_KEY_MAX];
+	size_t n = route_recent_key(key, sender, recipient, msg_id);
+
+	return hmap_get(srv->recent, key, n) != NULL;
+}
+
+static void
+route_req_free(struct pending_req *req)
+{
+	if (req == NULL)
+		return;
+	free(req->acks);
+	free(req->ack_ptrs);
+	free(req->names);
+	free(req);
+}
+
+/* Send the Ack or AckMulti of req (if its conn is still there) and free it. */
+static void
+route_req_reply(struct server *srv, struct pending_req *req)
+{
+	struct conn *c = server_conn_by_serial(srv, req->conn_serial);
+	Sotto__AckMulti am;
+	Sotto__Frame rf;
+
+	sotto__ack_multi__init(&am);
+	if (c != NULL && c->state == CONN_READY) {
+		frame_init(&rf, req->id);
+		if (req->multi) {
+			rf.body_case = SOTTO__FRAME__BODY_ACK_MULTI;
+			rf.ack_multi = &am;
+			am.msg_id = proto_bytes(req->msg_id, PROTO_MSG_ID_BYTES);
+			am.acks = req->ack_ptrs;
+			am.n_acks = req->n_acks;
+			server_send(c, &rf);
+		} else if (req->acks[0].error != 0) {
+			server_send_error(c, req->id, req->acks[0].error, req->names[0], 0);
+		} else {
+			rf.body_case = SOTTO__FRAME__BODY_ACK;
+			rf.ack = &req->acks[0];
+			server_send(c, &rf);
+		}
+	}
+	route_req_free(req);
+}
+
+/* One recipient of req is settled: stored (or refused with error). */
+static void
+route_req_settle(
+        struct server *srv, struct pending_req *req, size_t idx, int stored, uint32_t error)
+{
+	req->acks[idx].stored = stored;
+	if (error != 0)
+		req->acks[idx].error = error;
+	if (--req->outstanding == 0)
+		route_req_reply(srv, req);
+}
+
+static void
+route_pending_settle(struct server *srv, struct pending *p, int stored, uint32_t error)
+{
+	struct pending_req *req = p->req;
+
+	if (req == NULL)
+		return;
+	p->req = NULL;
+	route_req_settle(srv, req, p->ack_index, stored, error);
+}
+
+/* Push one envelope to c as Deliver. */
+static int
+route_push_deliver(struct conn *c, const char *from, const uint8_t msg_id[PROTO_MSG_ID_BYTES],
+        int64_t ts_ms, const uint8_t *sealed, size_t len)
+{
+	Sotto__Deliver d;
+	Sotto__Frame f;
+
+	sotto__deliver__init(&d);
+	frame_init(&f, 0);
+	f.body_case = SOTTO__FRAME__BODY_DELIVER;
+	f.deliver = &d;
+	d.msg_id = proto_bytes(msg_id, PROTO_MSG_ID_BYTES);
+	d.from = proto_str(from);
+	d.timestamp_ms = (uint64_t)ts_ms;
+	d.sealed = proto_bytes(sealed, len);
+	return server_send(c, &f);
+}
+
+static int
+route_push_delivered(
+        struct conn *c, const char *to, const uint8_t msg_id[PROTO_MSG_ID_BYTES], int64_t ts_ms)
+{
+	Sotto__Delivered d;
+	Sotto__DeliveryReceipt rc, *rcp;
+	Sotto__Frame f;
+
+	sotto__delivered__init(&d);
+	sotto__delivery_receipt__init(&rc);
+	rcp = &rc;
+	frame_init(&f, 0);
+	f.body_case = SOTTO__FRAME__BODY_DELIVERED;
+	f.delivered = &d;
+	d.receipts = &rcp;
+	d.n_receipts = 1;
+	rc.msg_id = proto_bytes(msg_id, PROTO_MSG_ID_BYTES);
+	rc.to = proto_str(to);
+	rc.timestamp_ms = (uint64_t)ts_ms;
+	return server_send(c, &f);
+}
+
+/* 1 if u's connection takes live pushes right now. */
+static int
+route_live(struct server *srv, struct srv_user *u)
+{
+	struct conn *c = u->conn;
+
+	if (c == NULL || c->state != CONN_READY || !c->live)
+		return 0;
+	if (server_conn_outlen(c) >= srv->cfg->output_high_water) {
+		c->live = 0;
+		return 0;
+	}
+	return 1;
+}
+
+/* Tell sender that recipient has msg_id: live if it is listening, else queued. */
+static void
+route_receipt(struct server *srv, const char *sender, const char *recipient,
+        const uint8_t msg_id[PROTO_MSG_ID_BYTES], int64_t ts_ms)
+{
+	struct srv_user *u = server_user(srv, sender);
+
+	if (u == NULL || u->deleted)
+		return;
+	if (route_live(srv, u)) {
+		route_push_delivered(u->conn, recipient, msg_id, ts_ms);
+		return;
+	}
+	if (server_batch(srv) != 0 || store_queue_push(srv->store, sender, STORE_KIND_DELIVERED,
+	                                      recipient, msg_id, ts_ms, NULL, 0, NULL, NULL) != 0)
+		log_warn("%s: cannot queue a delivery receipt: %s", sender,
+		        store_last_error(srv->store));
+}
+
+/* Accept one envelope for one recipient of req (index idx). */
+static void
+route_one(struct conn *c, struct pending_req *req, size_t idx, const char *to,
+        const ProtobufCBinaryData *sealed)
+{
+	struct server *srv = c->srv;
+	Sotto__Ack *ack = &req->acks[idx];
+	uint8_t key[PENDING_KEY_MAX];
+	struct srv_user *r;
+	struct pending *p, *orig;
+	size_t keylen;
+	int hidden;
+
+	sotto__ack__init(ack);
+	ack->msg_id = proto_bytes(req->msg_id, PROTO_MSG_ID_BYTES);
+	snprintf(req->names[idx], sizeof(req->names[idx]), "%s", to != NULL ? to : "");
+	ack->to = req->names[idx];
+	if (proto_username_normalize(req->names[idx], to) != 0) {
+		snprintf(req->names[idx], sizeof(req->names[idx]), "%.32s", to);
+		route_req_settle(srv, req, idx, 0, SOTTO__ERROR_CODE__ERR_BAD_USERNAME);
+		return;
+	}
+	if ((r = server_user(srv, req->names[idx])) == NULL || r->deleted) {
+		route_req_settle(srv, req, idx, 0, SOTTO__ERROR_CODE__ERR_NO_SUCH_USER);
+		return;
+	}
+	if (sealed->len == 0) {
+		route_req_settle(srv, req, idx, 0, SOTTO__ERROR_CODE__ERR_BAD_REQUEST);
+		return;
+	}
+	hidden = server_blocks(srv, r, c->user);
+	ack->recipient_online = !hidden && r->conn != NULL;
+	ack->last_seen = hidden || r->conn != NULL ? 0 : (uint64_t)r->last_seen;
+	/* A blocked sender's envelope is dropped, and the Ack looks like any other. */
+	if (hidden || route_recent_has(srv, c->user->name, r->name, req->msg_id)) {
+		route_req_settle(srv, req, idx, 1, 0);
+		return;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL || (p->sealed = malloc(sealed->len)) == NULL) {
+		free(p);
+		route_req_settle(srv, req, idx, 0, SOTTO__ERROR_CODE__ERR_INTERNAL);
+		return;
+	}
+	p->req = req;
+	p->ack_index = idx;
+	p->recipient = r;
+	snprintf(p->sender, sizeof(p->sender), "%s", c->user->name);
+	memcpy(p->msg_id, req->msg_id, PROTO_MSG_ID_BYTES);
+	p->timestamp_ms = server_now_ms();
+	memcpy(p->sealed, sealed->data, sealed->len);
+	p->sealed_len = sealed->len;
+	keylen = route_pending_key(key, r->name, p->msg_id);
+	orig = hmap_get(srv->pending_idx, key, keylen);
+	if (orig != NULL && strcmp(orig->sender, p->sender) == 0) {
+		/* A resend inside the window: settle with the original at the commit. */
+		p->acked = 1;
+	} else {
+		if (hmap_put(srv->pending_idx, key, keylen, p, NULL) != 0) {
+			free(p->sealed);
+			free(p);
+			route_req_settle(srv, req, idx, 0, SOTTO__ERROR_CODE__ERR_INTERNAL);
+			return;
+		}
+		if (route_live(srv, r) && route_push_deliver(r->conn, p->sender, p->msg_id,
+		                                  p->timestamp_ms, p->sealed, p->sealed_len) == 0)
+			p->pushed_serial = r->conn->serial;
+		else
+			r->unpushed++;
+	}
+	TAILQ_INSERT_TAIL(&srv->pending, p, entry);
+	srv->pending_bytes += p->sealed_len;
+	srv->stat_routed++;
+}
+
+static struct pending_req *
+route_req_new(struct conn *c, uint64_t id, const ProtobufCBinaryData *msg_id, size_t n, int multi)
+{
+	struct pending_req *req;
+	size_t i;
+
+	if ((req = calloc(1, sizeof(*req))) == NULL ||
+	        (req->acks = calloc(n, sizeof(*req->acks))) == NULL ||
+	        (req->ack_ptrs = calloc(n, sizeof(*req->ack_ptrs))) == NULL ||
+	        (req->names = calloc(n, sizeof(*req->names))) == NULL) {
+		route_req_free(req);
+		return NULL;
+	}
+	req->conn_serial = c->serial;
+	req->id = id;
+	req->multi = multi;
+	req->n_acks = n;
+	req->outstanding = n;
+	memcpy(req->msg_id, msg_id->data, PROTO_MSG_ID_BYTES);
+	for (i = 0; i < n; i++)
+		req->ack_ptrs[i] = &req->acks[i];
+	return req;
+}
+
+/* Make sure the commit timer runs; commit at once if the window holds too much. */
+static int
+route_arm_commit(struct server *srv)
+{
+	int r;
+
+	if ((r = server_batch(srv)) != 0)
+		return r;
+	if (srv->pending_bytes > SERVER_PENDING_MAX_BYTES)
+		server_commit(srv);
+	return 0;
+}
+
+static int
+route_send(struct conn *c, uint64_t id, const Sotto__Frame *f)
+{
+	const Sotto__Send *s = f->send;
+	struct pending_req *req;
+	int r;
+
+	if (s->msg_id.len != PROTO_MSG_ID_BYTES)
+		return server_send_error(
+		        c, id, SOTTO__ERROR_CODE__ERR_BAD_REQUEST, "msg_id must be 16 bytes", 0);
+	if ((r = server_batch(c->srv)) != 0)
+		return r;
+	if ((req = route_req_new(c, id, &s->msg_id, 1, 0)) == NULL)
+		return SOTTO_ERR_NOMEM;
+	route_one(c, req, 0, s->to, &s->sealed);
+	return route_arm_commit(c->srv);
+}
+
+static int
+route_send_multi(struct conn *c, uint64_t id, const Sotto__Frame *f)
+{
+	const Sotto__SendMulti *s = f->send_multi;
+	struct pending_req *req;
+	size_t i;
+	int r;
+
+	if (s->msg_id.len != PROTO_MSG_ID_BYTES)
+		return server_send_error(
+		        c, id, SOTTO__ERROR_CODE__ERR_BAD_REQUEST, "msg_id must be 16 bytes", 0);
+	if (s->n_recipients == 0 || s->n_recipients > PROTO_MAX_RECIPIENTS)
+		return server_send_error(c, id, SOTTO__ERROR_CODE__ERR_BAD_REQUEST,
+		        "between 1 and 1024 recipients", 0);
+	if ((r = server_batch(c->srv)) != 0)
+		return r;
+	if ((req = route_req_new(c, id, &s->msg_id, s->n_recipients, 1)) == NULL)
+		return SOTTO_ERR_NOMEM;
+	/* Hold the reply until every recipient is handled, even the ones settled at once. */
+	req->outstanding++;
+	for (i = 0; i < s->n_recipients; i++)
+		route_one(c, req, i, s->recipients[i]->to, &s->recipients[i]->sealed);
+	if (--req->outstanding == 0)
+		route_req_reply(c->srv, req);
+	return route_arm_commit(c->srv);
+}
+
+static void
+route_pending_unlink(struct server *srv, struct pending *p)
+{
+	uint8_t key[PENDING_KEY_MAX];
+	size_t n = route_pending_key(key, p->recipient->name, p->msg_id);
+
+	if (hmap_get(srv->pending_idx, key, n) == p)
+		hmap_del(srv->pending_idx, key, n);
+}
+
+static int
+route_deliver_ack(struct conn *c, uint64_t id, const Sotto__Frame *f)
+{
+	struct server *srv = c->srv;
+	const Sotto__DeliverAck *da = f->deliver_ack;
+	uint8_t(*ids)[STORE_MSG_ID_BYTES] = NULL;
+	struct store_receipt *rc = NULL;
+	uint8_t key[PENDING_KEY_MAX];
+	struct commit_wait *w;
+	struct pending *p;
+	size_t i, n = 0, nrc = 0, keylen;
+	int64_t now_ms = server_now_ms();
+	int r;
+
+	if (da->n_msg_ids > PROTO_MAX_ACK_IDS) {
+		if (id != 0)
+			return server_send_error(
+			        c, id, SOTTO__ERROR_CODE__ERR_BAD_REQUEST, "too many ids", 0);
+		return 0;
+	}
+	if ((ids = calloc(da->n_msg_ids + 1, sizeof(*ids))) == NULL)
+		return SOTTO_ERR_NOMEM;
+	if ((r = server_batch(srv)) != 0)
+		goto out;
+	for (i = 0; i < da->n_msg_ids; i++) {
+		if (da->msg_ids[i].len != PROTO_MSG_ID_BYTES)
+			continue;
+		keylen = route_pending_key(key, c->user->name, da->msg_ids[i].data);
+		p = hmap_get(srv->pending_idx, key, keylen);
+		if (p != NULL && !p->acked) {
+			/* The fast path: acknowledged inside the window, never written. */
+			p->acked = 1;
+			hmap_del(srv->pending_idx, key, keylen);
+			if (p->pushed_serial == 0 && p->recipient->unpushed > 0)
+				p->recipient->unpushed--;
+			route_pending_settle(srv, p, 1, 0);
+			route_recent_add(srv, p->sender, c->user->name, p->msg_id);
+			route_receipt(srv, p->sender, c->user->name, p->msg_id, now_ms);
+			continue;
+		}
+		memcpy(ids[n++], da->msg_ids[i].data, STORE_MSG_ID_BYTES);
+	}
+	if (n > 0) {
+		if ((r = store_queue_delete(srv->store, c->user->name,
+		             (const uint8_t(*)[STORE_MSG_ID_BYTES])ids, n, server_now(), &rc,
+		             &nrc)) != 0)
+			goto out;
+		for (i = 0; i < nrc; i++) {
+			route_recent_add(srv, rc[i].sender, c->user->name, rc[i].msg_id);
+			route_receipt(srv, rc[i].sender, c->user->name, rc[i].msg_id, now_ms);
+		}
+	}
+	if (id != 0) {
+		if ((w = calloc(1, sizeof(*w))) == NULL) {
+			r = SOTTO_ERR_NOMEM;
+			goto out;
+		}
+		w->conn_serial = c->serial;
+		w->id = id;
+		TAILQ_INSERT_TAIL(&srv->commit_waits, w, entry);
+	}
+	r = 0;
+out:
+	free(ids);
+	free(rc);
+	return r;
+}
+
+int
+server_route_commit(struct server *srv)
+{
+	struct pending *p;
+	uint64_t seq;
+	int dup, r;
+
+	TAILQ_FOREACH(p, &srv->pending, entry)
+	{
+		if (p->acked)
+			continue;
+		r = store_queue_push(srv->store, p->recipient->name, STORE_KIND_ENVELOPE, p->sender,
+		        p->msg_id, p->timestamp_ms, p->sealed, p->sealed_len, &seq, &dup);
+		if (r == SOTTO_ERR_NOTFOUND) {
+			/* The recipient was deleted within the window. */
+			continue;
+		}
+		if (r != 0) {
+			log_error("cannot queue an envelope for %s: %s", p->recipient->name,
+			        store_last_error(srv->store));
+			return r;
+		}
+		if (p->pushed_serial != 0 && seq != 0) {
+			struct conn *c = server_conn_by_serial(srv, p->pushed_serial);
+
+			if (c != NULL && c->drain_seq < seq)
+				c->drain_seq = seq;
+		}
+	}
+	return 0;
+}
+
+/* Kick the drain of u's connection if it is waiting for this commit. */
+static void
+route_kick(struct srv_user *u, struct conn **kick, size_t *nkick, size_t cap)
+{
+	struct conn *c = u->conn;
+
+	if (c == NULL || c->state != CONN_READY || c->live || c->drain_queued || *nkick >= cap)
+		return;
+	c->drain_queued = 1;
+	kick[(*nkick)++] = c;
+}
+
+void
+server_route_after_commit(struct server *srv, int committed)
+{
+	struct conn *kick[64];
+	struct pending *p;
+	size_t i, nkick = 0;
+
+	while ((p = TAILQ_FIRST(&srv->pending)) != NULL) {
+		TAILQ_REMOVE(&srv->pending, p, entry);
+		route_pending_unlink(srv, p);
+		if (!p->acked && p->pushed_serial == 0 && p->recipient->unpushed > 0)
+			p->recipient->unpushed--;
+		route_pending_settle(
+		        srv, p, committed, committed ? 0 : SOTTO__ERROR_CODE__ERR_INTERNAL);
+		route_kick(p->recipient, kick, &nkick, sizeof(kick) / sizeof(kick[0]));
+		free(p->sealed);
+		free(p);
+	}
+	srv->pending_bytes = 0;
+	for (i = 0; i < nkick; i++) {
+		kick[i]->drain_queued = 0;
+		server_route_drain(kick[i]);
+	}
+}
+
+void
+server_route_conn_gone(struct conn *c)
+{
+	struct pending *p;
+
+	/* What was pushed to c but not acknowledged must reach the next connection. */
+	TAILQ_FOREACH(p, &c->srv->pending, entry)
+	{
+		if (p->pushed_serial == c->serial && !p->acked) {
+			p->pushed_serial = 0;
+			p->recipient->unpushed++;
+		}
+	}
+}
+
+struct drain_ctx {
+	struct conn *c;
+	size_t n;
+};
+
+static int
+route_drain_cb(void *arg, const struct store_msg *m)
+{
+	struct drain_ctx *d = arg;
+	struct conn *c = d->c;
+
+	if (m->kind == STORE_KIND_ENVELOPE)
+		route_push_deliver(
+		        c, m->peer, m->msg_id, m->timestamp_ms, m->sealed, m->sealed_len);
+	else
+		route_push_delivered(c, m->peer, m->msg_id, m->timestamp_ms);
+	c->drain_seq = m->seq;
+	d->n++;
+	if (server_conn_outlen(c) >= c->srv->cfg->output_high_water)
+		return 1;
+	return 0;
+}
+
+void
+server_route_drain(struct conn *c)
+{
+	struct server *srv = c->srv;
+	struct drain_ctx d;
+	int r;
+
+	if (c->state != CONN_READY || c->user == NULL)
+		return;
+	for (;;) {
+		if (server_conn_outlen(c) >= srv->cfg->output_high_water) {
+			/* The write callback brings us back at half the mark. */
+			c->live = 0;
+			return;
+		}
+		d.c = c;
+		d.n = 0;
+		r = store_queue_fetch(srv->store, c->user->name, c->drain_seq, SERVER_DRAIN_BATCH,
+		        route_drain_cb, &d);
+		if (r < 0) {
+			log_warn("%s: cannot read the queue: %s", c->user->name,
+			        store_last_error(srv->store));
+			return;
+		}
+		if (d.n < SERVER_DRAIN_BATCH && server_conn_outlen(c) < srv->cfg->output_high_water)
+			break;
+	}
+	/* Envelopes still in the commit window will be drained after the commit. */
+	c->live = c->user->unpushed == 0;
+}
+
+const struct server_handler server_route_handlers[] = {
+        {SOTTO__FRAME__BODY_SEND, 0, route_send},
+        {SOTTO__FRAME__BODY_SEND_MULTI, 0, route_send_multi},
+        {SOTTO__FRAME__BODY_DELIVER_ACK, HANDLER_NOTIFY | HANDLER_PASSIVE | HANDLER_NOLIMIT,
+                route_deliver_ack},
+        {0, 0, NULL},
+};

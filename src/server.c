@@ -1,0 +1,994 @@
+/*
+ * sottod's core: listeners, TLS connections, frame reading and dispatch,
+ * timers, the reaper that frees dead connections, and the store batch that
+ * is committed once per commit window.  Request handlers live in
+ * server-*.c; see server.h.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+
+#include "crypto/util.h"
+#include "src/log.h"
+#include "src/server.h"
+
+#define SERVER_MAX_BODY 256
+
+static const struct server_handler *server_handlers[SERVER_MAX_BODY];
+
+static void server_read_cb(struct bufferevent *bev, void *arg);
+static void server_write_cb(struct bufferevent *bev, void *arg);
+static void server_event_cb(struct bufferevent *bev, short events, void *arg);
+
+int64_t
+server_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+int64_t
+server_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+server_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+static int64_t
+server_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Build the body -> handler index from every family's table, once. */
+static void
+server_register_handlers(void)
+{
+	const struct server_handler *tables[] = {server_auth_handlers, server_prekey_handlers,
+	        server_route_handlers, server_presence_handlers};
+	const struct server_handler *h;
+	size_t i;
+
+	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		for (h = tables[i]; h->fn != NULL; h++) {
+			if ((size_t)h->body < SERVER_MAX_BODY)
+				server_handlers[h->body] = h;
+		}
+	}
+}
+
+static void
+server_timer_add_ms(struct event *ev, int64_t ms)
+{
+	struct timeval tv;
+
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	event_add(ev, &tv);
+}
+
+struct conn *
+server_conn_by_serial(struct server *srv, uint64_t serial)
+{
+	return hmap_get(srv->by_serial, &serial, sizeof(serial));
+}
+
+size_t
+server_conn_outlen(const struct conn *c)
+{
+	if (c->bev == NULL)
+		return 0;
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+int
+server_send(struct conn *c, const Sotto__Frame *f)
+{
+	int r;
+
+	if (c->state == CONN_DEAD || c->state == CONN_HANDSHAKE)
+		return SOTTO_ERR_CLOSED;
+	if ((r = frame_write(bufferevent_get_output(c->bev), f)) != 0)
+		log_warn("%s: cannot queue a %s frame: %s", c->peer, frame_body_name(f),
+		        sotto_strerror(r));
+	return r;
+}
+
+int
+server_send_error(struct conn *c, uint64_t id, uint32_t code, const char *msg, uint32_t retry_after)
+{
+	if (c->state == CONN_DEAD || c->state == CONN_HANDSHAKE)
+		return SOTTO_ERR_CLOSED;
+	log_debug("%s: request %llu: %s%s%s", c->peer, (unsigned long long)id,
+	        proto_error_name(code), msg != NULL ? ": " : "", msg != NULL ? msg : "");
+	return frame_write_error(bufferevent_get_output(c->bev), id, code, msg, retry_after);
+}
+
+int
+server_send_ok(struct conn *c, uint64_t id)
+{
+	if (c->state == CONN_DEAD || c->state == CONN_HANDSHAKE)
+		return SOTTO_ERR_CLOSED;
+	return frame_write_ok(bufferevent_get_output(c->bev), id);
+}
+
+/* Forget c's address slot entry once nothing refers to it. */
+static void
+server_slot_release(struct server *srv, struct conn *c)
+{
+	struct addr_slot *slot = c->slot;
+
+	if (slot == NULL)
+		return;
+	c->slot = NULL;
+	if (slot->conns > 0)
+		slot->conns--;
+	if (slot->conns == 0 && (slot->failures == 0 || server_mono() - slot->window_start >= 60)) {
+		hmap_del(srv->addrs, slot->key, strlen(slot->key));
+		free(slot);
+	}
+}
+
+void
+server_conn_close(struct conn *c)
+{
+	struct server *srv = c->srv;
+	struct srv_user *u = c->user;
+
+	if (c->state == CONN_DEAD)
+		return;
+	log_debug("%s: closed%s%s", c->peer, u != NULL ? " for " : "", u != NULL ? u->name : "");
+	c->state = CONN_DEAD;
+	if (u != NULL) {
+		server_route_conn_gone(c);
+		if (u->conn == c) {
+			u->conn = NULL;
+			u->last_seen = server_now();
+			if (server_batch(srv) == 0 &&
+			        store_user_set_last_seen(srv->store, u->name, u->last_seen) != 0)
+				log_warn("%s: cannot record last-seen time: %s", u->name,
+				        store_last_error(srv->store));
+		}
+		c->user = NULL;
+	}
+	hmap_del(srv->by_serial, &c->serial, sizeof(c->serial));
+	server_slot_release(srv, c);
+	if (c->bev != NULL) {
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	}
+	if (c->timer != NULL)
+		event_del(c->timer);
+	TAILQ_REMOVE(&srv->conns, c, entry);
+	srv->n_conns--;
+	TAILQ_INSERT_TAIL(&srv->dead, c, entry);
+	event_active(srv->reap_ev, EV_TIMEOUT, 0);
+}
+
+void
+server_conn_close_with(
+        struct conn *c, uint64_t id, uint32_t code, const char *reason, uint32_t retry_after)
+{
+	if (c->state == CONN_DEAD || c->state == CONN_CLOSING)
+		return;
+	if (c->state == CONN_HANDSHAKE) {
+		server_conn_close(c);
+		return;
+	}
+	log_debug("%s: closing: %s%s%s", c->peer, proto_error_name(code), reason ? ": " : "",
+	        reason ? reason : "");
+	if (frame_write_closing(bufferevent_get_output(c->bev), id, code, reason, retry_after) !=
+	        0) {
+		server_conn_close(c);
+		return;
+	}
+	c->state = CONN_CLOSING;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	server_timer_add_ms(c->timer, SERVER_CLOSE_GRACE_MS);
+}
+
+/* Free dead connections outside their own callbacks. */
+static void
+server_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct conn *c;
+
+	while ((c = TAILQ_FIRST(&srv->dead)) != NULL) {
+		TAILQ_REMOVE(&srv->dead, c, entry);
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		if (c->timer != NULL)
+			event_free(c->timer);
+		free(c);
+	}
+	if (srv->stopping && srv->n_conns == 0)
+		event_base_loopbreak(srv->base);
+}
+
+/* Refill the request bucket and take one token; 0 if the request may go on. */
+static int
+server_rate_take(struct conn *c)
+{
+	const struct config *cfg = c->srv->cfg;
+	int64_t now = server_mono_ms();
+
+	if (cfg->rate_limit == 0)
+		return 0;
+	c->tokens += (double)(now - c->tokens_at_ms) * cfg->rate_limit / 1000.0;
+	if (c->tokens > cfg->rate_burst)
+		c->tokens = cfg->rate_burst;
+	c->tokens_at_ms = now;
+	if (c->tokens < 1.0)
+		return SOTTO_ERR_AGAIN;
+	c->tokens -= 1.0;
+	return 0;
+}
+
+/* Arm the connection timer for its state's deadline. */
+static void
+server_conn_arm(struct conn *c)
+{
+	const struct config *cfg = c->srv->cfg;
+	int64_t idle;
+
+	switch (c->state) {
+	case CONN_HANDSHAKE:
+	case CONN_HELLO:
+		server_timer_add_ms(c->timer, (int64_t)cfg->handshake_timeout * 1000);
+		break;
+	case CONN_AUTH:
+		server_timer_add_ms(c->timer, (int64_t)cfg->auth_timeout * 1000);
+		break;
+	case CONN_READY:
+		if (cfg->idle_timeout == 0) {
+			event_del(c->timer);
+			break;
+		}
+		idle = c->last_activity + cfg->idle_timeout - server_mono();
+		server_timer_add_ms(c->timer, (idle > 0 ? idle : 0) * 1000 + 50);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Move c to state and arm its deadline. */
+static void
+server_conn_enter(struct conn *c, enum conn_state state)
+{
+	c->state = state;
+	server_conn_arm(c);
+}
+
+void
+server_conn_set_state(struct conn *c, enum conn_state state)
+{
+	if (state == CONN_READY)
+		c->last_activity = server_mono();
+	server_conn_enter(c, state);
+}
+
+static void
+server_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	const struct config *cfg = c->srv->cfg;
+	char reason[96];
+
+	switch (c->state) {
+	case CONN_HANDSHAKE:
+		log_debug("%s: TLS handshake timed out", c->peer);
+		server_conn_close(c);
+		break;
+	case CONN_HELLO:
+		server_conn_close_with(c, 0, SOTTO__ERROR_CODE__ERR_TIMEOUT,
+		        "no Hello within the handshake timeout", 0);
+		break;
+	case CONN_AUTH:
+		snprintf(reason, sizeof(reason), "not logged in within %u seconds",
+		        cfg->auth_timeout);
+		server_conn_close_with(c, 0, SOTTO__ERROR_CODE__ERR_TIMEOUT, reason, 0);
+		break;
+	case CONN_READY:
+		if (cfg->idle_timeout == 0)
+			break;
+		if (server_mono() - c->last_activity >= (int64_t)cfg->idle_timeout) {
+			snprintf(reason, sizeof(reason), "idle for %u seconds", cfg->idle_timeout);
+			log_info("%s: %s: %s", c->peer, c->user ? c->user->name : "-", reason);
+			server_conn_close_with(
+			        c, 0, SOTTO__ERROR_CODE__ERR_IDLE_TIMEOUT, reason, 0);
+		} else {
+			server_conn_arm(c);
+		}
+		break;
+	case CONN_CLOSING:
+		server_conn_close(c);
+		break;
+	case CONN_DEAD:
+		break;
+	}
+}
+
+/* Route one decoded frame to its handler, enforcing state, ids and the rate limit. */
+static void
+server_dispatch(struct conn *c, uint64_t id, const Sotto__Frame *f)
+{
+	const struct server_handler *h = NULL;
+	int r;
+
+	if ((size_t)f->body_case < SERVER_MAX_BODY)
+		h = server_handlers[f->body_case];
+	if (h == NULL) {
+		if (id == 0) {
+			server_conn_close_with(
+			        c, 0, SOTTO__ERROR_CODE__ERR_PROTOCOL, "unexpected message", 0);
+			return;
+		}
+		server_send_error(
+		        c, id, SOTTO__ERROR_CODE__ERR_UNKNOWN_TYPE, frame_body_name(f), 0);
+		return;
+	}
+	if (id == 0 && !(h->flags & HANDLER_NOTIFY)) {
+		server_conn_close_with(
+		        c, 0, SOTTO__ERROR_CODE__ERR_PROTOCOL, "a request needs a non-zero id", 0);
+		return;
+	}
+	if (c->state == CONN_HELLO && f->body_case != SOTTO__FRAME__BODY_HELLO &&
+	        f->body_case != SOTTO__FRAME__BODY_BYE) {
+		server_send_error(c, id, SOTTO__ERROR_CODE__ERR_PROTOCOL, "send Hello first", 0);
+		return;
+	}
+	if (c->state != CONN_READY && !(h->flags & HANDLER_PREAUTH)) {
+		server_send_error(c, id, SOTTO__ERROR_CODE__ERR_NOT_AUTHENTICATED, NULL, 0);
+		return;
+	}
+	if (c->state == CONN_READY) {
+		if (!(h->flags & HANDLER_NOLIMIT) && server_rate_take(c) != 0) {
+			if (id != 0)
+				server_send_error(
+				        c, id, SOTTO__ERROR_CODE__ERR_RATE_LIMITED, NULL, 1);
+			return;
+		}
+		if (!(h->flags & HANDLER_PASSIVE))
+			c->last_activity = server_mono();
+	}
+	if ((r = h->fn(c, id, f)) < 0 && c->state != CONN_DEAD && c->state != CONN_CLOSING) {
+		log_warn("%s: %s failed: %s", c->peer, frame_body_name(f), sotto_strerror(r));
+		if (id != 0)
+			server_send_error(c, id, SOTTO__ERROR_CODE__ERR_INTERNAL, NULL, 0);
+	}
+}
+
+static void
+server_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	Sotto__Frame *f;
+	uint64_t id;
+	size_t cap;
+	int r;
+
+	while (c->state != CONN_DEAD && c->state != CONN_CLOSING) {
+		cap = c->state == CONN_READY ? c->srv->cfg->max_frame
+		                             : c->srv->cfg->max_frame_preauth;
+		r = frame_read(in, cap, &f, &id);
+		if (r == SOTTO_ERR_AGAIN)
+			break;
+		if (r == SOTTO_ERR_RANGE) {
+			log_info("%s: frame larger than %zu bytes; closing", c->peer, cap);
+			server_conn_close_with(
+			        c, 0, SOTTO__ERROR_CODE__ERR_TOO_LARGE, "frame too large", 0);
+			break;
+		}
+		if (r == SOTTO_ERR_FORMAT && id != 0) {
+			server_send_error(c, id, SOTTO__ERROR_CODE__ERR_UNKNOWN_TYPE,
+			        "unknown message type", 0);
+			continue;
+		}
+		if (r != 0) {
+			log_info("%s: undecodable frame; closing", c->peer);
+			server_conn_close_with(
+			        c, 0, SOTTO__ERROR_CODE__ERR_PROTOCOL, "undecodable frame", 0);
+			break;
+		}
+		server_dispatch(c, id, f);
+		frame_free(f);
+	}
+	if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
+		evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void
+server_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->state == CONN_CLOSING) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			server_conn_close(c);
+		return;
+	}
+	if (c->state == CONN_READY && !c->live)
+		server_route_drain(c);
+}
+
+static void
+server_event_cb(struct bufferevent *bev, short events, void *arg)
+{
+	struct conn *c = arg;
+	unsigned long e;
+	char ebuf[160];
+
+	if (events & BEV_EVENT_CONNECTED) {
+		if (tls_exporter(bufferevent_openssl_get_ssl(bev), c->exporter) != 0) {
+			log_warn("%s: cannot export TLS keying material", c->peer);
+			server_conn_close(c);
+			return;
+		}
+		log_debug("%s: TLS established (%s)", c->peer,
+		        SSL_get_cipher(bufferevent_openssl_get_ssl(bev)));
+		server_conn_enter(c, CONN_HELLO);
+		return;
+	}
+	if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		if ((events & BEV_EVENT_ERROR) && (e = bufferevent_get_openssl_error(bev)) != 0) {
+			ERR_error_string_n(e, ebuf, sizeof(ebuf));
+			log_debug("%s: TLS error: %s", c->peer, ebuf);
+			while (bufferevent_get_openssl_error(bev) != 0)
+				;
+		}
+		server_conn_close(c);
+	}
+}
+
+/* Text form of a peer address for logs, and the key its counters are kept under. */
+static void
+server_addr_format(const struct sockaddr *sa, char *peer, size_t peerlen, char *key, size_t keylen)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+		/* A v4-mapped peer on a dual-stack socket counts as its IPv4 address. */
+		if (strncmp(host, "::ffff:", 7) == 0 && strchr(host + 7, '.') != NULL)
+			memmove(host, host + 7, strlen(host + 7) + 1);
+	}
+	snprintf(key, keylen, "%s", host);
+	if (strchr(host, ':') != NULL)
+		snprintf(peer, peerlen, "[%s]:%u", host, port);
+	else
+		snprintf(peer, peerlen, "%s:%u", host, port);
+}
+
+static void
+server_accept_cb(
+        struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	struct server *srv = arg;
+	struct addr_slot *slot;
+	struct conn *c = NULL;
+	SSL *ssl = NULL;
+	char key[48], peer[64];
+	int one = 1;
+
+	if (srv->stopping) {
+		evutil_closesocket(fd);
+		return;
+	}
+	server_addr_format(sa, peer, sizeof(peer), key, sizeof(key));
+	if ((slot = hmap_get(srv->addrs, key, strlen(key))) == NULL) {
+		if ((slot = calloc(1, sizeof(*slot))) == NULL)
+			goto fail;
+		snprintf(slot->key, sizeof(slot->key), "%s", key);
+		if (hmap_put(srv->addrs, slot->key, strlen(slot->key), slot, NULL) != 0) {
+			free(slot);
+			goto fail;
+		}
+	}
+	if (srv->cfg->max_conns_per_addr != 0 && slot->conns >= srv->cfg->max_conns_per_addr) {
+		log_info(
+		        "%s: refused: %u connections from this address already", peer, slot->conns);
+		evutil_closesocket(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto fail;
+	c->srv = srv;
+	c->serial = ++srv->next_serial;
+	c->slot = slot;
+	slot->conns++;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->tokens = srv->cfg->rate_burst;
+	c->tokens_at_ms = server_mono_ms();
+	if ((ssl = SSL_new(srv->ssl_ctx)) == NULL)
+		goto fail;
+	c->bev = bufferevent_openssl_socket_new(
+	        srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		SSL_free(ssl);
+		goto fail;
+	}
+	fd = -1; /* owned by the bufferevent now */
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	if ((c->timer = evtimer_new(srv->base, server_timer_cb, c)) == NULL)
+		goto fail;
+	if (hmap_put(srv->by_serial, &c->serial, sizeof(c->serial), c, NULL) != 0)
+		goto fail;
+	bufferevent_setcb(c->bev, server_read_cb, server_write_cb, server_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, srv->cfg->output_high_water / 2, 0);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
+	srv->n_conns++;
+	server_conn_enter(c, CONN_HANDSHAKE);
+	log_debug("%s: connected", c->peer);
+	return;
+fail:
+	log_warn("%s: cannot accept: out of memory", peer);
+	if (c != NULL) {
+		hmap_del(srv->by_serial, &c->serial, sizeof(c->serial));
+		server_slot_release(srv, c);
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		if (c->timer != NULL)
+			event_free(c->timer);
+		free(c);
+	}
+	if (fd >= 0)
+		evutil_closesocket(fd);
+}
+
+static void
+server_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	size_t i;
+
+	if (srv->stopping)
+		return;
+	srv->accept_paused = 0;
+	for (i = 0; i < srv->n_listeners; i++)
+		evconnlistener_enable(srv->listeners[i]);
+}
+
+/* Out of descriptors: stop accepting for a moment instead of spinning on the error. */
+static void
+server_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct server *srv = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	size_t i;
+
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+		if (!srv->accept_paused)
+			log_warn("accept: %s; pausing new connections for %d ms",
+			        evutil_socket_error_to_string(err), SERVER_ACCEPT_BACKOFF_MS);
+		srv->accept_paused = 1;
+		for (i = 0; i < srv->n_listeners; i++)
+			evconnlistener_disable(srv->listeners[i]);
+		server_timer_add_ms(srv->accept_ev, SERVER_ACCEPT_BACKOFF_MS);
+		return;
+	}
+	log_warn("accept: %s", evutil_socket_error_to_string(err));
+}
+
+static void
+server_commit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	server_commit(arg);
+}
+
+static void
+server_prune_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	if (server_batch(srv) == 0 && store_prune(srv->store, server_now()) != 0)
+		log_warn("cannot prune the store: %s", store_last_error(srv->store));
+}
+
+int
+server_batch(struct server *srv)
+{
+	int r;
+
+	if (store_in_batch(srv->store))
+		return 0;
+	if ((r = store_begin(srv->store)) != 0) {
+		log_error("cannot begin a store transaction: %s", store_last_error(srv->store));
+		return r;
+	}
+	server_timer_add_ms(srv->commit_ev, srv->cfg->commit_window_ms);
+	return 0;
+}
+
+void
+server_commit(struct server *srv)
+{
+	struct commit_wait *w;
+	struct conn *c;
+	int r = 0;
+
+	event_del(srv->commit_ev);
+	if (!store_in_batch(srv->store) && TAILQ_EMPTY(&srv->pending))
+		return;
+	if (!store_in_batch(srv->store) && (r = store_begin(srv->store)) != 0)
+		log_error("cannot begin a store transaction: %s", store_last_error(srv->store));
+	if (r == 0)
+		r = server_route_commit(srv);
+	if (r == 0 && (r = store_commit(srv->store)) != 0)
+		log_error("cannot commit to the store: %s", store_last_error(srv->store));
+	if (r != 0 && store_in_batch(srv->store))
+		store_rollback(srv->store);
+	server_route_after_commit(srv, r == 0);
+	while ((w = TAILQ_FIRST(&srv->commit_waits)) != NULL) {
+		TAILQ_REMOVE(&srv->commit_waits, w, entry);
+		if ((c = server_conn_by_serial(srv, w->conn_serial)) != NULL) {
+			if (r == 0)
+				server_send_ok(c, w->id);
+			else
+				server_send_error(c, w->id, SOTTO__ERROR_CODE__ERR_INTERNAL,
+				        "storage failure", 0);
+		}
+		free(w);
+	}
+}
+
+struct srv_user *
+server_user(struct server *srv, const char *name)
+{
+	char norm[PROTO_USERNAME_MAX + 1];
+	struct store_user su;
+	struct srv_user *u;
+
+	if (proto_username_normalize(norm, name) != 0)
+		return NULL;
+	if ((u = hmap_get(srv->users, norm, strlen(norm))) != NULL)
+		return u;
+	if (store_user_get(srv->store, norm, &su) != 0)
+		return NULL;
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	snprintf(u->name, sizeof(u->name), "%s", su.name);
+	u->last_seen = su.last_seen;
+	u->deleted = su.deleted;
+	u->admin = su.admin;
+	if (hmap_put(srv->users, u->name, strlen(u->name), u, NULL) != 0) {
+		free(u);
+		return NULL;
+	}
+	return u;
+}
+
+/* Key for the blocks index: "blocker\0blocked". */
+static size_t
+server_block_key(char *key, size_t cap, const char *blocker, const char *blocked)
+{
+	size_t a = strlen(blocker), b = strlen(blocked);
+
+	if (a + 1 + b > cap)
+		return 0;
+	memcpy(key, blocker, a);
+	key[a] = '\0';
+	memcpy(key + a + 1, blocked, b);
+	return a + 1 + b;
+}
+
+struct block_load {
+	struct server *srv;
+	const char *blocker;
+};
+
+static int
+server_block_load_one(void *arg, const char *name, int64_t when)
+{
+	struct block_load *bl = arg;
+
+	(void)when;
+	server_block_set(bl->srv, bl->blocker, name, 1);
+	return 0;
+}
+
+int
+server_blocks(struct server *srv, struct srv_user *blocker, struct srv_user *blocked)
+{
+	char key[2 * (PROTO_USERNAME_MAX + 1)];
+	struct block_load bl = {srv, blocker->name};
+	size_t n;
+
+	if (!blocker->blocks_loaded) {
+		if (store_block_list(srv->store, blocker->name, STORE_LIST_MAX,
+		            server_block_load_one, &bl) != 0) {
+			log_warn("%s: cannot load the block list: %s", blocker->name,
+			        store_last_error(srv->store));
+			return 0;
+		}
+		blocker->blocks_loaded = 1;
+	}
+	n = server_block_key(key, sizeof(key), blocker->name, blocked->name);
+	return n != 0 && hmap_get(srv->blocks, key, n) != NULL;
+}
+
+void
+server_block_set(struct server *srv, const char *blocker, const char *blocked, int on)
+{
+	char key[2 * (PROTO_USERNAME_MAX + 1)];
+	size_t n;
+
+	if (srv == NULL || (n = server_block_key(key, sizeof(key), blocker, blocked)) == 0)
+		return;
+	if (on) {
+		if (hmap_put(srv->blocks, key, n, (void *)1, NULL) != 0)
+			log_warn("cannot cache a block: out of memory");
+	} else {
+		hmap_del(srv->blocks, key, n);
+	}
+}
+
+int
+server_new(struct server **out, struct event_base *base, struct config *cfg, struct store *st,
+        SSL_CTX *ctx, char *err, size_t errlen)
+{
+	struct server *srv = NULL;
+	int r = SOTTO_ERR_NOMEM;
+
+	*out = NULL;
+	server_register_handlers();
+	if ((srv = calloc(1, sizeof(*srv))) == NULL)
+		goto out;
+	srv->base = base;
+	srv->cfg = cfg;
+	srv->store = st;
+	srv->ssl_ctx = ctx;
+	TAILQ_INIT(&srv->conns);
+	TAILQ_INIT(&srv->dead);
+	TAILQ_INIT(&srv->pending);
+	TAILQ_INIT(&srv->commit_waits);
+	if (hmap_new(&srv->users) != 0 || hmap_new(&srv->by_serial) != 0 ||
+	        hmap_new(&srv->addrs) != 0 || hmap_new(&srv->blocks) != 0 ||
+	        hmap_new(&srv->pending_idx) != 0 || hmap_new(&srv->recent) != 0)
+		goto out;
+	if ((srv->recent_ring = calloc(SERVER_RECENT_MAX, sizeof(*srv->recent_ring))) == NULL)
+		goto out;
+	if ((srv->reap_ev = event_new(base, -1, 0, server_reap_cb, srv)) == NULL ||
+	        (srv->commit_ev = evtimer_new(base, server_commit_cb, srv)) == NULL ||
+	        (srv->accept_ev = evtimer_new(base, server_accept_resume_cb, srv)) == NULL ||
+	        (srv->prune_ev = event_new(base, -1, EV_PERSIST, server_prune_cb, srv)) == NULL)
+		goto out;
+	server_timer_add_ms(srv->prune_ev, 3600 * 1000);
+	*out = srv;
+	srv = NULL;
+	r = 0;
+out:
+	if (r != 0)
+		snprintf(err, errlen, "cannot set up the server: %s", sotto_strerror(r));
+	server_free(srv);
+	return r;
+}
+
+/* Open one listening socket; dual-stack for the IPv6 wildcard. */
+static int
+server_listen_one(struct server *srv, const struct config_listen *l, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	struct evconnlistener *lev, **nl;
+	const char *host = l->host[0] != '\0' ? l->host : NULL;
+	char shown[128], key[48];
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int fd = -1, one = 1, zero = 0, gai, r = SOTTO_ERR_IO, bound = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	hints.ai_family = host == NULL ? AF_INET6 : AF_UNSPEC;
+	if ((gai = getaddrinfo(host, l->port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "listen %s:%s: %s", l->host, l->port, gai_strerror(gai));
+		return SOTTO_ERR_INVALID;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		             ai->ai_protocol)) < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ai->ai_family == AF_INET6) {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)ai->ai_addr;
+			int wildcard = IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
+
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, wildcard ? &zero : &one,
+			        sizeof(int));
+		}
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+			snprintf(err, errlen, "listen %s%s%s:%s: %s",
+			        strchr(l->host, ':') ? "[" : "", l->host,
+			        strchr(l->host, ':') ? "]" : "", l->port, strerror(errno));
+			close(fd);
+			fd = -1;
+			continue;
+		}
+		lev = evconnlistener_new(srv->base, server_accept_cb, srv,
+		        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+		if (lev == NULL) {
+			close(fd);
+			r = SOTTO_ERR_NOMEM;
+			goto out;
+		}
+		evconnlistener_set_error_cb(lev, server_accept_error_cb);
+		nl = realloc(srv->listeners, (srv->n_listeners + 1) * sizeof(*nl));
+		if (nl == NULL) {
+			evconnlistener_free(lev);
+			r = SOTTO_ERR_NOMEM;
+			goto out;
+		}
+		srv->listeners = nl;
+		srv->listeners[srv->n_listeners++] = lev;
+		sslen = sizeof(ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0) {
+			server_addr_format(
+			        (struct sockaddr *)&ss, shown, sizeof(shown), key, sizeof(key));
+			log_info("listening on %s", shown);
+		}
+		bound = 1;
+	}
+	if (!bound && host == NULL) {
+		/* No IPv6 on this machine: fall back to the IPv4 wildcard. */
+		struct config_listen v4 = {(char *)(uintptr_t) "0.0.0.0", l->port};
+
+		freeaddrinfo(res);
+		return server_listen_one(srv, &v4, err, errlen);
+	}
+	r = bound ? 0 : SOTTO_ERR_IO;
+out:
+	freeaddrinfo(res);
+	return r;
+}
+
+int
+server_listen(struct server *srv, char *err, size_t errlen)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < srv->cfg->n_listen; i++) {
+		if ((r = server_listen_one(srv, &srv->cfg->listen[i], err, errlen)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+static int
+server_free_user(const void *key, size_t keylen, void *value, void *arg)
+{
+	free(value);
+	return 0;
+}
+
+static int
+server_free_slot(const void *key, size_t keylen, void *value, void *arg)
+{
+	free(value);
+	return 0;
+}
+
+void
+server_free(struct server *srv)
+{
+	struct commit_wait *w;
+	struct conn *c;
+	size_t i;
+
+	if (srv == NULL)
+		return;
+	for (i = 0; i < srv->n_listeners; i++)
+		evconnlistener_free(srv->listeners[i]);
+	free(srv->listeners);
+	while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
+		server_conn_close(c);
+	if (srv->reap_ev != NULL)
+		server_reap_cb(-1, 0, srv);
+	while ((w = TAILQ_FIRST(&srv->commit_waits)) != NULL) {
+		TAILQ_REMOVE(&srv->commit_waits, w, entry);
+		free(w);
+	}
+	if (srv->users != NULL) {
+		hmap_foreach(srv->users, server_free_user, NULL);
+		hmap_free(srv->users);
+	}
+	if (srv->addrs != NULL) {
+		hmap_foreach(srv->addrs, server_free_slot, NULL);
+		hmap_free(srv->addrs);
+	}
+	hmap_free(srv->by_serial);
+	hmap_free(srv->blocks);
+	hmap_free(srv->pending_idx);
+	hmap_free(srv->recent);
+	free(srv->recent_ring);
+	if (srv->reap_ev != NULL)
+		event_free(srv->reap_ev);
+	if (srv->commit_ev != NULL)
+		event_free(srv->commit_ev);
+	if (srv->accept_ev != NULL)
+		event_free(srv->accept_ev);
+	if (srv->prune_ev != NULL)
+		event_free(srv->prune_ev);
+	free(srv);
+}
+
+void
+server_shutdown(struct server *srv, const char *reason)
+{
+	struct conn *c, *next;
+	struct timeval tv = {SERVER_CLOSE_GRACE_MS / 1000 + 1, 0};
+	size_t i;
+
+	if (srv->stopping)
+		return;
+	srv->stopping = 1;
+	log_info("shutting down: %s", reason);
+	for (i = 0; i < srv->n_listeners; i++)
+		evconnlistener_free(srv->listeners[i]);
+	srv->n_listeners = 0;
+	server_commit(srv);
+	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		server_conn_close_with(c, 0, SOTTO__ERROR_CODE__ERR_SHUTTING_DOWN, reason, 0);
+	}
+	/* Closing conns set last-seen times: commit those too. */
+	server_commit(srv);
+	if (srv->n_conns == 0)
+		event_base_loopbreak(srv->base);
+	else
+		event_base_loopexit(srv->base, &tv);
+}
+
+void
+server_reload(struct server *srv, struct config *cfg, SSL_CTX *ctx)
+{
+	srv->cfg = cfg;
+	if (ctx != NULL) {
+		SSL_CTX_free(srv->ssl_ctx);
+		srv->ssl_ctx = ctx;
+	}
+}

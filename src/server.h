@@ -1,0 +1,243 @@
+/*
+ * sottod internals shared by the server's source files: the server, its
+ * connections, the in-memory caches in front of the store, and the request
+ * dispatcher.  Each server-*.c file owns one family of requests and exports a
+ * handler table that server.c registers.
+ *
+ * Lifetimes: a struct server owns every conn, srv_user and pending envelope.
+ * A conn is never freed inside one of its own callbacks: server_conn_close()
+ * marks it dead and the reaper frees it on the next loop pass.  Code that may
+ * outlive a conn (an Ack after a commit) refers to it by its serial and looks
+ * it up with server_conn_by_serial().
+ *
+ * Not thread-safe: everything runs on the one event-loop thread.
+ */
+#ifndef SOTTO_SERVER_H
+#define SOTTO_SERVER_H
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+
+#include "crypto/err.h"
+#include "src/frame.h"
+#include "src/hmap.h"
+#include "src/proto.h"
+#include "src/server-config.h"
+#include "src/store.h"
+#include "src/tls.h"
+
+#define SERVER_NAME              "sottod/" PACKAGE_VERSION
+#define SERVER_ACCEPT_BACKOFF_MS 250                 /* pause after EMFILE */
+#define SERVER_CLOSE_GRACE_MS    2000                /* flush time before a closing conn is cut */
+#define SERVER_PENDING_MAX_BYTES (64u * 1024 * 1024) /* force a commit past this */
+#define SERVER_RECENT_MAX        65536               /* acknowledged ids remembered in memory */
+#define SERVER_DRAIN_BATCH       128                 /* queue items fetched per drain step */
+#define SERVER_WHO_MAX           PROTO_MAX_WHO
+
+enum conn_state {
+	CONN_HANDSHAKE = 0, /* TLS handshake under way */
+	CONN_HELLO,         /* waiting for Hello */
+	CONN_AUTH,          /* Hello done, waiting for Login or RegisterUser */
+	CONN_READY,         /* logged in */
+	CONN_CLOSING,       /* flushing a final frame, reads ignored */
+	CONN_DEAD           /* on the reap list */
+};
+
+struct server;
+struct srv_user;
+
+struct conn {
+	TAILQ_ENTRY(conn) entry; /* server.conns, then server.dead */
+	struct server *srv;
+	uint64_t serial; /* unique for the server's lifetime; never reused */
+	struct bufferevent *bev;
+	enum conn_state state;
+	struct addr_slot *slot; /* this peer address's counters */
+	char peer[64];          /* "[addr]:port", for logs */
+	struct event *timer;    /* handshake, login, idle or close deadline */
+	uint8_t challenge[PROTO_CHALLENGE_BYTES];
+	uint8_t exporter[TLS_EXPORTER_BYTES];
+	struct srv_user *user; /* set once logged in */
+	int64_t last_activity; /* monotonic seconds of the last non-ping request */
+	double tokens;         /* request rate token bucket */
+	int64_t tokens_at_ms;
+	int live;           /* queue drained: envelopes are pushed as they arrive */
+	int drain_queued;   /* a drain step is scheduled */
+	uint64_t drain_seq; /* highest queue seq pushed to this conn */
+	size_t dispatching; /* nested in readcb: defer frees */
+};
+
+/* A registered user the server has looked at since it started. */
+struct srv_user {
+	char name[PROTO_USERNAME_MAX + 1];
+	int64_t last_seen; /* Unix seconds; 0 never */
+	int deleted;
+	int admin;
+	int blocks_loaded; /* the users this one blocks are in server.blocks */
+	struct conn *conn; /* the logged-in connection, or NULL */
+	size_t unpushed;   /* pending envelopes for this user not pushed live */
+};
+
+/* Per peer address: connection count and login-failure throttle. */
+struct addr_slot {
+	char key[48];
+	uint32_t conns;
+	uint32_t failures;
+	int64_t window_start; /* monotonic seconds */
+};
+
+/* A request whose reply waits for its envelopes to be committed or acknowledged. */
+struct pending_req {
+	uint64_t conn_serial;
+	uint64_t id;
+	int multi; /* reply AckMulti rather than Ack */
+	size_t outstanding;
+	size_t n_acks;
+	Sotto__Ack *acks;      /* one per recipient, in request order */
+	Sotto__Ack **ack_ptrs; /* for AckMulti.acks */
+	char (*names)[PROTO_USERNAME_MAX + 1];
+	uint8_t msg_id[PROTO_MSG_ID_BYTES];
+};
+
+/* An envelope received in this commit window and not yet in the store. */
+struct pending {
+	TAILQ_ENTRY(pending) entry; /* server.pending, in arrival order */
+	struct pending_req *req;    /* NULL once answered */
+	size_t ack_index;
+	struct srv_user *recipient;
+	char sender[PROTO_USERNAME_MAX + 1];
+	uint8_t msg_id[PROTO_MSG_ID_BYTES];
+	int64_t timestamp_ms;
+	uint64_t pushed_serial; /* conn it was pushed live to, or 0 */
+	int acked;              /* the recipient acknowledged it: never store */
+	size_t sealed_len;
+	uint8_t *sealed;
+};
+
+/* Replies that wait for the next commit (DeliverAck with an id). */
+struct commit_wait {
+	TAILQ_ENTRY(commit_wait) entry;
+	uint64_t conn_serial;
+	uint64_t id;
+};
+
+TAILQ_HEAD(conn_list, conn);
+TAILQ_HEAD(pending_list, pending);
+TAILQ_HEAD(commit_wait_list, commit_wait);
+
+struct server {
+	struct event_base *base;
+	struct config *cfg;
+	struct store *store;
+	SSL_CTX *ssl_ctx;
+	struct evconnlistener **listeners;
+	size_t n_listeners;
+	struct conn_list conns;
+	struct conn_list dead;
+	size_t n_conns;
+	uint64_t next_serial;
+	struct hmap *users;       /* name -> struct srv_user */
+	struct hmap *by_serial;   /* serial -> struct conn */
+	struct hmap *addrs;       /* address -> struct addr_slot */
+	struct hmap *blocks;      /* "blocker\0blocked" -> (void *)1 */
+	struct hmap *pending_idx; /* "recipient\0msg_id" -> struct pending */
+	struct hmap *recent;      /* "sender\0recipient\0msg_id" of recently acked */
+	uint8_t (*recent_ring)[2 * (PROTO_USERNAME_MAX + 1) + PROTO_MSG_ID_BYTES];
+	size_t recent_next;
+	struct pending_list pending;
+	size_t pending_bytes;
+	struct commit_wait_list commit_waits;
+	struct event *reap_ev;
+	struct event *commit_ev;
+	struct event *accept_ev; /* re-enables listeners after EMFILE */
+	struct event *prune_ev;
+	int accept_paused;
+	int stopping;
+	uint64_t stat_routed;
+};
+
+/* A request handler: reply exactly once (or close), return 0 or a negative code. */
+typedef int (*server_handler_fn)(struct conn *c, uint64_t id, const Sotto__Frame *f);
+
+#define HANDLER_PREAUTH 0x1 /* allowed before login */
+#define HANDLER_NOTIFY  0x2 /* may be sent with id 0 */
+#define HANDLER_PASSIVE 0x4 /* does not count as activity for idle_timeout */
+#define HANDLER_NOLIMIT 0x8 /* not charged to the rate limit */
+
+struct server_handler {
+	Sotto__Frame__BodyCase body;
+	int flags;
+	server_handler_fn fn;
+};
+
+/* Handler tables, each ending with an entry whose fn is NULL. */
+extern const struct server_handler server_auth_handlers[];
+extern const struct server_handler server_prekey_handlers[];
+extern const struct server_handler server_route_handlers[];
+extern const struct server_handler server_presence_handlers[];
+
+/* server.c */
+int server_new(struct server **out, struct event_base *base, struct config *cfg, struct store *st,
+        SSL_CTX *ctx, char *err, size_t errlen) SOTTO_WUR;
+int server_listen(struct server *srv, char *err, size_t errlen) SOTTO_WUR;
+void server_free(struct server *srv);
+/* Stop accepting, tell every client, commit, and break the loop once flushed. */
+void server_shutdown(struct server *srv, const char *reason);
+/* Swap in a new configuration and TLS context (SIGHUP). */
+void server_reload(struct server *srv, struct config *cfg, SSL_CTX *ctx);
+int64_t server_now(void);    /* Unix seconds */
+int64_t server_now_ms(void); /* Unix milliseconds */
+int64_t server_mono(void);   /* monotonic seconds */
+
+struct conn *server_conn_by_serial(struct server *srv, uint64_t serial);
+/* Queue frame f on c (coalesced with the rest of this loop pass). */
+int server_send(struct conn *c, const Sotto__Frame *f);
+int server_send_error(
+        struct conn *c, uint64_t id, uint32_t code, const char *msg, uint32_t retry_after);
+int server_send_ok(struct conn *c, uint64_t id);
+/* Send Closing (id 0 unless answering Bye), then close once it is flushed. */
+void server_conn_close_with(
+        struct conn *c, uint64_t id, uint32_t code, const char *reason, uint32_t retry_after);
+/* Close now without a word (broken or hostile peer). */
+void server_conn_close(struct conn *c);
+/* Move c to a new state (Hello done, logged in) and arm its deadline. */
+void server_conn_set_state(struct conn *c, enum conn_state state);
+/* Output buffered for c, in bytes. */
+size_t server_conn_outlen(const struct conn *c);
+
+/* Begin a store batch if none is open and arm the commit timer. */
+int server_batch(struct server *srv) SOTTO_WUR;
+/* Commit the open batch now and answer everything waiting on it. */
+void server_commit(struct server *srv);
+
+/* The user record for name (normalized), loading it from the store; NULL if unknown. */
+struct srv_user *server_user(struct server *srv, const char *name);
+/* 1 if blocker blocks blocked. */
+int server_blocks(struct server *srv, struct srv_user *blocker, struct srv_user *blocked);
+void server_block_set(struct server *srv, const char *blocker, const char *blocked, int on);
+
+/* server-auth.c: a logged-in conn takes over its user (replacing an older login). */
+void server_auth_logged_in(struct conn *c, struct srv_user *u);
+/* server-auth.c: check one-time prekeys and copy them to out; 0 or an ErrorCode. */
+uint32_t server_auth_check_otks(Sotto__OneTimePrekey *const *in, size_t n, struct store_otk *out);
+/* server-auth.c: verify a signed prekey against a DER identity key; 0 or an ErrorCode. */
+uint32_t server_auth_check_spk(const Sotto__SignedPrekey *spk, const uint8_t *der, size_t derlen);
+/* server-route.c: start or continue pushing c's queue. */
+void server_route_drain(struct conn *c);
+/* server-route.c: a conn is going away; forget what was pushed to it. */
+void server_route_conn_gone(struct conn *c);
+/* server-route.c: the commit timer fired; store pending envelopes and answer. */
+int server_route_commit(struct server *srv);
+/* server-route.c: answer what waited for the commit (committed: it succeeded). */
+void server_route_after_commit(struct server *srv, int committed);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * The contract between store.c (the generic layer handlers call) and a
+ * storage backend.  Only backends include this header.
+ *
+ * store.c checks arguments before any op is called: names are valid and
+ * lower case, NULL-free where required, counts within the STORE_* limits,
+ * invite tokens already hashed, outputs zeroed.  An op only stores and
+ * fetches.  Each op must be atomic on its own and must join the open batch
+ * between begin and commit.  A backend embeds struct store first in its own
+ * struct and records a message for store_last_error() with store_set_error().
+ */
+#ifndef SOTTO_STORE_BACKEND_H
+#define SOTTO_STORE_BACKEND_H
+
+#include "crypto/hash.h"
+#include "src/store.h"
+
+#define STORE_TOKEN_HASH_BYTES HASH_SHA256_BYTES
+
+struct store_ops {
+	const char *name;
+	void (*close)(struct store *st);
+	int (*begin)(struct store *st);
+	int (*commit)(struct store *st);
+	void (*rollback)(struct store *st);
+
+	int (*user_register)(struct store *st, const struct store_registration *reg,
+	        const uint8_t *invite_hash, int64_t now);
+	int (*user_get)(struct store *st, const char *name, struct store_user *out);
+	int (*user_set_last_seen)(struct store *st, const char *name, int64_t now);
+	int (*user_set_admin)(struct store *st, const char *name, int admin);
+	int (*user_delete)(struct store *st, const char *name);
+	int (*user_list_seen)(
+	        struct store *st, int64_t since, size_t limit, store_name_cb cb, void *arg);
+
+	int (*prekey_set_signed)(
+	        struct store *st, const char *name, const struct store_spk *spk, int64_t now);
+	int (*prekey_get_signed)(struct store *st, const char *name, struct store_spk *out);
+	int (*prekey_add_otks)(struct store *st, const char *name, const struct store_otk *otks,
+	        size_t n, uint32_t *remaining);
+	int (*prekey_count_otks)(struct store *st, const char *name, uint32_t *count);
+	int (*prekey_take_bundle)(struct store *st, const char *name, struct store_bundle *out);
+
+	int (*queue_push)(struct store *st, const char *recipient, enum store_kind kind,
+	        const char *peer, const uint8_t *msg_id, int64_t timestamp_ms,
+	        const uint8_t *sealed, size_t sealed_len, uint64_t *seq, int *duplicate);
+	int (*queue_fetch)(struct store *st, const char *recipient, uint64_t after_seq,
+	        size_t limit, store_msg_cb cb, void *arg);
+	int (*queue_count)(struct store *st, const char *recipient, uint32_t *count);
+	int (*queue_delete)(struct store *st, const char *recipient,
+	        const uint8_t (*ids)[STORE_MSG_ID_BYTES], size_t n, int64_t now,
+	        struct store_receipt **receipts, size_t *n_receipts);
+
+	int (*block_add)(struct store *st, const char *blocker, const char *blocked, int64_t now);
+	int (*block_remove)(struct store *st, const char *blocker, const char *blocked);
+	int (*block_check)(
+	        struct store *st, const char *blocker, const char *blocked, int *is_blocked);
+	/* reverse: list the users who block name instead of those name blocks. */
+	int (*block_list)(struct store *st, const char *name, int reverse, size_t limit,
+	        store_name_cb cb, void *arg);
+
+	int (*auth_locked)(struct store *st, const char *name, int64_t now, int64_t *locked_until);
+	int (*auth_fail)(struct store *st, const char *name, int64_t now, uint32_t max_failures,
+	        uint32_t duration, uint32_t *failures, int64_t *locked_until);
+	int (*auth_reset)(struct store *st, const char *name);
+
+	int (*invite_create)(struct store *st, const uint8_t *hash, const char *created_by,
+	        int64_t now, int64_t expires);
+	int (*invite_use)(struct store *st, const uint8_t *hash, const char *used_by, int64_t now);
+
+	int (*prune)(struct store *st, int64_t now);
+};
+
+struct store {
+	const struct store_ops *ops;
+	int in_batch;
+	char error[256];
+};
+
+/* Record a printf-style message for store_last_error(). */
+void store_set_error(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,1510 @@
+/*
+ * The SQLite backend of store.h: one database file in WAL mode, statements
+ * prepared once at open, every operation wrapped in a savepoint so that it is
+ * atomic alone and joins the batch transaction when one is open.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "src/store-backend.h"
+
+#define SQ_SCHEMA_VERSION  1
+#define SQ_BUSY_TIMEOUT_MS 5000
+#define SQ_STALE_FAILURES  86400        /* failure counts older than this are forgotten */
+#define SQ_INVITE_KEEP     (30 * 86400) /* used or expired invites kept for audit */
+
+/*
+ * Schema migrations: MIGRATIONS[i] takes user_version i to i + 1.  Never edit
+ * a shipped step; append a new one and raise SQ_SCHEMA_VERSION.
+ */
+static const char *const sq_migrations[SQ_SCHEMA_VERSION] = {
+        /* 0 -> 1: the first schema. */
+        "CREATE TABLE users ("
+        " name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,"
+        " identity_type INTEGER NOT NULL,"
+        " identity_key BLOB NOT NULL,"
+        " created INTEGER NOT NULL,"
+        " last_seen INTEGER NOT NULL DEFAULT 0,"
+        " deleted INTEGER NOT NULL DEFAULT 0,"
+        " admin INTEGER NOT NULL DEFAULT 0"
+        ") WITHOUT ROWID;"
+        "CREATE INDEX users_by_last_seen ON users(last_seen);"
+        "CREATE TABLE signed_prekeys ("
+        " name TEXT NOT NULL,"
+        " id INTEGER NOT NULL,"
+        " public_key BLOB NOT NULL,"
+        " signature BLOB NOT NULL,"
+        " created INTEGER NOT NULL,"
+        " uploaded INTEGER NOT NULL,"
+        " current INTEGER NOT NULL,"
+        " PRIMARY KEY (name, id)"
+        ") WITHOUT ROWID;"
+        "CREATE TABLE one_time_prekeys ("
+        " name TEXT NOT NULL,"
+        " id INTEGER NOT NULL,"
+        " public_key BLOB NOT NULL,"
+        " UNIQUE (name, id)"
+        ");"
+        /* Index entries end with the rowid: (name, rowid) is upload order. */
+        "CREATE INDEX one_time_prekeys_by_name ON one_time_prekeys(name);"
+        /* AUTOINCREMENT: a seq is never reused, so fetch cursors stay valid. */
+        "CREATE TABLE queue ("
+        " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " recipient TEXT NOT NULL,"
+        " kind INTEGER NOT NULL,"
+        " peer TEXT NOT NULL,"
+        " msg_id BLOB NOT NULL,"
+        " timestamp_ms INTEGER NOT NULL,"
+        " sealed BLOB NOT NULL,"
+        " UNIQUE (recipient, msg_id, peer, kind)"
+        ");"
+        "CREATE INDEX queue_by_recipient ON queue(recipient, seq);"
+        "CREATE TABLE acked ("
+        " recipient TEXT NOT NULL,"
+        " sender TEXT NOT NULL,"
+        " msg_id BLOB NOT NULL,"
+        " acked_at INTEGER NOT NULL,"
+        " PRIMARY KEY (recipient, sender, msg_id)"
+        ") WITHOUT ROWID;"
+        "CREATE INDEX acked_by_time ON acked(acked_at);"
+        "CREATE TABLE blocks ("
+        " blocker TEXT NOT NULL,"
+        " blocked TEXT NOT NULL,"
+        " created INTEGER NOT NULL,"
+        " PRIMARY KEY (blocker, blocked)"
+        ") WITHOUT ROWID;"
+        "CREATE INDEX blocks_by_blocked ON blocks(blocked, blocker);"
+        "CREATE TABLE invites ("
+        " token_hash BLOB NOT NULL PRIMARY KEY,"
+        " created_by TEXT NOT NULL,"
+        " created INTEGER NOT NULL,"
+        " expires INTEGER NOT NULL,"
+        " used_by TEXT,"
+        " used_at INTEGER NOT NULL DEFAULT 0"
+        ") WITHOUT ROWID;"
+        "CREATE TABLE auth_failures ("
+        " name TEXT NOT NULL PRIMARY KEY,"
+        " failures INTEGER NOT NULL,"
+        " locked_until INTEGER NOT NULL,"
+        " last_failure INTEGER NOT NULL"
+        ") WITHOUT ROWID;",
+};
+
+enum sq_id {
+	SQ_BEGIN,
+	SQ_COMMIT,
+	SQ_ROLLBACK,
+	SQ_SAVEPOINT,
+	SQ_RELEASE,
+	SQ_ROLLBACK_TO,
+	SQ_USER_INSERT,
+	SQ_USER_GET,
+	SQ_USER_LIVE,
+	SQ_USER_SEEN,
+	SQ_USER_ADMIN,
+	SQ_USER_MARK_DELETED,
+	SQ_USER_LIST_SEEN,
+	SQ_SPK_DROP_PREVIOUS,
+	SQ_SPK_DEMOTE,
+	SQ_SPK_PUT,
+	SQ_SPK_GET,
+	SQ_OTK_INSERT,
+	SQ_OTK_COUNT,
+	SQ_OTK_TAKE,
+	SQ_ACKED_FIND,
+	SQ_ACKED_INSERT,
+	SQ_QUEUE_INSERT,
+	SQ_QUEUE_FIND,
+	SQ_QUEUE_FETCH,
+	SQ_QUEUE_COUNT,
+	SQ_QUEUE_DELETE,
+	SQ_BLOCK_ADD,
+	SQ_BLOCK_REMOVE,
+	SQ_BLOCK_CHECK,
+	SQ_BLOCK_LIST,
+	SQ_BLOCK_LIST_REVERSE,
+	SQ_AUTH_GET,
+	SQ_AUTH_PUT,
+	SQ_AUTH_RESET,
+	SQ_INVITE_INSERT,
+	SQ_INVITE_USE,
+	SQ_DEL_SPK,
+	SQ_DEL_OTK,
+	SQ_DEL_QUEUE,
+	SQ_DEL_ACKED,
+	SQ_DEL_BLOCKS,
+	SQ_DEL_AUTH,
+	SQ_PRUNE_ACKED,
+	SQ_PRUNE_AUTH,
+	SQ_PRUNE_INVITES,
+	SQ__COUNT
+};
+
+static const char *const sq_sql[SQ__COUNT] = {
+        [SQ_BEGIN] = "BEGIN IMMEDIATE",
+        [SQ_COMMIT] = "COMMIT",
+        [SQ_ROLLBACK] = "ROLLBACK",
+        [SQ_SAVEPOINT] = "SAVEPOINT op",
+        [SQ_RELEASE] = "RELEASE op",
+        [SQ_ROLLBACK_TO] = "ROLLBACK TO op",
+        [SQ_USER_INSERT] = "INSERT INTO users (name, identity_type, identity_key, created, admin)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+        [SQ_USER_GET] = "SELECT name, identity_type, identity_key, created, last_seen, deleted,"
+                        " admin FROM users WHERE name = ?1",
+        [SQ_USER_LIVE] = "SELECT 1 FROM users WHERE name = ?1 AND deleted = 0",
+        [SQ_USER_SEEN] = "UPDATE users SET last_seen = ?2 WHERE name = ?1 AND deleted = 0",
+        [SQ_USER_ADMIN] = "UPDATE users SET admin = ?2 WHERE name = ?1 AND deleted = 0",
+        [SQ_USER_MARK_DELETED] = "UPDATE users SET deleted = 1, admin = 0 WHERE name = ?1",
+        [SQ_USER_LIST_SEEN] = "SELECT name, last_seen FROM users WHERE deleted = 0 AND"
+                              " last_seen > 0 AND last_seen >= ?1"
+                              " ORDER BY last_seen DESC, name LIMIT ?2",
+        [SQ_SPK_DROP_PREVIOUS] = "DELETE FROM signed_prekeys WHERE name = ?1 AND current = 0 AND"
+                                 " EXISTS (SELECT 1 FROM signed_prekeys WHERE name = ?1 AND"
+                                 " current = 1 AND id <> ?2)",
+        [SQ_SPK_DEMOTE] = "UPDATE signed_prekeys SET current = 0"
+                          " WHERE name = ?1 AND current = 1 AND id <> ?2",
+        [SQ_SPK_PUT] = "INSERT OR REPLACE INTO signed_prekeys"
+                       " (name, id, public_key, signature, created, uploaded, current)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)",
+        [SQ_SPK_GET] = "SELECT id, public_key, signature, created FROM signed_prekeys"
+                       " WHERE name = ?1 AND current = 1",
+        [SQ_OTK_INSERT] = "INSERT OR IGNORE INTO one_time_prekeys (name, id, public_key)"
+                          " VALUES (?1, ?2, ?3)",
+        [SQ_OTK_COUNT] = "SELECT count(*) FROM one_time_prekeys WHERE name = ?1",
+        [SQ_OTK_TAKE] = "DELETE FROM one_time_prekeys WHERE rowid = (SELECT rowid FROM"
+                        " one_time_prekeys WHERE name = ?1 ORDER BY rowid LIMIT 1)"
+                        " RETURNING id, public_key",
+        [SQ_ACKED_FIND] = "SELECT 1 FROM acked WHERE recipient = ?1 AND sender = ?2 AND"
+                          " msg_id = ?3",
+        [SQ_ACKED_INSERT] = "INSERT OR IGNORE INTO acked (recipient, sender, msg_id, acked_at)"
+                            " VALUES (?1, ?2, ?3, ?4)",
+        [SQ_QUEUE_INSERT] =
+                "INSERT INTO queue (recipient, kind, peer, msg_id, timestamp_ms, sealed)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING RETURNING seq",
+        [SQ_QUEUE_FIND] = "SELECT seq FROM queue WHERE recipient = ?1 AND msg_id = ?4 AND"
+                          " peer = ?3 AND kind = ?2",
+        [SQ_QUEUE_FETCH] = "SELECT seq, kind, peer, msg_id, timestamp_ms, sealed FROM queue"
+                           " WHERE recipient = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        [SQ_QUEUE_COUNT] = "SELECT count(*) FROM queue WHERE recipient = ?1",
+        [SQ_QUEUE_DELETE] = "DELETE FROM queue WHERE recipient = ?1 AND msg_id = ?2"
+                            " RETURNING kind, peer",
+        [SQ_BLOCK_ADD] = "INSERT OR IGNORE INTO blocks (blocker, blocked, created)"
+                         " VALUES (?1, ?2, ?3)",
+        [SQ_BLOCK_REMOVE] = "DELETE FROM blocks WHERE blocker = ?1 AND blocked = ?2",
+        [SQ_BLOCK_CHECK] = "SELECT 1 FROM blocks WHERE blocker = ?1 AND blocked = ?2",
+        [SQ_BLOCK_LIST] = "SELECT blocked, created FROM blocks WHERE blocker = ?1"
+                          " ORDER BY blocked LIMIT ?2",
+        [SQ_BLOCK_LIST_REVERSE] = "SELECT blocker, created FROM blocks WHERE blocked = ?1"
+                                  " ORDER BY blocker LIMIT ?2",
+        [SQ_AUTH_GET] = "SELECT failures, locked_until FROM auth_failures WHERE name = ?1",
+        [SQ_AUTH_PUT] = "INSERT INTO auth_failures (name, failures, locked_until, last_failure)"
+                        " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET"
+                        " failures = excluded.failures, locked_until = excluded.locked_until,"
+                        " last_failure = excluded.last_failure",
+        [SQ_AUTH_RESET] = "DELETE FROM auth_failures WHERE name = ?1",
+        [SQ_INVITE_INSERT] = "INSERT INTO invites (token_hash, created_by, created, expires)"
+                             " VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        [SQ_INVITE_USE] = "UPDATE invites SET used_by = ?2, used_at = ?3 WHERE token_hash = ?1"
+                          " AND used_by IS NULL AND expires > ?3",
+        [SQ_DEL_SPK] = "DELETE FROM signed_prekeys WHERE name = ?1",
+        [SQ_DEL_OTK] = "DELETE FROM one_time_prekeys WHERE name = ?1",
+        [SQ_DEL_QUEUE] = "DELETE FROM queue WHERE recipient = ?1",
+        [SQ_DEL_ACKED] = "DELETE FROM acked WHERE recipient = ?1",
+        [SQ_DEL_BLOCKS] = "DELETE FROM blocks WHERE blocker = ?1 OR blocked = ?1",
+        [SQ_DEL_AUTH] = "DELETE FROM auth_failures WHERE name = ?1",
+        [SQ_PRUNE_ACKED] = "DELETE FROM acked WHERE acked_at < ?1",
+        [SQ_PRUNE_AUTH] = "DELETE FROM auth_failures WHERE locked_until <= ?1 AND"
+                          " last_failure < ?2",
+        [SQ_PRUNE_INVITES] = "DELETE FROM invites WHERE expires < ?1 OR"
+                             " (used_by IS NOT NULL AND used_at < ?1)",
+};
+
+struct store_sqlite {
+	struct store base; /* first: a struct store * is a struct store_sqlite * */
+	sqlite3 *db;
+	sqlite3_stmt *stmt[SQ__COUNT];
+};
+
+static struct store_sqlite *
+sq(struct store *st)
+{
+	return (struct store_sqlite *)st;
+}
+
+/* Translate an SQLite result into an enum sotto_err, keeping SQLite's words for logs. */
+static int
+sq_fail(struct store_sqlite *s, int rc, const char *what)
+{
+	store_set_error(&s->base, "%s: %s", what, sqlite3_errmsg(s->db));
+	switch (rc & 0xff) {
+	case SQLITE_NOMEM:
+		return SOTTO_ERR_NOMEM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return SOTTO_ERR_AGAIN;
+	case SQLITE_CONSTRAINT:
+		return SOTTO_ERR_EXISTS;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_SCHEMA:
+		return SOTTO_ERR_FORMAT;
+	case SQLITE_PERM:
+	case SQLITE_READONLY:
+	case SQLITE_AUTH:
+		return SOTTO_ERR_PERM;
+	case SQLITE_TOOBIG:
+	case SQLITE_RANGE:
+		return SOTTO_ERR_RANGE;
+	default:
+		return SOTTO_ERR_IO;
+	}
+}
+
+/* The cached statement id, reset and unbound, ready for binding. */
+static sqlite3_stmt *
+sq_stmt(struct store_sqlite *s, enum sq_id id)
+{
+	sqlite3_stmt *st = s->stmt[id];
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+/* Release a statement's read cursor or write lock as soon as the caller is done with it. */
+static void
+sq_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+/* 1 for a row, 0 when done, or a negative error code (statement reset). */
+static int
+sq_step(struct store_sqlite *s, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	rc = sq_fail(s, rc, sqlite3_sql(st));
+	sq_done(st);
+	return rc;
+}
+
+/* Run a statement to completion, ignoring rows; 0 or an error. */
+static int
+sq_run(struct store_sqlite *s, sqlite3_stmt *st)
+{
+	int r;
+
+	while ((r = sq_step(s, st)) == 1)
+		;
+	sq_done(st);
+	return r;
+}
+
+static int
+sq_exec(struct store_sqlite *s, enum sq_id id)
+{
+	return sq_run(s, sq_stmt(s, id));
+}
+
+/* Bind helpers: SQLite reports bind errors again at step, so results are checked there. */
+static void
+sq_text(sqlite3_stmt *st, int i, const char *v)
+{
+	(void)sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+static void
+sq_blob(sqlite3_stmt *st, int i, const void *v, size_t len)
+{
+	(void)sqlite3_bind_blob64(st, i, len > 0 ? v : "", (sqlite3_uint64)len, SQLITE_STATIC);
+}
+
+static void
+sq_int(sqlite3_stmt *st, int i, int64_t v)
+{
+	(void)sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+}
+
+/* Copy a blob column of exactly len bytes; SOTTO_ERR_FORMAT otherwise. */
+static int
+sq_col_fixed(struct store_sqlite *s, sqlite3_stmt *st, int col, void *out, size_t len)
+{
+	const void *p = sqlite3_column_blob(st, col);
+
+	if ((size_t)sqlite3_column_bytes(st, col) != len || (p == NULL && len > 0)) {
+		store_set_error(
+		        &s->base, "unexpected data in column %d of %s", col, sqlite3_sql(st));
+		return SOTTO_ERR_FORMAT;
+	}
+	if (len > 0)
+		memcpy(out, p, len);
+	return 0;
+}
+
+/* Copy a blob column of at most cap bytes into out, *len its length. */
+static int
+sq_col_var(struct store_sqlite *s, sqlite3_stmt *st, int col, void *out, size_t cap, size_t *len)
+{
+	size_t n = (size_t)sqlite3_column_bytes(st, col);
+	const void *p = sqlite3_column_blob(st, col);
+
+	*len = 0;
+	if (n > cap || (p == NULL && n > 0)) {
+		store_set_error(&s->base, "oversized column %d of %s", col, sqlite3_sql(st));
+		return SOTTO_ERR_FORMAT;
+	}
+	if (n > 0)
+		memcpy(out, p, n);
+	*len = n;
+	return 0;
+}
+
+/* A text column that must be a well-formed username (our own data, checked anyway). */
+static int
+sq_col_name(struct store_sqlite *s, sqlite3_stmt *st, int col, char out[STORE_NAME_MAX + 1])
+{
+	const char *p = (const char *)sqlite3_column_text(st, col);
+
+	if (p == NULL || proto_username_normalize(out, p) != 0) {
+		store_set_error(&s->base, "bad username in %s", sqlite3_sql(st));
+		return SOTTO_ERR_FORMAT;
+	}
+	return 0;
+}
+
+/*
+ * Start an operation.  A batch that SQLite rolled back on its own (disk full,
+ * I/O error) must not be continued in autocommit mode, so that is an error.
+ */
+static int
+sq_op_begin(struct store_sqlite *s)
+{
+	if (s->base.in_batch && sqlite3_get_autocommit(s->db)) {
+		store_set_error(&s->base, "the batch was rolled back after an earlier error");
+		return SOTTO_ERR_IO;
+	}
+	return sq_exec(s, SQ_SAVEPOINT);
+}
+
+/* Finish an operation: keep its changes if r is 0, else undo exactly them. */
+static int
+sq_op_end(struct store_sqlite *s, int r)
+{
+	if (r == 0 && (r = sq_exec(s, SQ_RELEASE)) == 0)
+		return 0;
+	if (!sqlite3_get_autocommit(s->db)) {
+		(void)sq_exec(s, SQ_ROLLBACK_TO);
+		(void)sq_exec(s, SQ_RELEASE);
+	}
+	return r;
+}
+
+/* A read-only operation needs no savepoint but must not run on a lost batch. */
+static int
+sq_read_ok(struct store_sqlite *s)
+{
+	if (s->base.in_batch && sqlite3_get_autocommit(s->db)) {
+		store_set_error(&s->base, "the batch was rolled back after an earlier error");
+		return SOTTO_ERR_IO;
+	}
+	return 0;
+}
+
+/* 0 if name is a user that is not deleted, else SOTTO_ERR_NOTFOUND (or an error). */
+static int
+sq_user_live(struct store_sqlite *s, const char *name)
+{
+	sqlite3_stmt *st = sq_stmt(s, SQ_USER_LIVE);
+	int r;
+
+	sq_text(st, 1, name);
+	r = sq_step(s, st);
+	sq_done(st);
+	if (r == 0) {
+		store_set_error(&s->base, "no such user");
+		return SOTTO_ERR_NOTFOUND;
+	}
+	return r < 0 ? r : 0;
+}
+
+/* Run a prepared write and report how many rows it changed. */
+static int
+sq_write(struct store_sqlite *s, sqlite3_stmt *st, int *changes)
+{
+	int r;
+
+	if ((r = sq_run(s, st)) != 0)
+		return r;
+	if (changes != NULL)
+		*changes = sqlite3_changes(s->db);
+	return 0;
+}
+
+static void
+sq_close(struct store *st)
+{
+	struct store_sqlite *s = sq(st);
+	size_t i;
+
+	for (i = 0; i < SQ__COUNT; i++)
+		sqlite3_finalize(s->stmt[i]);
+	if (s->db != NULL) {
+		(void)sqlite3_exec(s->db, "PRAGMA optimize", NULL, NULL, NULL);
+		sqlite3_close_v2(s->db);
+	}
+	free(s);
+}
+
+static int
+sq_begin(struct store *st)
+{
+	return sq_exec(sq(st), SQ_BEGIN);
+}
+
+static int
+sq_commit(struct store *st)
+{
+	struct store_sqlite *s = sq(st);
+	int r;
+
+	if (sqlite3_get_autocommit(s->db)) {
+		store_set_error(st, "the batch was rolled back after an earlier error");
+		return SOTTO_ERR_IO;
+	}
+	if ((r = sq_exec(s, SQ_COMMIT)) != 0 && !sqlite3_get_autocommit(s->db))
+		(void)sq_exec(s, SQ_ROLLBACK);
+	return r;
+}
+
+static void
+sq_rollback(struct store *st)
+{
+	struct store_sqlite *s = sq(st);
+
+	if (!sqlite3_get_autocommit(s->db))
+		(void)sq_exec(s, SQ_ROLLBACK);
+}
+
+/* Make spk the user's current signed prekey, keeping the one it replaces as previous. */
+static int
+sq_spk_put(struct store_sqlite *s, const char *name, const struct store_spk *spk, int64_t now)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	st = sq_stmt(s, SQ_SPK_DROP_PREVIOUS);
+	sq_text(st, 1, name);
+	sq_int(st, 2, spk->id);
+	if ((r = sq_run(s, st)) != 0)
+		return r;
+	st = sq_stmt(s, SQ_SPK_DEMOTE);
+	sq_text(st, 1, name);
+	sq_int(st, 2, spk->id);
+	if ((r = sq_run(s, st)) != 0)
+		return r;
+	st = sq_stmt(s, SQ_SPK_PUT);
+	sq_text(st, 1, name);
+	sq_int(st, 2, spk->id);
+	sq_blob(st, 3, spk->public_key, sizeof(spk->public_key));
+	sq_blob(st, 4, spk->signature, spk->signature_len);
+	sq_int(st, 5, spk->created);
+	sq_int(st, 6, now);
+	return sq_run(s, st);
+}
+
+static int
+sq_otk_count(struct store_sqlite *s, const char *name, uint32_t *count)
+{
+	sqlite3_stmt *st = sq_stmt(s, SQ_OTK_COUNT);
+	int64_t n;
+	int r;
+
+	*count = 0;
+	sq_text(st, 1, name);
+	if ((r = sq_step(s, st)) < 0)
+		return r;
+	n = r == 1 ? sqlite3_column_int64(st, 0) : 0;
+	sq_done(st);
+	*count = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	return 0;
+}
+
+/* Insert one-time prekeys, then refuse the lot if the user now holds too many. */
+static int
+sq_otk_add(struct store_sqlite *s, const char *name, const struct store_otk *otks, size_t n,
+        uint32_t *remaining)
+{
+	sqlite3_stmt *st;
+	size_t i;
+	int r;
+
+	for (i = 0; i < n; i++) {
+		st = sq_stmt(s, SQ_OTK_INSERT);
+		sq_text(st, 1, name);
+		sq_int(st, 2, otks[i].id);
+		sq_blob(st, 3, otks[i].public_key, sizeof(otks[i].public_key));
+		if ((r = sq_run(s, st)) != 0)
+			return r;
+	}
+	if ((r = sq_otk_count(s, name, remaining)) != 0)
+		return r;
+	if (*remaining > STORE_OTK_MAX) {
+		store_set_error(&s->base, "more than %d one-time prekeys", STORE_OTK_MAX);
+		return SOTTO_ERR_RANGE;
+	}
+	return 0;
+}
+
+static int
+sq_invite_use_in(struct store_sqlite *s, const uint8_t *hash, const char *used_by, int64_t now)
+{
+	sqlite3_stmt *st = sq_stmt(s, SQ_INVITE_USE);
+	int r, changes = 0;
+
+	sq_blob(st, 1, hash, STORE_TOKEN_HASH_BYTES);
+	sq_text(st, 2, used_by);
+	sq_int(st, 3, now);
+	if ((r = sq_write(s, st, &changes)) != 0)
+		return r;
+	if (changes == 0) {
+		store_set_error(&s->base, "invite unknown, used or expired");
+		return SOTTO_ERR_PERM;
+	}
+	return 0;
+}
+
+static int
+sq_user_register(struct store *stp, const struct store_registration *reg,
+        const uint8_t *invite_hash, int64_t now)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	uint32_t remaining;
+	int r, changes = 0;
+
+	if ((r = sq_op_begin(s)) != 0)
+		return r;
+	st = sq_stmt(s, SQ_USER_INSERT);
+	sq_text(st, 1, reg->name);
+	sq_int(st, 2, reg->identity_type);
+	sq_blob(st, 3, reg->identity_key, reg->identity_key_len);
+	sq_int(st, 4, now);
+	sq_int(st, 5, reg->admin);
+	if ((r = sq_write(s, st, &changes)) != 0)
+		goto out;
+	if (changes == 0) {
+		store_set_error(stp, "user exists");
+		r = SOTTO_ERR_EXISTS;
+		goto out;
+	}
+	if (invite_hash != NULL && (r = sq_invite_use_in(s, invite_hash, reg->name, now)) != 0)
+		goto out;
+	if ((r = sq_spk_put(s, reg->name, reg->spk, now)) != 0)
+		goto out;
+	r = sq_otk_add(s, reg->name, reg->otks, reg->n_otks, &remaining);
+out:
+	return sq_op_end(s, r);
+}
+
+static int
+sq_user_get(struct store *stp, const char *name, struct store_user *out)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sq_stmt(s, SQ_USER_GET);
+	sq_text(st, 1, name);
+	if ((r = sq_step(s, st)) <= 0) {
+		if (r == 0) {
+			store_set_error(stp, "no such user");
+			r = SOTTO_ERR_NOTFOUND;
+		}
+		goto out;
+	}
+	if ((r = sq_col_name(s, st, 0, out->name)) != 0)
+		goto out;
+	out->identity_type = (uint32_t)sqlite3_column_int64(st, 1);
+	if ((r = sq_col_var(s, st, 2, out->identity_key, sizeof(out->identity_key),
+	             &out->identity_key_len)) != 0)
+		goto out;
+	out->created = sqlite3_column_int64(st, 3);
+	out->last_seen = sqlite3_column_int64(st, 4);
+	out->deleted = sqlite3_column_int(st, 5) != 0;
+	out->admin = sqlite3_column_int(st, 6) != 0;
+	r = 0;
+out:
+	sq_done(st);
+	if (r != 0)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
+/* An UPDATE of one live user by name with one integer; SOTTO_ERR_NOTFOUND if none. */
+static int
+sq_user_update(struct store_sqlite *s, enum sq_id id, const char *name, int64_t v)
+{
+	sqlite3_stmt *st;
+	int r, changes = 0;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sq_stmt(s, id);
+	sq_text(st, 1, name);
+	sq_int(st, 2, v);
+	if ((r = sq_write(s, st, &changes)) != 0)
+		return r;
+	if (changes == 0) {
+		store_set_error(&s->base, "no such user");
+		return SOTTO_ERR_NOTFOUND;
+	}
+	return 0;
+}
+
+static int
+sq_user_set_last_seen(struct store *st, const char *name, int64_t now)
+{
+	return sq_user_update(sq(st), SQ_USER_SEEN, name, now);
+}
+
+static int
+sq_user_set_admin(struct store *st, const char *name, int admin)
+{
+	return sq_user_update(sq(st), SQ_USER_ADMIN, name, admin);
+}
+
+static int
+sq_user_delete(struct store *stp, const char *name)
+{
+	static const enum sq_id purge[] = {
+	        SQ_DEL_SPK, SQ_DEL_OTK, SQ_DEL_QUEUE, SQ_DEL_ACKED, SQ_DEL_BLOCKS, SQ_DEL_AUTH};
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r, changes = 0;
+	size_t i;
+
+	if ((r = sq_op_begin(s)) != 0)
+		return r;
+	st = sq_stmt(s, SQ_USER_MARK_DELETED);
+	sq_text(st, 1, name);
+	if ((r = sq_write(s, st, &changes)) != 0)
+		goto out;
+	if (changes == 0) {
+		store_set_error(stp, "no such user");
+		r = SOTTO_ERR_NOTFOUND;
+		goto out;
+	}
+	for (i = 0; i < sizeof(purge) / sizeof(purge[0]); i++) {
+		st = sq_stmt(s, purge[i]);
+		sq_text(st, 1, name);
+		if ((r = sq_run(s, st)) != 0)
+			goto out;
+	}
+out:
+	return sq_op_end(s, r);
+}
+
+/* Feed (name, integer) rows of a prepared listing to cb. */
+static int
+sq_list_names(struct store_sqlite *s, sqlite3_stmt *st, store_name_cb cb, void *arg)
+{
+	char name[STORE_NAME_MAX + 1];
+	int r;
+
+	while ((r = sq_step(s, st)) == 1) {
+		if ((r = sq_col_name(s, st, 0, name)) != 0)
+			break;
+		if ((r = cb(arg, name, sqlite3_column_int64(st, 1))) != 0) {
+			if (r > 0)
+				r = 0;
+			break;
+		}
+	}
+	sq_done(st);
+	return r;
+}
+
+static int
+sq_user_list_seen(struct store *stp, int64_t since, size_t limit, store_name_cb cb, void *arg)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sq_stmt(s, SQ_USER_LIST_SEEN);
+	sq_int(st, 1, since);
+	sq_int(st, 2, (int64_t)limit);
+	return sq_list_names(s, st, cb, arg);
+}
+
+static int
+sq_prekey_set_signed(struct store *stp, const char *name, const struct store_spk *spk, int64_t now)
+{
+	struct store_sqlite *s = sq(stp);
+	int r;
+
+	if ((r = sq_op_begin(s)) != 0)
+		return r;
+	if ((r = sq_user_live(s, name)) != 0)
+		goto out;
+	r = sq_spk_put(s, name, spk, now);
+out:
+	return sq_op_end(s, r);
+}
+
+/* Read the current signed prekey into out; SOTTO_ERR_NOTFOUND if there is none. */
+static int
+sq_spk_get(struct store_sqlite *s, const char *name, struct store_spk *out)
+{
+	sqlite3_stmt *st = sq_stmt(s, SQ_SPK_GET);
+	int r;
+
+	sq_text(st, 1, name);
+	if ((r = sq_step(s, st)) <= 0) {
+		if (r == 0) {
+			store_set_error(&s->base, "no signed prekey");
+			r = SOTTO_ERR_NOTFOUND;
+		}
+		goto out;
+	}
+	out->id = (uint32_t)sqlite3_column_int64(st, 0);
+	if ((r = sq_col_fixed(s, st, 1, out->public_key, sizeof(out->public_key))) != 0)
+		goto out;
+	if ((r = sq_col_var(
+	             s, st, 2, out->signature, sizeof(out->signature), &out->signature_len)) != 0)
+		goto out;
+	out->created = sqlite3_column_int64(st, 3);
+	r = 0;
+out:
+	sq_done(st);
+	return r;
+}
+
+static int
+sq_prekey_get_signed(struct store *stp, const char *name, struct store_spk *out)
+{
+	struct store_sqlite *s = sq(stp);
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	if ((r = sq_spk_get(s, name, out)) != 0)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
+static int
+sq_prekey_add_otks(struct store *stp, const char *name, const struct store_otk *otks, size_t n,
+        uint32_t *remaining)
+{
+	struct store_sqlite *s = sq(stp);
+	uint32_t before = 0;
+	int r;
+
+	if ((r = sq_op_begin(s)) != 0)
+		return r;
+	if ((r = sq_user_live(s, name)) != 0)
+		goto out;
+	if ((r = sq_otk_count(s, name, &before)) != 0)
+		goto out;
+	if ((r = sq_otk_add(s, name, otks, n, remaining)) != 0)
+		*remaining = before;
+out:
+	return sq_op_end(s, r);
+}
+
+static int
+sq_prekey_count_otks(struct store *stp, const char *name, uint32_t *count)
+{
+	struct store_sqlite *s = sq(stp);
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	return sq_otk_count(s, name, count);
+}
+
+static int
+sq_prekey_take_bundle(struct store *stp, const char *name, struct store_bundle *out)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sq_op_begin(s)) != 0)
+		return r;
+	if ((r = sq_user_get(stp, name, &out->user)) != 0)
+		goto out;
+	if (out->user.deleted) {
+		store_set_error(stp, "user deleted");
+		r = SOTTO_ERR_NOTFOUND;
+		goto out;
+	}
+	if ((r = sq_spk_get(s, name, &out->spk)) != 0) {
+		if (r == SOTTO_ERR_NOTFOUND)
+			r = SOTTO_ERR_AGAIN;
+		goto out;
+	}
+	/* One statement finds and deletes the oldest key, so no two bundles share it. */
+	st = sq_stmt(s, SQ_OTK_TAKE);
+	sq_text(st, 1, name);
+	if ((r = sq_step(s, st)) == 1) {
+		out->otk.id = (uint32_t)sqlite3_column_int64(st, 0);
+		r = sq_col_fixed(s, st, 1, out->otk.public_key, sizeof(out->otk.public_key));
+		out->has_otk = r == 0;
+	}
+	sq_done(st);
+	if (r > 0)
+		r = 0;
+out:
+	if (r != 0)
+		memset(out, 0, sizeof(*out));
+	return sq_op_end(s, r);
+}
+
+/* Whether an envelope (recipient, sender, id) was acknowledged recently. */
+static int
+sq_acked_find(struct store_sqlite *s, const char *recipient, const char *sender,
+        const uint8_t *msg_id, int *found)
+{
+	sqlite3_stmt *st = sq_stmt(s, SQ_ACKED_FIND);
+	int r;
+
+	*found = 0;
+	sq_text(st, 1, recipient);
+	sq_text(st, 2, sender);
+	sq_blob(st, 3, msg_id, STORE_MSG_ID_BYTES);
+	r = sq_step(s, st);
+	sq_done(st);
+	if (r < 0)
+		return r;
+	*found = r;
+	return 0;
+}
+
+static int
+sq_queue_push(struct store *stp, const char *recipient, enum store_kind kind, const char *peer,
+        const uint8_t *msg_id, int64_t timestamp_ms, const uint8_t *sealed, size_t sealed_len,
+        uint64_t *seq, int *duplicate)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r, found = 0;
+
+	if ((r = sq_op_begin(s)) != 0)
+		return r;
+	if ((r = sq_user_live(s, recipient)) != 0)
+		goto out;
+	if (kind == STORE_KIND_ENVELOPE) {
+		if ((r = sq_acked_find(s, recipient, peer, msg_id, &found)) != 0)
+			goto out;
+		if (found) {
+			*duplicate = 1;
+			goto out;
+		}
+	}
+	st = sq_stmt(s, SQ_QUEUE_INSERT);
+	sq_text(st, 1, recipient);
+	sq_int(st, 2, kind);
+	sq_text(st, 3, peer);
+	sq_blob(st, 4, msg_id, STORE_MSG_ID_BYTES);
+	sq_int(st, 5, timestamp_ms);
+	sq_blob(st, 6, sealed, sealed_len);
+	if ((r = sq_step(s, st)) == 1)
+		*seq = (uint64_t)sqlite3_column_int64(st, 0);
+	sq_done(st);
+	if (r < 0)
+		goto out;
+	if (r == 0) {
+		/* Already queued: report the existing item. */
+		*duplicate = 1;
+		st = sq_stmt(s, SQ_QUEUE_FIND);
+		sq_text(st, 1, recipient);
+		sq_int(st, 2, kind);
+		sq_text(st, 3, peer);
+		sq_blob(st, 4, msg_id, STORE_MSG_ID_BYTES);
+		if ((r = sq_step(s, st)) == 1)
+			*seq = (uint64_t)sqlite3_column_int64(st, 0);
+		sq_done(st);
+		if (r < 0)
+			goto out;
+	}
+	r = 0;
+out:
+	if (r != 0) {
+		*seq = 0;
+		*duplicate = 0;
+	}
+	return sq_op_end(s, r);
+}
+
+static int
+sq_queue_fetch(struct store *stp, const char *recipient, uint64_t after_seq, size_t limit,
+        store_msg_cb cb, void *arg)
+{
+	struct store_sqlite *s = sq(stp);
+	char peer[STORE_NAME_MAX + 1];
+	struct store_msg m;
+	sqlite3_stmt *st;
+	int r, kind;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sq_stmt(s, SQ_QUEUE_FETCH);
+	sq_text(st, 1, recipient);
+	sq_int(st, 2, (int64_t)after_seq);
+	sq_int(st, 3, (int64_t)limit);
+	while ((r = sq_step(s, st)) == 1) {
+		memset(&m, 0, sizeof(m));
+		m.seq = (uint64_t)sqlite3_column_int64(st, 0);
+		kind = sqlite3_column_int(st, 1);
+		if (kind != STORE_KIND_ENVELOPE && kind != STORE_KIND_DELIVERED) {
+			store_set_error(stp, "unknown queue item kind %d", kind);
+			r = SOTTO_ERR_FORMAT;
+			break;
+		}
+		m.kind = (enum store_kind)kind;
+		if ((r = sq_col_name(s, st, 2, peer)) != 0 ||
+		        (r = sq_col_fixed(s, st, 3, m.msg_id, sizeof(m.msg_id))) != 0)
+			break;
+		m.peer = peer;
+		m.timestamp_ms = sqlite3_column_int64(st, 4);
+		m.sealed = sqlite3_column_blob(st, 5);
+		m.sealed_len = (size_t)sqlite3_column_bytes(st, 5);
+		if (m.sealed == NULL)
+			m.sealed = (const uint8_t *)"";
+		if ((r = cb(arg, &m)) != 0) {
+			if (r > 0)
+				r = 0;
+			break;
+		}
+	}
+	sq_done(st);
+	return r;
+}
+
+static int
+sq_queue_count(struct store *stp, const char *recipient, uint32_t *count)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int64_t n;
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sq_stmt(s, SQ_QUEUE_COUNT);
+	sq_text(st, 1, recipient);
+	if ((r = sq_step(s, st)) < 0)
+		return r;
+	n = r == 1 ? sqlite3_column_int64(st, 0) : 0;
+	sq_done(st);
+	*count = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	return 0;
+}
+
+/* Append a receipt, growing the array geometrically (bounded by the rows deleted). */
+static int
+sq_receipt_add(
+        struct store_receipt **v, size_t *n, size_t *cap, const char *sender, const uint8_t *msg_id)
+{
+	struct store_receipt *nv;
+	size_t ncap;
+
+	if (*n == *cap) {
+		ncap = *cap == 0 ? 16 : *cap * 2;
+		if (ncap > SIZE_MAX / sizeof(**v))
+			return SOTTO_ERR_NOMEM;
+		if ((nv = realloc(*v, ncap * sizeof(**v))) == NULL)
+			return SOTTO_ERR_NOMEM;
+		*v = nv;
+		*cap = ncap;
+	}
+	memset(&(*v)[*n], 0, sizeof(**v));
+	memcpy((*v)[*n].sender, sender, strlen(sender) + 1);
+	memcpy((*v)[*n].msg_id, msg_id, STORE_MSG_ID_BYTES);
+	(*n)++;
+	return 0;
+}
+
+static int
+sq_queue_delete(struct store *stp, const char *recipient, const uint8_t (*ids)[STORE_MSG_ID_BYTES],
+        size_t n, int64_t now, struct store_receipt **receipts, size_t *n_receipts)
+{
+	struct store_sqlite *s = sq(stp);
+	struct store_receipt *v = NULL;
+	char peer[STORE_NAME_MAX + 1];
+	size_t nv = 0, cap = 0, i;
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sq_op_begin(s)) != 0)
+		return r;
+	for (i = 0; i < n; i++) {
+		st = sq_stmt(s, SQ_QUEUE_DELETE);
+		sq_text(st, 1, recipient);
+		sq_blob(st, 2, ids[i], STORE_MSG_ID_BYTES);
+		while ((r = sq_step(s, st)) == 1) {
+			if (sqlite3_column_int(st, 0) != STORE_KIND_ENVELOPE)
+				continue;
+			if ((r = sq_col_name(s, st, 1, peer)) != 0 ||
+			        (r = sq_receipt_add(&v, &nv, &cap, peer, ids[i])) != 0)
+				break;
+		}
+		sq_done(st);
+		if (r < 0)
+			goto out;
+	}
+	/* Remember what was delivered, so that a late resend is not delivered twice. */
+	for (i = 0; i < nv; i++) {
+		st = sq_stmt(s, SQ_ACKED_INSERT);
+		sq_text(st, 1, recipient);
+		sq_text(st, 2, v[i].sender);
+		sq_blob(st, 3, v[i].msg_id, STORE_MSG_ID_BYTES);
+		sq_int(st, 4, now);
+		if ((r = sq_run(s, st)) != 0)
+			goto out;
+	}
+	r = 0;
+	*receipts = v;
+	*n_receipts = nv;
+	v = NULL;
+out:
+	free(v);
+	return sq_op_end(s, r);
+}
+
+static int
+sq_block_add(struct store *stp, const char *blocker, const char *blocked, int64_t now)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sq_op_begin(s)) != 0)
+		return r;
+	if ((r = sq_user_live(s, blocked)) != 0)
+		goto out;
+	st = sq_stmt(s, SQ_BLOCK_ADD);
+	sq_text(st, 1, blocker);
+	sq_text(st, 2, blocked);
+	sq_int(st, 3, now);
+	r = sq_run(s, st);
+out:
+	return sq_op_end(s, r);
+}
+
+static int
+sq_block_remove(struct store *stp, const char *blocker, const char *blocked)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sq_stmt(s, SQ_BLOCK_REMOVE);
+	sq_text(st, 1, blocker);
+	sq_text(st, 2, blocked);
+	return sq_run(s, st);
+}
+
+static int
+sq_block_check(struct store *stp, const char *blocker, const char *blocked, int *is_blocked)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sq_stmt(s, SQ_BLOCK_CHECK);
+	sq_text(st, 1, blocker);
+	sq_text(st, 2, blocked);
+	r = sq_step(s, st);
+	sq_done(st);
+	if (r < 0)
+		return r;
+	*is_blocked = r;
+	return 0;
+}
+
+static int
+sq_block_list(
+        struct store *stp, const char *name, int reverse, size_t limit, store_name_cb cb, void *arg)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sq_stmt(s, reverse ? SQ_BLOCK_LIST_REVERSE : SQ_BLOCK_LIST);
+	sq_text(st, 1, name);
+	sq_int(st, 2, (int64_t)limit);
+	return sq_list_names(s, st, cb, arg);
+}
+
+/* The stored failure count and lock end for name (0, 0 if none). */
+static int
+sq_auth_get(struct store_sqlite *s, const char *name, uint32_t *failures, int64_t *locked_until)
+{
+	sqlite3_stmt *st = sq_stmt(s, SQ_AUTH_GET);
+	int64_t f = 0;
+	int r;
+
+	*failures = 0;
+	*locked_until = 0;
+	sq_text(st, 1, name);
+	if ((r = sq_step(s, st)) < 0)
+		return r;
+	if (r == 1) {
+		f = sqlite3_column_int64(st, 0);
+		*locked_until = sqlite3_column_int64(st, 1);
+	}
+	sq_done(st);
+	*failures = f < 0 ? 0 : f > UINT32_MAX ? UINT32_MAX : (uint32_t)f;
+	return 0;
+}
+
+static int
+sq_auth_locked(struct store *stp, const char *name, int64_t now, int64_t *locked_until)
+{
+	struct store_sqlite *s = sq(stp);
+	uint32_t failures;
+	int64_t until;
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	if ((r = sq_auth_get(s, name, &failures, &until)) != 0)
+		return r;
+	*locked_until = until > now ? until : 0;
+	return 0;
+}
+
+static int
+sq_auth_fail(struct store *stp, const char *name, int64_t now, uint32_t max_failures,
+        uint32_t duration, uint32_t *failures, int64_t *locked_until)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sq_op_begin(s)) != 0)
+		return r;
+	if ((r = sq_user_live(s, name)) != 0)
+		goto out;
+	if ((r = sq_auth_get(s, name, failures, locked_until)) != 0)
+		goto out;
+	if (*locked_until > now)
+		goto out; /* already locked: a failure now neither counts nor extends it */
+	if (*locked_until != 0) {
+		/* The lock has lapsed: counting starts again. */
+		*failures = 0;
+		*locked_until = 0;
+	}
+	if (*failures < UINT32_MAX)
+		(*failures)++;
+	if (*failures >= max_failures)
+		*locked_until = now + (int64_t)duration;
+	st = sq_stmt(s, SQ_AUTH_PUT);
+	sq_text(st, 1, name);
+	sq_int(st, 2, *failures);
+	sq_int(st, 3, *locked_until);
+	sq_int(st, 4, now);
+	r = sq_run(s, st);
+out:
+	if (r != 0) {
+		*failures = 0;
+		*locked_until = 0;
+	}
+	return sq_op_end(s, r);
+}
+
+static int
+sq_auth_reset(struct store *stp, const char *name)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sq_stmt(s, SQ_AUTH_RESET);
+	sq_text(st, 1, name);
+	return sq_run(s, st);
+}
+
+static int
+sq_invite_create(struct store *stp, const uint8_t *hash, const char *created_by, int64_t now,
+        int64_t expires)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r, changes = 0;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sq_stmt(s, SQ_INVITE_INSERT);
+	sq_blob(st, 1, hash, STORE_TOKEN_HASH_BYTES);
+	sq_text(st, 2, created_by);
+	sq_int(st, 3, now);
+	sq_int(st, 4, expires);
+	if ((r = sq_write(s, st, &changes)) != 0)
+		return r;
+	if (changes == 0) {
+		store_set_error(stp, "invite exists");
+		return SOTTO_ERR_EXISTS;
+	}
+	return 0;
+}
+
+static int
+sq_invite_use(struct store *stp, const uint8_t *hash, const char *used_by, int64_t now)
+{
+	struct store_sqlite *s = sq(stp);
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	return sq_invite_use_in(s, hash, used_by, now);
+}
+
+static int
+sq_prune(struct store *stp, int64_t now)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sq_op_begin(s)) != 0)
+		return r;
+	st = sq_stmt(s, SQ_PRUNE_ACKED);
+	sq_int(st, 1, now - STORE_TOMBSTONE_TTL);
+	if ((r = sq_run(s, st)) != 0)
+		goto out;
+	st = sq_stmt(s, SQ_PRUNE_AUTH);
+	sq_int(st, 1, now);
+	sq_int(st, 2, now - SQ_STALE_FAILURES);
+	if ((r = sq_run(s, st)) != 0)
+		goto out;
+	st = sq_stmt(s, SQ_PRUNE_INVITES);
+	sq_int(st, 1, now - SQ_INVITE_KEEP);
+	r = sq_run(s, st);
+out:
+	return sq_op_end(s, r);
+}
+
+static const struct store_ops sq_ops = {
+        .name = "sqlite",
+        .close = sq_close,
+        .begin = sq_begin,
+        .commit = sq_commit,
+        .rollback = sq_rollback,
+        .user_register = sq_user_register,
+        .user_get = sq_user_get,
+        .user_set_last_seen = sq_user_set_last_seen,
+        .user_set_admin = sq_user_set_admin,
+        .user_delete = sq_user_delete,
+        .user_list_seen = sq_user_list_seen,
+        .prekey_set_signed = sq_prekey_set_signed,
+        .prekey_get_signed = sq_prekey_get_signed,
+        .prekey_add_otks = sq_prekey_add_otks,
+        .prekey_count_otks = sq_prekey_count_otks,
+        .prekey_take_bundle = sq_prekey_take_bundle,
+        .queue_push = sq_queue_push,
+        .queue_fetch = sq_queue_fetch,
+        .queue_count = sq_queue_count,
+        .queue_delete = sq_queue_delete,
+        .block_add = sq_block_add,
+        .block_remove = sq_block_remove,
+        .block_check = sq_block_check,
+        .block_list = sq_block_list,
+        .auth_locked = sq_auth_locked,
+        .auth_fail = sq_auth_fail,
+        .auth_reset = sq_auth_reset,
+        .invite_create = sq_invite_create,
+        .invite_use = sq_invite_use,
+        .prune = sq_prune,
+};
+
+/* Bring the schema to SQ_SCHEMA_VERSION, one transaction per step. */
+static int
+sq_migrate(struct store_sqlite *s)
+{
+	sqlite3_stmt *st = NULL;
+	char sql[64];
+	int rc, version;
+
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		rc = sq_fail(s, rc == SQLITE_OK ? SQLITE_ERROR : rc, "reading the schema version");
+		sqlite3_finalize(st);
+		return rc;
+	}
+	version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > SQ_SCHEMA_VERSION || version < 0) {
+		store_set_error(&s->base,
+		        "schema version %d is newer than this sottod knows (%d): "
+		        "upgrade sottod",
+		        version, SQ_SCHEMA_VERSION);
+		return SOTTO_ERR_UNSUPPORTED;
+	}
+	for (; version < SQ_SCHEMA_VERSION; version++) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
+		if ((rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
+			return sq_fail(s, rc, "migrating the schema");
+		if ((rc = sqlite3_exec(s->db, sq_migrations[version], NULL, NULL, NULL)) !=
+		                SQLITE_OK ||
+		        (rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL)) != SQLITE_OK ||
+		        (rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
+			rc = sq_fail(s, rc, "migrating the schema");
+			(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Run a PRAGMA and, if want is not NULL, check the value it reports. */
+static int
+sq_pragma(struct store_sqlite *s, const char *sql, const char *want)
+{
+	sqlite3_stmt *st = NULL;
+	const char *got;
+	int rc, r = 0;
+
+	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK)
+		return sq_fail(s, rc, sql);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		r = sq_fail(s, rc, sql);
+	} else if (want != NULL) {
+		got = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+		if (got == NULL || strcmp(got, want) != 0) {
+			store_set_error(&s->base, "%s: got %s", sql, got != NULL ? got : "nothing");
+			r = SOTTO_ERR_UNSUPPORTED;
+		}
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Create the database file 0600 (or tighten an existing one) before SQLite opens it. */
+static int
+sq_create_file(const char *path, char *err, size_t errlen)
+{
+	struct stat sb;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return errno == EACCES || errno == EPERM ? SOTTO_ERR_PERM : SOTTO_ERR_IO;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		close(fd);
+		return SOTTO_ERR_IO;
+	}
+	if ((sb.st_mode & 077) != 0 && fchmod(fd, sb.st_mode & 0700) == -1) {
+		snprintf(err, errlen, "%s: chmod: %s", path, strerror(errno));
+		close(fd);
+		return SOTTO_ERR_IO;
+	}
+	close(fd);
+	return 0;
+}
+
+int
+store_sqlite_open(struct store **out, const char *state_dir, char *err, size_t errlen)
+{
+	struct store_sqlite *s = NULL;
+	char path[PATH_MAX], dummy[1];
+	size_t i;
+	int r, rc, n;
+
+	*out = NULL;
+	if (err == NULL || errlen == 0) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	err[0] = '\0';
+	if (state_dir == NULL || *state_dir == '\0') {
+		snprintf(err, errlen, "no state directory");
+		return SOTTO_ERR_INVALID;
+	}
+	n = snprintf(path, sizeof(path), "%s/%s", state_dir, STORE_DB_FILE);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		snprintf(err, errlen, "%s: path too long", state_dir);
+		return SOTTO_ERR_RANGE;
+	}
+	if (mkdir(state_dir, 0700) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", state_dir, strerror(errno));
+		return errno == EACCES ? SOTTO_ERR_PERM : SOTTO_ERR_IO;
+	}
+	if ((r = sq_create_file(path, err, errlen)) != 0)
+		return r;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return SOTTO_ERR_NOMEM;
+	}
+	s->base.ops = &sq_ops;
+	/* SQLite gives the -wal and -shm files the database file's mode (0600). */
+	rc = sqlite3_open_v2(path, &s->db,
+	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, NULL);
+	if (rc != SQLITE_OK) {
+		r = s->db != NULL ? sq_fail(s, rc, "open") : SOTTO_ERR_NOMEM;
+		goto out;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, SQ_BUSY_TIMEOUT_MS);
+	if ((r = sq_pragma(s, "PRAGMA journal_mode = WAL", "wal")) != 0 ||
+	        (r = sq_pragma(s, "PRAGMA synchronous = NORMAL", NULL)) != 0 ||
+	        (r = sq_pragma(s, "PRAGMA trusted_schema = OFF", NULL)) != 0 ||
+	        (r = sq_pragma(s, "PRAGMA foreign_keys = OFF", NULL)) != 0)
+		goto out;
+	if ((r = sq_migrate(s)) != 0)
+		goto out;
+	for (i = 0; i < SQ__COUNT; i++) {
+		rc = sqlite3_prepare_v3(
+		        s->db, sq_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL);
+		if (rc != SQLITE_OK) {
+			r = sq_fail(s, rc, sq_sql[i]);
+			goto out;
+		}
+	}
+	s->base.error[0] = '\0';
+	*out = &s->base;
+	s = NULL;
+	r = 0;
+out:
+	if (s != NULL) {
+		snprintf(err, errlen, "%s: %s", path, store_last_error(&s->base));
+		sq_close(&s->base);
+	}
+	return r;
+}
