@@ -424,7 +424,7 @@ server_read_cb(struct bufferevent *bev, void *arg)
 			        c, 0, SOTTO__ERROR_CODE__ERR_PROTOCOL, "undecodable frame", 0);
 			break;
 		}
-		server_dispatch(c, id, f);
+		server_dispatch(c, f->id, f);
 		frame_free(f);
 	}
 	if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
