@@ -1,7 +1,9 @@
 #!/bin/sh
-# The README's main job: install the dependencies, build, and run sotto.
-# Until the server lands this makes an Ed25519 identity key and prints its
-# fingerprint; it asks for a passphrase on the terminal (empty is allowed).
+# The README's main job: install the dependencies, build, and start sottod on
+# the embedded default: SQLite and a self-signed certificate in ./sotto-state,
+# listening on [::]:7443 (IPv6 and IPv4).  It runs in the foreground and logs
+# to the terminal; Ctrl-C stops it cleanly.  Extra arguments go to sottod,
+# for example: scripts/quickstart.sh --listen 127.0.0.1:7443 -d
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -12,10 +14,4 @@ fi
 mkdir -p build
 (cd build && { [ -f Makefile ] || ../configure; } && make -j"$(nproc 2>/dev/null || echo 2)")
 
-dir=${SOTTO_QUICKSTART_DIR:-./sotto-quickstart}
-mkdir -p "$dir"
-chmod 700 "$dir"
-if [ ! -f "$dir/identity" ]; then
-	./build/sotto-keygen -t ed25519 -f "$dir/identity"
-fi
-./build/sotto-keygen -l -v -f "$dir/identity.pub"
+exec ./build/sottod --state-dir "${SOTTO_STATE_DIR:-./sotto-state}" "$@"
