@@ -489,6 +489,20 @@ client_conn_next_push(struct client_conn *c, Sotto__Frame **push, int timeout_ms
 	}
 }
 
+int
+client_conn_next_frame(struct client_conn *c, Sotto__Frame **f, int timeout_ms)
+{
+	int r;
+
+	*f = NULL;
+	if (c->head != NULL)
+		return client_conn_next_push(c, f, 0);
+	r = client_read_frame(c, f, timeout_ms < 0 ? -1 : client_now_ms() + timeout_ms);
+	if (r == 0 && (*f)->body_case == SOTTO__FRAME__BODY_CLOSING)
+		client_note_closing(c, (*f)->closing);
+	return r;
+}
+
 size_t
 client_conn_pending(const struct client_conn *c)
 {
@@ -642,7 +656,7 @@ client_conn_open(struct client_conn **out, const struct client_opts *o, char *er
 	buf_init(&c->in, FRAME_MAX_LIMIT + 65536);
 	if ((r = tls_client_ctx_new(&c->ctx, o->ca_path, c->err, sizeof(c->err))) != 0 ||
 	        (r = client_tcp_connect(c, o)) != 0 || (r = client_tls(c, o)) != 0 ||
-	        (r = client_hello(c, o)) != 0) {
+	        (!o->no_hello && (r = client_hello(c, o)) != 0)) {
 		snprintf(err, errlen, "%s", c->err);
 		client_conn_abort(c);
 		return r;
@@ -793,7 +807,8 @@ client_conn_register(struct client_conn *c, const char *username, const struct i
 	frame_init(&req, 0);
 	req.body_case = SOTTO__FRAME__BODY_REGISTER_USER;
 	req.register_user = &ru;
-	ru.username = norm;
+	/* As typed: the server folds case itself, and signs over the folded name too. */
+	ru.username = proto_str(username);
 	ru.identity_key = proto_bytes(pub->der, pub->derlen);
 	ru.identity_type = (uint32_t)pub->type;
 	ru.spk = (Sotto__SignedPrekey *)(uintptr_t)spk;

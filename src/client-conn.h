@@ -6,7 +6,9 @@
  *
  * The calls block, each bounded by a timeout; an interactive client drives
  * them when client_conn_fd() is readable or client_conn_pending() is
- * non-zero.  A struct client_conn belongs to one thread.
+ * non-zero.  A struct client_conn belongs to one thread.  The program must
+ * ignore SIGPIPE (OpenSSL writes to the socket with write(2)), or a server
+ * that hangs up mid-write kills it instead of failing the call.
  */
 #ifndef SOTTO_CLIENT_CONN_H
 #define SOTTO_CLIENT_CONN_H
@@ -33,6 +35,7 @@ struct client_opts {
 	const uint8_t *pin;   /* SPKI SHA-256 the server must have, or NULL */
 	int timeout_ms;       /* per operation; 0: CLIENT_DEFAULT_TIMEOUT */
 	const char *software; /* Hello.client, e.g. "sotto/0.1.0" */
+	int no_hello;         /* stop after TLS and the pin check (tests of the server) */
 };
 
 /* The server's word when a call fails with SOTTO_ERR_PERM (an Error or Closing frame). */
@@ -96,6 +99,14 @@ int client_conn_notify(struct client_conn *c, Sotto__Frame *f) SOTTO_WUR;
  * timeout_ms (0: do not wait, -1: forever).  SOTTO_ERR_AGAIN on timeout.
  */
 int client_conn_next_push(struct client_conn *c, Sotto__Frame **push, int timeout_ms) SOTTO_WUR;
+
+/*
+ * The next frame of any kind, replies to raw requests included (tests that
+ * write crafted bytes with client_conn_write_raw()); queued pushes come
+ * first.  SOTTO_ERR_AGAIN on timeout, SOTTO_ERR_CLOSED once the server has
+ * hung up or sent Closing.
+ */
+int client_conn_next_frame(struct client_conn *c, Sotto__Frame **f, int timeout_ms) SOTTO_WUR;
 
 /* Frames already received and queued (so poll() on the fd would miss them). */
 size_t client_conn_pending(const struct client_conn *c);

@@ -391,7 +391,9 @@ auth_register(struct conn *c, uint64_t id, const Sotto__Frame *f)
 	rf.body_case = SOTTO__FRAME__BODY_REGISTER_OK;
 	rf.register_ok = &ok;
 	ok.server_time_ms = (uint64_t)server_now_ms();
-	ok.otk_remaining = (uint32_t)ru->n_otks;
+	/* Count what was stored: repeated ids in the request are kept once. */
+	if (store_prekey_count_otks(srv->store, name, &ok.otk_remaining) != 0)
+		ok.otk_remaining = 0;
 	r = server_send(c, &rf);
 	server_route_drain(c);
 out:
@@ -427,6 +429,6 @@ const struct server_handler server_auth_handlers[] = {
         {SOTTO__FRAME__BODY_REGISTER_USER, HANDLER_PREAUTH, auth_register},
         {SOTTO__FRAME__BODY_LOGIN, HANDLER_PREAUTH, auth_login},
         {SOTTO__FRAME__BODY_PING, HANDLER_PREAUTH | HANDLER_PASSIVE, auth_ping},
-        {SOTTO__FRAME__BODY_BYE, HANDLER_PREAUTH | HANDLER_PASSIVE, auth_bye},
+        {SOTTO__FRAME__BODY_BYE, HANDLER_PREAUTH | HANDLER_PASSIVE | HANDLER_NOLIMIT, auth_bye},
         {0, 0, NULL},
 };

@@ -37,8 +37,7 @@ prekey_upload(struct conn *c, uint64_t id, const Sotto__Frame *f)
 	}
 	if ((r = store_user_get(srv->store, c->user->name, su)) != 0)
 		goto out;
-	if ((r = server_batch(srv)) != 0)
-		goto out;
+	/* Check everything before writing anything, so a refused upload changes nothing. */
 	if (up->spk != NULL) {
 		code = server_auth_check_spk(up->spk, su->identity_key, su->identity_key_len);
 		if (code != 0) {
@@ -51,10 +50,11 @@ prekey_upload(struct conn *c, uint64_t id, const Sotto__Frame *f)
 		memcpy(spk.signature, up->spk->signature.data, up->spk->signature.len);
 		spk.signature_len = up->spk->signature.len;
 		spk.created = (int64_t)up->spk->created;
-		if ((r = store_prekey_set_signed(srv->store, c->user->name, &spk, server_now())))
-			goto out;
 	}
+	if ((r = server_batch(srv)) != 0)
+		goto out;
 	if (up->n_otks > 0) {
+		/* store_prekey_add_otks adds none when the user would hold too many. */
 		r = store_prekey_add_otks(srv->store, c->user->name, otks, up->n_otks, &remaining);
 		if (r == SOTTO_ERR_RANGE) {
 			r = server_send_error(c, id, SOTTO__ERROR_CODE__ERR_BAD_REQUEST,
@@ -66,6 +66,9 @@ prekey_upload(struct conn *c, uint64_t id, const Sotto__Frame *f)
 	} else if ((r = store_prekey_count_otks(srv->store, c->user->name, &remaining)) != 0) {
 		goto out;
 	}
+	if (up->spk != NULL &&
+	        (r = store_prekey_set_signed(srv->store, c->user->name, &spk, server_now())) != 0)
+		goto out;
 	server_commit(srv);
 	frame_init(&rf, id);
 	rf.body_case = SOTTO__FRAME__BODY_PREKEYS_OK;

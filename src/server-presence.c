@@ -129,7 +129,7 @@ presence_block(struct conn *c, uint64_t id, const Sotto__Frame *f)
 
 	if (!proto_username_valid(name))
 		return server_send_error(c, id, SOTTO__ERROR_CODE__ERR_BAD_USERNAME, NULL, 0);
-	if ((u = server_user(srv, name)) == NULL)
+	if ((u = server_user(srv, name)) == NULL || (on && u->deleted))
 		return server_send_error(c, id, SOTTO__ERROR_CODE__ERR_NO_SUCH_USER, name, 0);
 	if (u == c->user)
 		return server_send_error(
@@ -142,6 +142,8 @@ presence_block(struct conn *c, uint64_t id, const Sotto__Frame *f)
 		r = store_block_add(srv->store, c->user->name, u->name, server_now());
 	else
 		r = store_block_remove(srv->store, c->user->name, u->name);
+	if (r == SOTTO_ERR_NOTFOUND)
+		return server_send_error(c, id, SOTTO__ERROR_CODE__ERR_NO_SUCH_USER, name, 0);
 	if (r != 0)
 		return r;
 	server_block_set(srv, c->user->name, u->name, on);

@@ -85,6 +85,25 @@ route_recent_has(struct server *srv, const char *sender, const char *recipient,
 	return hmap_get(srv->recent, key, n) != NULL;
 }
 
+/*
+ * 1 if recipient already holds sender's msg_id, queued or acknowledged.  Only
+ * asked before a live push: the commit would notice the duplicate too, but
+ * only after the copy had gone out.
+ */
+static int
+route_stored(struct server *srv, const char *recipient, const char *sender,
+        const uint8_t msg_id[PROTO_MSG_ID_BYTES])
+{
+	int found = 0;
+
+	if (store_queue_has(srv->store, recipient, sender, msg_id, &found) != 0) {
+		log_warn("%s: cannot look up an envelope: %s", recipient,
+		        store_last_error(srv->store));
+		return 0;
+	}
+	return found;
+}
+
 static void
 route_req_free(struct pending_req *req)
 {
@@ -256,8 +275,12 @@ route_one(struct conn *c, struct pending_req *req, size_t idx, const char *to,
 	hidden = server_blocks(srv, r, c->user);
 	ack->recipient_online = !hidden && r->conn != NULL;
 	ack->last_seen = hidden || r->conn != NULL ? 0 : (uint64_t)r->last_seen;
-	/* A blocked sender's envelope is dropped, and the Ack looks like any other. */
-	if (hidden || route_recent_has(srv, c->user->name, r->name, req->msg_id)) {
+	/*
+	 * A blocked sender's envelope is dropped, and the Ack looks like any
+	 * other.  A resend of what the recipient has is acknowledged again.
+	 */
+	if (hidden || route_recent_has(srv, c->user->name, r->name, req->msg_id) ||
+	        (route_live(srv, r) && route_stored(srv, r->name, c->user->name, req->msg_id))) {
 		route_req_settle(srv, req, idx, 1, 0);
 		return;
 	}
@@ -433,8 +456,8 @@ route_deliver_ack(struct conn *c, uint64_t id, const Sotto__Frame *f)
 	}
 	if (n > 0) {
 		if ((r = store_queue_delete(srv->store, c->user->name,
-		             (const uint8_t(*)[STORE_MSG_ID_BYTES])ids, n, server_now(), &rc,
-		             &nrc)) != 0)
+		             (const uint8_t(*)[STORE_MSG_ID_BYTES])ids, n, c->drain_seq,
+		             server_now(), &rc, &nrc)) != 0)
 			goto out;
 		for (i = 0; i < nrc; i++) {
 			route_recent_add(srv, rc[i].sender, c->user->name, rc[i].msg_id);
@@ -598,7 +621,6 @@ server_route_drain(struct conn *c)
 const struct server_handler server_route_handlers[] = {
         {SOTTO__FRAME__BODY_SEND, 0, route_send},
         {SOTTO__FRAME__BODY_SEND_MULTI, 0, route_send_multi},
-        {SOTTO__FRAME__BODY_DELIVER_ACK, HANDLER_NOTIFY | HANDLER_PASSIVE | HANDLER_NOLIMIT,
-                route_deliver_ack},
+        {SOTTO__FRAME__BODY_DELIVER_ACK, HANDLER_NOTIFY | HANDLER_NOLIMIT, route_deliver_ack},
         {0, 0, NULL},
 };

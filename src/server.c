@@ -159,6 +159,27 @@ server_slot_release(struct server *srv, struct conn *c)
 	}
 }
 
+/* c no longer speaks for its user: the user goes offline, seen now. */
+static void
+server_conn_detach(struct conn *c)
+{
+	struct server *srv = c->srv;
+	struct srv_user *u = c->user;
+
+	if (u == NULL)
+		return;
+	server_route_conn_gone(c);
+	if (u->conn == c) {
+		u->conn = NULL;
+		u->last_seen = server_now();
+		if (server_batch(srv) == 0 &&
+		        store_user_set_last_seen(srv->store, u->name, u->last_seen) != 0)
+			log_warn("%s: cannot record last-seen time: %s", u->name,
+			        store_last_error(srv->store));
+	}
+	c->user = NULL;
+}
+
 void
 server_conn_close(struct conn *c)
 {
@@ -169,18 +190,7 @@ server_conn_close(struct conn *c)
 		return;
 	log_debug("%s: closed%s%s", c->peer, u != NULL ? " for " : "", u != NULL ? u->name : "");
 	c->state = CONN_DEAD;
-	if (u != NULL) {
-		server_route_conn_gone(c);
-		if (u->conn == c) {
-			u->conn = NULL;
-			u->last_seen = server_now();
-			if (server_batch(srv) == 0 &&
-			        store_user_set_last_seen(srv->store, u->name, u->last_seen) != 0)
-				log_warn("%s: cannot record last-seen time: %s", u->name,
-				        store_last_error(srv->store));
-		}
-		c->user = NULL;
-	}
+	server_conn_detach(c);
 	hmap_del(srv->by_serial, &c->serial, sizeof(c->serial));
 	server_slot_release(srv, c);
 	if (c->bev != NULL) {
@@ -213,9 +223,33 @@ server_conn_close_with(
 		return;
 	}
 	c->state = CONN_CLOSING;
-	bufferevent_disable(c->bev, EV_READ);
+	/* Nothing more reaches the user through c, so others see it offline now. */
+	if (c->user != NULL)
+		log_debug("%s: closing the session of %s", c->peer, c->user->name);
+	server_conn_detach(c);
+	/*
+	 * Reads stay on, and server_read_cb discards what arrives: closing a
+	 * socket with unread input makes the kernel send a reset, which can
+	 * destroy the Closing frame before the client has read it.
+	 */
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	server_timer_add_ms(c->timer, SERVER_CLOSE_GRACE_MS);
+}
+
+/*
+ * The final frame is on the wire: send FIN and wait (within the close grace
+ * time) for the client to hang up, so that our close never races its input.
+ */
+static void
+server_conn_linger(struct conn *c)
+{
+	evutil_socket_t fd;
+
+	if (c->lingering)
+		return;
+	c->lingering = 1;
+	if ((fd = bufferevent_getfd(c->bev)) < 0 || shutdown(fd, SHUT_WR) != 0)
+		server_conn_close(c);
 }
 
 /* Free dead connections outside their own callbacks. */
@@ -261,7 +295,7 @@ static void
 server_conn_arm(struct conn *c)
 {
 	const struct config *cfg = c->srv->cfg;
-	int64_t idle;
+	int64_t left;
 
 	switch (c->state) {
 	case CONN_HANDSHAKE:
@@ -276,8 +310,9 @@ server_conn_arm(struct conn *c)
 			event_del(c->timer);
 			break;
 		}
-		idle = c->last_activity + cfg->idle_timeout - server_mono();
-		server_timer_add_ms(c->timer, (idle > 0 ? idle : 0) * 1000 + 50);
+		/* In milliseconds: whole seconds would cut a session active a moment ago. */
+		left = c->last_activity_ms + (int64_t)cfg->idle_timeout * 1000 - server_mono_ms();
+		server_timer_add_ms(c->timer, left > 0 ? left : 0);
 		break;
 	default:
 		break;
@@ -296,7 +331,7 @@ void
 server_conn_set_state(struct conn *c, enum conn_state state)
 {
 	if (state == CONN_READY)
-		c->last_activity = server_mono();
+		c->last_activity_ms = server_mono_ms();
 	server_conn_enter(c, state);
 }
 
@@ -324,8 +359,9 @@ server_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case CONN_READY:
 		if (cfg->idle_timeout == 0)
 			break;
-		if (server_mono() - c->last_activity >= (int64_t)cfg->idle_timeout) {
-			snprintf(reason, sizeof(reason), "idle for %u seconds", cfg->idle_timeout);
+		if (server_mono_ms() - c->last_activity_ms >= (int64_t)cfg->idle_timeout * 1000) {
+			snprintf(reason, sizeof(reason), "idle for %u second%s", cfg->idle_timeout,
+			        cfg->idle_timeout == 1 ? "" : "s");
 			log_info("%s: %s: %s", c->peer, c->user ? c->user->name : "-", reason);
 			server_conn_close_with(
 			        c, 0, SOTTO__ERROR_CODE__ERR_IDLE_TIMEOUT, reason, 0);
@@ -365,13 +401,17 @@ server_dispatch(struct conn *c, uint64_t id, const Sotto__Frame *f)
 		        c, 0, SOTTO__ERROR_CODE__ERR_PROTOCOL, "a request needs a non-zero id", 0);
 		return;
 	}
+	/* Refused too early; a notification (id 0) gets no reply, not even an Error. */
 	if (c->state == CONN_HELLO && f->body_case != SOTTO__FRAME__BODY_HELLO &&
 	        f->body_case != SOTTO__FRAME__BODY_BYE) {
-		server_send_error(c, id, SOTTO__ERROR_CODE__ERR_PROTOCOL, "send Hello first", 0);
+		if (id != 0)
+			server_send_error(
+			        c, id, SOTTO__ERROR_CODE__ERR_PROTOCOL, "send Hello first", 0);
 		return;
 	}
 	if (c->state != CONN_READY && !(h->flags & HANDLER_PREAUTH)) {
-		server_send_error(c, id, SOTTO__ERROR_CODE__ERR_NOT_AUTHENTICATED, NULL, 0);
+		if (id != 0)
+			server_send_error(c, id, SOTTO__ERROR_CODE__ERR_NOT_AUTHENTICATED, NULL, 0);
 		return;
 	}
 	if (c->state == CONN_READY) {
@@ -382,13 +422,24 @@ server_dispatch(struct conn *c, uint64_t id, const Sotto__Frame *f)
 			return;
 		}
 		if (!(h->flags & HANDLER_PASSIVE))
-			c->last_activity = server_mono();
+			c->last_activity_ms = server_mono_ms();
 	}
 	if ((r = h->fn(c, id, f)) < 0 && c->state != CONN_DEAD && c->state != CONN_CLOSING) {
 		log_warn("%s: %s failed: %s", c->peer, frame_body_name(f), sotto_strerror(r));
 		if (id != 0)
 			server_send_error(c, id, SOTTO__ERROR_CODE__ERR_INTERNAL, NULL, 0);
 	}
+}
+
+/*
+ * A frame that cannot be read: the schema promises an Error (id 0) naming
+ * the code, and Closing says the same to a client waiting on a reply.
+ */
+static void
+server_refuse_frame(struct conn *c, uint32_t code, const char *why)
+{
+	server_send_error(c, 0, code, why, 0);
+	server_conn_close_with(c, 0, code, why, 0);
 }
 
 static void
@@ -409,8 +460,7 @@ server_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		if (r == SOTTO_ERR_RANGE) {
 			log_info("%s: frame larger than %zu bytes; closing", c->peer, cap);
-			server_conn_close_with(
-			        c, 0, SOTTO__ERROR_CODE__ERR_TOO_LARGE, "frame too large", 0);
+			server_refuse_frame(c, SOTTO__ERROR_CODE__ERR_TOO_LARGE, "frame too large");
 			break;
 		}
 		if (r == SOTTO_ERR_FORMAT && id != 0) {
@@ -420,12 +470,22 @@ server_read_cb(struct bufferevent *bev, void *arg)
 		}
 		if (r != 0) {
 			log_info("%s: undecodable frame; closing", c->peer);
-			server_conn_close_with(
-			        c, 0, SOTTO__ERROR_CODE__ERR_PROTOCOL, "undecodable frame", 0);
+			server_refuse_frame(
+			        c, SOTTO__ERROR_CODE__ERR_PROTOCOL, "undecodable frame");
 			break;
 		}
 		server_dispatch(c, f->id, f);
 		frame_free(f);
+		/*
+		 * A client that sends requests but never reads replies would grow its
+		 * output without bound: stop reading until it has drained to half.
+		 */
+		if (c->state != CONN_DEAD && c->state != CONN_CLOSING &&
+		        server_conn_outlen(c) >= c->srv->cfg->output_high_water) {
+			bufferevent_disable(bev, EV_READ);
+			c->read_paused = 1;
+			break;
+		}
 	}
 	if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
 		evbuffer_drain(in, evbuffer_get_length(in));
@@ -438,8 +498,16 @@ server_write_cb(struct bufferevent *bev, void *arg)
 
 	if (c->state == CONN_CLOSING) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			server_conn_close(c);
+			server_conn_linger(c);
 		return;
+	}
+	if (c->read_paused && server_conn_outlen(c) < c->srv->cfg->output_high_water) {
+		c->read_paused = 0;
+		bufferevent_enable(bev, EV_READ);
+		/* Frames already buffered bring no new read event: handle them now. */
+		server_read_cb(bev, c);
+		if (c->state == CONN_DEAD || c->state == CONN_CLOSING)
+			return;
 	}
 	if (c->state == CONN_READY && !c->live)
 		server_route_drain(c);
@@ -818,7 +886,7 @@ server_listen_one(struct server *srv, const struct config_listen *l, char *err, 
 	char shown[128], key[48];
 	struct sockaddr_storage ss;
 	socklen_t sslen;
-	int fd = -1, one = 1, zero = 0, gai, r = SOTTO_ERR_IO, bound = 0;
+	int fd = -1, one = 1, zero = 0, gai, r = SOTTO_ERR_IO, bound = 0, no_v6 = 0;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
@@ -830,8 +898,11 @@ server_listen_one(struct server *srv, const struct config_listen *l, char *err, 
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		             ai->ai_protocol)) < 0)
+		             ai->ai_protocol)) < 0) {
+			if (errno == EAFNOSUPPORT)
+				no_v6 = 1;
 			continue;
+		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (ai->ai_family == AF_INET6) {
 			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)ai->ai_addr;
@@ -872,7 +943,7 @@ server_listen_one(struct server *srv, const struct config_listen *l, char *err, 
 		}
 		bound = 1;
 	}
-	if (!bound && host == NULL) {
+	if (!bound && no_v6 && (host == NULL || strcmp(host, "::") == 0)) {
 		/* No IPv6 on this machine: fall back to the IPv4 wildcard. */
 		struct config_listen v4 = {(char *)(uintptr_t) "0.0.0.0", l->port};
 

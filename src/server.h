@@ -48,7 +48,7 @@ enum conn_state {
 	CONN_HELLO,         /* waiting for Hello */
 	CONN_AUTH,          /* Hello done, waiting for Login or RegisterUser */
 	CONN_READY,         /* logged in */
-	CONN_CLOSING,       /* flushing a final frame, reads ignored */
+	CONN_CLOSING,       /* flushing a final frame, then lingering; input discarded */
 	CONN_DEAD           /* on the reap list */
 };
 
@@ -66,14 +66,16 @@ struct conn {
 	struct event *timer;    /* handshake, login, idle or close deadline */
 	uint8_t challenge[PROTO_CHALLENGE_BYTES];
 	uint8_t exporter[TLS_EXPORTER_BYTES];
-	struct srv_user *user; /* set once logged in */
-	int64_t last_activity; /* monotonic seconds of the last non-ping request */
-	double tokens;         /* request rate token bucket */
+	struct srv_user *user;    /* set once logged in */
+	int64_t last_activity_ms; /* monotonic ms of the last non-ping request */
+	double tokens;            /* request rate token bucket */
 	int64_t tokens_at_ms;
 	int live;           /* queue drained: envelopes are pushed as they arrive */
 	int drain_queued;   /* a drain step is scheduled */
 	uint64_t drain_seq; /* highest queue seq pushed to this conn */
 	size_t dispatching; /* nested in readcb: defer frees */
+	int read_paused;    /* output over the high-water mark: requests wait */
+	int lingering;      /* CONN_CLOSING, flushed and write side shut: waiting for EOF */
 };
 
 /* A registered user the server has looked at since it started. */

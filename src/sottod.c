@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -39,6 +40,8 @@ struct flag {
 struct opts {
 	const char *conf_path; /* -f; NULL for the default, which may be absent */
 	int check_config;
+	int make_invite;
+	long invite_days;
 	int verbose;
 	int debug;
 	struct flag flags[SOTTOD_MAX_FLAGS];
@@ -56,12 +59,17 @@ usage(FILE *fp)
 	const char *k;
 
 	fprintf(fp,
-	        "usage: sottod [-dhV] [-f FILE] [--check-config] [--KEY VALUE ...]\n"
+	        "usage: sottod [-d] [-f FILE] [--KEY VALUE ...]\n"
+	        "       sottod --check-config [-v] [-f FILE] [--KEY VALUE ...]\n"
+	        "       sottod --make-invite [--invite-days N] [-f FILE] [--KEY VALUE ...]\n"
+	        "       sottod -h | -V\n"
 	        "\n"
 	        "  -f, --config FILE   read FILE instead of %s\n"
 	        "  -d, --debug         log debug messages (same as --log-level debug)\n"
 	        "      --check-config  check the configuration and exit (with -v, print it)\n"
 	        "  -v, --verbose       with --check-config, print the effective configuration\n"
+	        "      --make-invite   print a new single-use invite token and exit\n"
+	        "      --invite-days N the token expires after N days (default 7)\n"
 	        "  -h, --help          show this help\n"
 	        "  -V, --version       show the version\n"
 	        "\n"
@@ -100,6 +108,24 @@ parse_args(int argc, char **argv)
 		}
 		if (strcmp(a, "--check-config") == 0) {
 			opts.check_config = 1;
+			continue;
+		}
+		if (strcmp(a, "--make-invite") == 0) {
+			opts.make_invite = 1;
+			continue;
+		}
+		if (strcmp(a, "--invite-days") == 0) {
+			char *end = NULL;
+
+			if (i + 1 >= argc ||
+			        (opts.invite_days = strtol(argv[i + 1], &end, 10)) < 1 ||
+			        opts.invite_days > 3650 || *end != '\0') {
+				fprintf(stderr,
+				        "sottod: --invite-days needs a number of days from 1 "
+				        "to 3650\n");
+				exit(1);
+			}
+			i++;
 			continue;
 		}
 		if (strcmp(a, "-f") == 0 || strcmp(a, "--config") == 0) {
@@ -239,7 +265,6 @@ ensure_certificate(const struct config *cfg, char *err, size_t errlen)
 	X509 *cert = NULL;
 	size_t n = 0;
 	int r, have_cert = access(cfg->cert, F_OK) == 0, have_key = access(cfg->key, F_OK) == 0;
-
 	char dcrt[4200], dkey[4200];
 
 	if (have_cert && have_key)
@@ -248,12 +273,19 @@ ensure_certificate(const struct config *cfg, char *err, size_t errlen)
 	snprintf(dcrt, sizeof(dcrt), "%s.crt", base);
 	snprintf(dkey, sizeof(dkey), "%s.key", base);
 	/* Only the defaults are made; a configured path that is missing is a mistake. */
-	if (strcmp(cfg->cert, dcrt) != 0 || strcmp(cfg->key, dkey) != 0 || have_cert || have_key) {
+	if (strcmp(cfg->cert, dcrt) != 0 || strcmp(cfg->key, dkey) != 0) {
 		snprintf(err, errlen,
 		        "%s: no such file; make one with sotto-keygen -t tls, or remove the cert "
-		        "and "
-		        "key settings to use a self-signed certificate in the state directory",
+		        "and key settings to use a self-signed certificate in the state directory",
 		        have_cert ? cfg->key : cfg->cert);
+		return SOTTO_ERR_NOTFOUND;
+	}
+	if (have_cert || have_key) {
+		/* Half a pair: making a new one would replace the operator's file. */
+		snprintf(err, errlen,
+		        "%s is missing but %s exists; restore it, or remove both to have a new "
+		        "self-signed certificate made",
+		        have_cert ? cfg->key : cfg->cert, have_cert ? cfg->cert : cfg->key);
 		return SOTTO_ERR_NOTFOUND;
 	}
 	names[n++] = "localhost";
@@ -276,6 +308,43 @@ ensure_certificate(const struct config *cfg, char *err, size_t errlen)
 		log_info("made a self-signed certificate %s (fingerprint %s)", cfg->cert, fp);
 	X509_free(cert);
 	return 0;
+}
+
+/*
+ * Print a new invite token for registration = invite.  It opens the store
+ * beside a running server (SQLite serialises the two writers), and keeps
+ * only the token's hash there.
+ */
+static int
+make_invite(const struct config *cfg)
+{
+	uint8_t raw[18];
+	char token[2 * sizeof(raw) + 1], err[1024];
+	struct store *st = NULL;
+	int64_t now = (int64_t)time(NULL);
+	long days = opts.invite_days > 0 ? opts.invite_days : 7;
+	int r;
+
+	if (make_state_dir(cfg->state_dir, err, sizeof(err)) != 0 ||
+	        store_sqlite_open(&st, cfg->state_dir, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sottod: %s\n", err);
+		return 1;
+	}
+	sotto_random(raw, sizeof(raw));
+	sotto_hex(token, raw, sizeof(raw));
+	sotto_wipe(raw, sizeof(raw));
+	r = store_invite_create(st, token, NULL, now, now + (int64_t)days * 86400);
+	if (r != 0)
+		fprintf(stderr, "sottod: cannot store the invite: %s\n", store_last_error(st));
+	else
+		printf("%s\n", token);
+	store_close(st);
+	if (r == 0 && isatty(STDOUT_FILENO))
+		fprintf(stderr,
+		        "sottod: single-use invite valid for %ld day%s; register with "
+		        "sotto register --invite TOKEN\n",
+		        days, days == 1 ? "" : "s");
+	return r == 0 ? 0 : 2;
 }
 
 static void
@@ -311,7 +380,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		}
 		if (strcmp(cfg->state_dir, the_config->state_dir) != 0)
 			log_warn("state_dir changes take effect at the next start");
-		log_set_level(cfg->log_level);
+		log_open("sottod", cfg->log_level, cfg->syslog);
 		server_reload(the_server, cfg, ctx);
 		log_fingerprint(ctx);
 		config_free(the_config);
@@ -361,6 +430,10 @@ main(int argc, char **argv)
 			config_write(the_config, stdout);
 		printf("sottod: configuration OK\n");
 		rc = 0;
+		goto out;
+	}
+	if (opts.make_invite) {
+		rc = make_invite(the_config);
 		goto out;
 	}
 	log_open("sottod", the_config->log_level, the_config->syslog);

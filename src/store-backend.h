@@ -47,8 +47,10 @@ struct store_ops {
 	int (*queue_fetch)(struct store *st, const char *recipient, uint64_t after_seq,
 	        size_t limit, store_msg_cb cb, void *arg);
 	int (*queue_count)(struct store *st, const char *recipient, uint32_t *count);
+	int (*queue_has)(struct store *st, const char *recipient, const char *peer,
+	        const uint8_t *msg_id, int *found);
 	int (*queue_delete)(struct store *st, const char *recipient,
-	        const uint8_t (*ids)[STORE_MSG_ID_BYTES], size_t n, int64_t now,
+	        const uint8_t (*ids)[STORE_MSG_ID_BYTES], size_t n, uint64_t max_seq, int64_t now,
 	        struct store_receipt **receipts, size_t *n_receipts);
 
 	int (*block_add)(struct store *st, const char *blocker, const char *blocked, int64_t now);

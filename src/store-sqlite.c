@@ -198,7 +198,7 @@ static const char *const sq_sql[SQ__COUNT] = {
                            " WHERE recipient = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
         [SQ_QUEUE_COUNT] = "SELECT count(*) FROM queue WHERE recipient = ?1",
         [SQ_QUEUE_DELETE] = "DELETE FROM queue WHERE recipient = ?1 AND msg_id = ?2"
-                            " RETURNING kind, peer",
+                            " AND seq <= ?3 RETURNING kind, peer",
         [SQ_BLOCK_ADD] = "INSERT OR IGNORE INTO blocks (blocker, blocked, created)"
                          " VALUES (?1, ?2, ?3)",
         [SQ_BLOCK_REMOVE] = "DELETE FROM blocks WHERE blocker = ?1 AND blocked = ?2",
@@ -1024,6 +1024,32 @@ sq_queue_count(struct store *stp, const char *recipient, uint32_t *count)
 	return 0;
 }
 
+static int
+sq_queue_has(struct store *stp, const char *recipient, const char *peer, const uint8_t *msg_id,
+        int *found)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r;
+
+	*found = 0;
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	if ((r = sq_acked_find(s, recipient, peer, msg_id, found)) != 0 || *found)
+		return r;
+	st = sq_stmt(s, SQ_QUEUE_FIND);
+	sq_text(st, 1, recipient);
+	sq_int(st, 2, STORE_KIND_ENVELOPE);
+	sq_text(st, 3, peer);
+	sq_blob(st, 4, msg_id, STORE_MSG_ID_BYTES);
+	r = sq_step(s, st);
+	sq_done(st);
+	if (r < 0)
+		return r;
+	*found = r;
+	return 0;
+}
+
 /* Append a receipt, growing the array geometrically (bounded by the rows deleted). */
 static int
 sq_receipt_add(
@@ -1050,7 +1076,8 @@ sq_receipt_add(
 
 static int
 sq_queue_delete(struct store *stp, const char *recipient, const uint8_t (*ids)[STORE_MSG_ID_BYTES],
-        size_t n, int64_t now, struct store_receipt **receipts, size_t *n_receipts)
+        size_t n, uint64_t max_seq, int64_t now, struct store_receipt **receipts,
+        size_t *n_receipts)
 {
 	struct store_sqlite *s = sq(stp);
 	struct store_receipt *v = NULL;
@@ -1065,6 +1092,7 @@ sq_queue_delete(struct store *stp, const char *recipient, const uint8_t (*ids)[S
 		st = sq_stmt(s, SQ_QUEUE_DELETE);
 		sq_text(st, 1, recipient);
 		sq_blob(st, 2, ids[i], STORE_MSG_ID_BYTES);
+		sq_int(st, 3, max_seq > INT64_MAX ? INT64_MAX : (int64_t)max_seq);
 		while ((r = sq_step(s, st)) == 1) {
 			if (sqlite3_column_int(st, 0) != STORE_KIND_ENVELOPE)
 				continue;
@@ -1337,6 +1365,7 @@ static const struct store_ops sq_ops = {
         .queue_push = sq_queue_push,
         .queue_fetch = sq_queue_fetch,
         .queue_count = sq_queue_count,
+        .queue_has = sq_queue_has,
         .queue_delete = sq_queue_delete,
         .block_add = sq_block_add,
         .block_remove = sq_block_remove,

@@ -331,8 +331,23 @@ store_queue_count(struct store *st, const char *recipient, uint32_t *count)
 }
 
 int
+store_queue_has(struct store *st, const char *recipient, const char *peer,
+        const uint8_t msg_id[STORE_MSG_ID_BYTES], int *found)
+{
+	char rn[STORE_NAME_MAX + 1], pn[STORE_NAME_MAX + 1];
+	int r;
+
+	*found = 0;
+	if ((r = store_name(st, rn, recipient)) != 0 || (r = store_name(st, pn, peer)) != 0)
+		return r;
+	if (msg_id == NULL)
+		return SOTTO_ERR_INVALID;
+	return st->ops->queue_has(st, rn, pn, msg_id, found);
+}
+
+int
 store_queue_delete(struct store *st, const char *recipient,
-        const uint8_t (*ids)[STORE_MSG_ID_BYTES], size_t n, int64_t now,
+        const uint8_t (*ids)[STORE_MSG_ID_BYTES], size_t n, uint64_t max_seq, int64_t now,
         struct store_receipt **receipts, size_t *n_receipts)
 {
 	char rn[STORE_NAME_MAX + 1];
@@ -350,7 +365,7 @@ store_queue_delete(struct store *st, const char *recipient,
 		return 0;
 	if (ids == NULL)
 		return SOTTO_ERR_INVALID;
-	return st->ops->queue_delete(st, rn, ids, n, now, receipts, n_receipts);
+	return st->ops->queue_delete(st, rn, ids, n, max_seq, now, receipts, n_receipts);
 }
 
 int

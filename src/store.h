@@ -193,6 +193,14 @@ int store_prekey_take_bundle(
 int store_queue_push(struct store *st, const char *recipient, enum store_kind kind,
         const char *peer, const uint8_t msg_id[STORE_MSG_ID_BYTES], int64_t timestamp_ms,
         const uint8_t *sealed, size_t sealed_len, uint64_t *seq, int *duplicate) SOTTO_WUR;
+/*
+ * *found = 1 if recipient already has the envelope (peer, msg_id): still
+ * queued, or acknowledged within STORE_TOMBSTONE_TTL.  A read: the server
+ * asks before pushing a resend live, which store_queue_push would only catch
+ * at the commit.
+ */
+int store_queue_has(struct store *st, const char *recipient, const char *peer,
+        const uint8_t msg_id[STORE_MSG_ID_BYTES], int *found) SOTTO_WUR;
 /* Call cb for recipient's items with seq > after_seq, oldest first, at most limit. */
 int store_queue_fetch(struct store *st, const char *recipient, uint64_t after_seq, size_t limit,
         store_msg_cb cb, void *arg) SOTTO_WUR;
@@ -201,11 +209,14 @@ int store_queue_count(struct store *st, const char *recipient, uint32_t *count) 
  * DeliverAck: delete recipient's items (envelopes and receipts) with these ids
  * (at most STORE_ACK_MAX), remembering envelopes for duplicate detection.
  * *receipts (set to NULL first; free() it) lists each envelope removed, so the
- * caller can tell its sender; unknown ids are ignored.  now stamps the
- * tombstones.
+ * caller can tell its sender; unknown ids are ignored.  Only items with
+ * seq <= max_seq go (STORE_SEQ_ALL: any): the server passes the last seq it
+ * pushed, so an ack never removes a same-id item (a SendMulti's receipts
+ * share an id) that the client has not been sent.  now stamps the tombstones.
  */
+#define STORE_SEQ_ALL UINT64_MAX
 int store_queue_delete(struct store *st, const char *recipient,
-        const uint8_t (*ids)[STORE_MSG_ID_BYTES], size_t n, int64_t now,
+        const uint8_t (*ids)[STORE_MSG_ID_BYTES], size_t n, uint64_t max_seq, int64_t now,
         struct store_receipt **receipts, size_t *n_receipts) SOTTO_WUR;
 
 /*

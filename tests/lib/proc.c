@@ -265,6 +265,14 @@ proc_poll(struct proc *p)
 	return 1;
 }
 
+int
+proc_alive(struct proc *p)
+{
+	int r = proc_poll(p);
+
+	return r < 0 ? -1 : !r;
+}
+
 /* Up to max bytes of an output file into a new NUL-terminated string. */
 static int
 proc_slurp(int fd, size_t max, char **out, size_t *len, int *truncated)

@@ -63,6 +63,9 @@ int proc_start(struct proc **out, const char *const argv[], const struct proc_op
 /* The process id (also its process group id). */
 pid_t proc_pid(const struct proc *p);
 
+/* 1 while the program runs, 0 once it has ended (it is then collected), -1 on error. */
+int proc_alive(struct proc *p);
+
 /* Send sig to the program's whole process group. */
 int proc_kill(struct proc *p, int sig);
 

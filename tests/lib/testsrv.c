@@ -1,10 +1,14 @@
 /* Integration-test helpers; see testsrv.h. */
 #include "config.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <dirent.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +125,8 @@ testsrv_launch(struct testsrv *s)
 int
 testsrv_start(struct testsrv *s, const char *const *extra)
 {
+	/* Tests write to sockets the server hangs up on: that must be EPIPE, not death. */
+	signal(SIGPIPE, SIG_IGN);
 	memset(s, 0, sizeof(*s));
 	snprintf(s->dir, sizeof(s->dir), "/tmp/sotto-test-XXXXXX");
 	if (mkdtemp(s->dir) == NULL)
@@ -155,6 +161,34 @@ testsrv_signal(struct testsrv *s, int sig)
 	}
 }
 
+/* Print the log from the first sanitizer line on, so the report is in the test's output. */
+static void
+testsrv_print_report(const struct testsrv *s)
+{
+	static const char *const marks[] = {
+	        "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"};
+	const char *p = NULL, *q;
+	size_t len, i;
+	char *log = testsrv_read_file(s->log, &len);
+
+	if (log == NULL)
+		return;
+	for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+		if ((q = strstr(log, marks[i])) != NULL && (p == NULL || q < p))
+			p = q;
+	}
+	if (p != NULL)
+		fprintf(stderr, "sottod sanitizer report (%s):\n%s\n", s->log, p);
+	free(log);
+}
+
+int
+testsrv_sanitizer_report(const struct testsrv *s)
+{
+	return testsrv_log_has(s, "ERROR: AddressSanitizer") ||
+	       testsrv_log_has(s, "ERROR: LeakSanitizer") || testsrv_log_has(s, "runtime error:");
+}
+
 int
 testsrv_stop(struct testsrv *s)
 {
@@ -165,11 +199,28 @@ testsrv_stop(struct testsrv *s)
 		return -1;
 	proc_kill(s->proc, SIGTERM);
 	memset(&res, 0, sizeof(res));
-	proc_wait(s->proc, &res, 10000);
+	/* Generous: a sanitizer build checks for leaks on the way out. */
+	proc_wait(s->proc, &res, 20000);
 	status = res.exited ? res.status : -1;
 	proc_result_free(&res);
 	s->proc = NULL;
+	if (testsrv_sanitizer_report(s)) {
+		testsrv_print_report(s);
+		status = -1;
+	}
 	return status;
+}
+
+int
+testsrv_alive(struct testsrv *s)
+{
+	return s->proc != NULL && proc_alive(s->proc) == 1;
+}
+
+int
+testsrv_healthy(struct testsrv *s)
+{
+	return testsrv_alive(s) && !testsrv_log_has(s, "[error]") && !testsrv_sanitizer_report(s);
 }
 
 static void
@@ -199,10 +250,18 @@ testsrv_rmrf(const char *path)
 void
 testsrv_cleanup(struct testsrv *s)
 {
+	int report;
+
 	if (s->proc != NULL)
 		testsrv_stop(s);
+	report = s->dir[0] != '\0' && testsrv_sanitizer_report(s);
+	if (report)
+		testsrv_print_report(s);
 	if (s->dir[0] != '\0' && getenv("SOTTO_KEEP_TEST_DIRS") == NULL)
 		testsrv_rmrf(s->dir);
+	/* A test that passed must not hide a memory error in the server: fail the run. */
+	if (report)
+		abort();
 }
 
 int
@@ -269,8 +328,8 @@ tuser_free(struct tuser *u)
 	u->id = NULL;
 }
 
-struct client_conn *
-tconnect(struct testsrv *s, int v6, char *err, size_t errlen)
+static struct client_conn *
+tconnect_opt(struct testsrv *s, int v6, int no_hello, char *err, size_t errlen)
 {
 	struct client_conn *c = NULL;
 	struct client_opts o;
@@ -280,6 +339,7 @@ tconnect(struct testsrv *s, int v6, char *err, size_t errlen)
 	o.host = v6 ? "::1" : "127.0.0.1";
 	o.port = v6 ? s->port6 : s->port4;
 	o.timeout_ms = 10000;
+	o.no_hello = no_hello;
 	/* The first connection learns the key; later ones must see the same (TOFU). */
 	memcpy(pin, s->spki, sizeof(pin));
 	o.pin = sotto_memeq(pin, (const uint8_t[TLS_SPKI_HASH_BYTES]){0}, sizeof(pin)) ? NULL : pin;
@@ -287,6 +347,164 @@ tconnect(struct testsrv *s, int v6, char *err, size_t errlen)
 		return NULL;
 	memcpy(s->spki, client_conn_server_spki(c), sizeof(s->spki));
 	return c;
+}
+
+struct client_conn *
+tconnect(struct testsrv *s, int v6, char *err, size_t errlen)
+{
+	return tconnect_opt(s, v6, 0, err, errlen);
+}
+
+struct client_conn *
+tconnect_tls(struct testsrv *s, int v6, char *err, size_t errlen)
+{
+	return tconnect_opt(s, v6, 1, err, errlen);
+}
+
+int
+tconnect_tcp(struct testsrv *s, int v6)
+{
+	struct addrinfo hints, *res = NULL;
+	int fd = -1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	if (getaddrinfo(v6 ? "::1" : "127.0.0.1", v6 ? s->port6 : s->port4, &hints, &res) != 0)
+		return -1;
+	if ((fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0)) >= 0 &&
+	        connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+int
+tfd_wait_closed(int fd, int timeout_ms)
+{
+	int64_t end = tnow_ms() + timeout_ms, left;
+	struct pollfd pfd;
+	char buf[4096];
+	ssize_t n;
+
+	for (;;) {
+		if ((left = end - tnow_ms()) <= 0)
+			return -1;
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)left) <= 0)
+			continue;
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return 0;
+	}
+}
+
+int
+twait_closed(struct client_conn *c, int timeout_ms)
+{
+	return tfd_wait_closed(client_conn_fd(c), timeout_ms);
+}
+
+Sotto__Frame *
+tnext(struct client_conn *c, int timeout_ms)
+{
+	Sotto__Frame *f = NULL;
+
+	if (client_conn_next_frame(c, &f, timeout_ms) != 0)
+		return NULL;
+	return f;
+}
+
+int
+twrite_frame(struct client_conn *c, const Sotto__Frame *f)
+{
+	uint8_t *enc = NULL;
+	size_t len;
+	int r;
+
+	if ((r = frame_encode(f, &enc, &len)) != 0)
+		return r;
+	r = client_conn_write_raw(c, enc, len);
+	free(enc);
+	return r;
+}
+
+int
+tseen(struct client_conn *c, const char *name, Sotto__Frame **reply)
+{
+	Sotto__Frame req;
+	Sotto__Seen s;
+
+	sotto__seen__init(&s);
+	s.username = proto_str(name);
+	frame_init(&req, 0);
+	req.body_case = SOTTO__FRAME__BODY_SEEN;
+	req.seen = &s;
+	return client_conn_request(c, &req, reply, 0);
+}
+
+int
+twho(struct client_conn *c, uint64_t since, Sotto__Frame **reply)
+{
+	Sotto__Frame req;
+	Sotto__Who w;
+
+	sotto__who__init(&w);
+	w.since_seconds = since;
+	frame_init(&req, 0);
+	req.body_case = SOTTO__FRAME__BODY_WHO;
+	req.who = &w;
+	return client_conn_request(c, &req, reply, 0);
+}
+
+int
+tblock(struct client_conn *c, const char *name, int on)
+{
+	Sotto__Frame req, *rep = NULL;
+	Sotto__Block b;
+	Sotto__Unblock u;
+	int r;
+
+	frame_init(&req, 0);
+	if (on) {
+		sotto__block__init(&b);
+		b.username = proto_str(name);
+		req.body_case = SOTTO__FRAME__BODY_BLOCK;
+		req.block = &b;
+	} else {
+		sotto__unblock__init(&u);
+		u.username = proto_str(name);
+		req.body_case = SOTTO__FRAME__BODY_UNBLOCK;
+		req.unblock = &u;
+	}
+	r = client_conn_request(c, &req, &rep, 0);
+	if (r == 0 && rep->body_case != SOTTO__FRAME__BODY_OK)
+		r = SOTTO_ERR_PROTO;
+	frame_free(rep);
+	return r;
+}
+
+int64_t
+tnow_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+tsleep_ms(int ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
 }
 
 int

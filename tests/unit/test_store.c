@@ -552,8 +552,8 @@ Test(store, duplicate_send_stored_once)
 	cr_assert_eq(store_queue_count(st, "bob", &count), 0);
 	cr_assert_eq(count, 2);
 	/* Once delivered, a late resend is still a duplicate. */
-	cr_assert_eq(store_queue_delete(
-	                     st, "bob", (const uint8_t(*)[STORE_MSG_ID_BYTES])id, 1, T0, &rc, &nrc),
+	cr_assert_eq(store_queue_delete(st, "bob", (const uint8_t(*)[STORE_MSG_ID_BYTES])id, 1,
+	                     STORE_SEQ_ALL, T0, &rc, &nrc),
 	        0);
 	cr_assert_eq(nrc, 2);
 	free(rc);
@@ -567,6 +567,44 @@ Test(store, duplicate_send_stored_once)
 	/* ...until the tombstone expires. */
 	cr_assert_eq(store_prune(st, T0 + STORE_TOMBSTONE_TTL + 1), 0);
 	test_push("bob", "alice", 1, "a", 0);
+}
+
+Test(store, queue_has_sees_queued_and_acknowledged)
+{
+	uint8_t id[STORE_MSG_ID_BYTES], other[STORE_MSG_ID_BYTES];
+	struct store_receipt *rc = NULL;
+	size_t nrc = 0;
+	int found = -1;
+
+	test_register("alice");
+	test_register("bob");
+	test_id(id, 1);
+	test_id(other, 2);
+	cr_assert_eq(store_queue_has(st, "bob", "alice", id, &found), 0);
+	cr_assert_eq(found, 0);
+	test_push("bob", "alice", 1, "a", 0);
+	cr_assert_eq(store_queue_has(st, "BOB", "Alice", id, &found), 0);
+	cr_assert_eq(found, 1, "queued");
+	cr_assert_eq(store_queue_has(st, "bob", "alice", other, &found), 0);
+	cr_assert_eq(found, 0);
+	cr_assert_eq(store_queue_has(st, "alice", "bob", id, &found), 0);
+	cr_assert_eq(found, 0, "another recipient");
+	/* A receipt with the same id is not the envelope. */
+	cr_assert_eq(store_queue_push(
+	                     st, "alice", STORE_KIND_DELIVERED, "bob", id, 1, NULL, 0, NULL, NULL),
+	        0);
+	cr_assert_eq(store_queue_has(st, "alice", "bob", id, &found), 0);
+	cr_assert_eq(found, 0);
+	cr_assert_eq(store_queue_delete(st, "bob", (const uint8_t(*)[STORE_MSG_ID_BYTES])id, 1,
+	                     STORE_SEQ_ALL, T0, &rc, &nrc),
+	        0);
+	free(rc);
+	cr_assert_eq(store_queue_has(st, "bob", "alice", id, &found), 0);
+	cr_assert_eq(found, 1, "acknowledged");
+	cr_assert_eq(store_prune(st, T0 + STORE_TOMBSTONE_TTL + 1), 0);
+	cr_assert_eq(store_queue_has(st, "bob", "alice", id, &found), 0);
+	cr_assert_eq(found, 0, "forgotten with the tombstone");
+	cr_assert_eq(store_queue_has(st, "bob", "not a name", id, &found), SOTTO_ERR_INVALID);
 }
 
 Test(store, delete_returns_senders)
@@ -587,8 +625,8 @@ Test(store, delete_returns_senders)
 	test_id(ids[0], 1);
 	test_id(ids[1], 2);
 	test_id(ids[2], 77); /* unknown: ignored */
-	cr_assert_eq(store_queue_delete(st, "bob", (const uint8_t(*)[STORE_MSG_ID_BYTES])ids, 3, T0,
-	                     &rc, &nrc),
+	cr_assert_eq(store_queue_delete(st, "bob", (const uint8_t(*)[STORE_MSG_ID_BYTES])ids, 3,
+	                     STORE_SEQ_ALL, T0, &rc, &nrc),
 	        0);
 	cr_assert_eq(nrc, 2);
 	for (i = 0; i < nrc; i++) {
@@ -614,17 +652,51 @@ Test(store, delete_returns_senders)
 	cr_assert_str_eq(tf.m[0].sealed, "");
 	memcpy(rid, ids[0], sizeof(rid));
 	cr_assert_eq(store_queue_delete(st, "alice", (const uint8_t(*)[STORE_MSG_ID_BYTES])rid, 1,
-	                     T0, &rc, &nrc),
+	                     STORE_SEQ_ALL, T0, &rc, &nrc),
 	        0);
 	cr_assert_eq(nrc, 0, "receipts produce no receipts");
 	cr_assert_null(rc);
 	cr_assert_eq(store_queue_count(st, "alice", &count), 0);
 	cr_assert_eq(count, 0);
 	/* Empty and oversized requests. */
-	cr_assert_eq(store_queue_delete(st, "alice", NULL, 0, T0, &rc, &nrc), 0);
+	cr_assert_eq(store_queue_delete(st, "alice", NULL, 0, STORE_SEQ_ALL, T0, &rc, &nrc), 0);
 	cr_assert_eq(store_queue_delete(st, "alice", (const uint8_t(*)[STORE_MSG_ID_BYTES])ids,
-	                     STORE_ACK_MAX + 1, T0, &rc, &nrc),
+	                     STORE_ACK_MAX + 1, STORE_SEQ_ALL, T0, &rc, &nrc),
 	        SOTTO_ERR_RANGE);
+}
+
+/* Receipts of one SendMulti share an id: an ack removes only those already pushed. */
+Test(store, delete_respects_max_seq)
+{
+	uint8_t id[STORE_MSG_ID_BYTES];
+	struct store_receipt *rc = NULL;
+	uint64_t seq1 = 0, seq2 = 0;
+	uint32_t count = 0;
+	size_t nrc = 0;
+
+	test_register("alice");
+	test_register("bob");
+	test_register("carol");
+	test_id(id, 7);
+	cr_assert_eq(store_queue_push(st, "alice", STORE_KIND_DELIVERED, "bob", id,
+	                     (int64_t)T0 * 1000, NULL, 0, &seq1, NULL),
+	        0);
+	cr_assert_eq(store_queue_push(st, "alice", STORE_KIND_DELIVERED, "carol", id,
+	                     (int64_t)T0 * 1000, NULL, 0, &seq2, NULL),
+	        0);
+	cr_assert_lt(seq1, seq2);
+	cr_assert_eq(store_queue_delete(st, "alice", (const uint8_t(*)[STORE_MSG_ID_BYTES])id, 1,
+	                     seq1, T0, &rc, &nrc),
+	        0);
+	free(rc);
+	cr_assert_eq(store_queue_count(st, "alice", &count), 0);
+	cr_assert_eq(count, 1, "carol's receipt was never pushed and must stay");
+	cr_assert_eq(store_queue_delete(st, "alice", (const uint8_t(*)[STORE_MSG_ID_BYTES])id, 1,
+	                     seq2, T0, &rc, &nrc),
+	        0);
+	free(rc);
+	cr_assert_eq(store_queue_count(st, "alice", &count), 0);
+	cr_assert_eq(count, 0);
 }
 
 Test(store, push_to_unknown_or_deleted_user)
