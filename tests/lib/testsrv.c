@@ -82,7 +82,12 @@ testsrv_launch(struct testsrv *s)
 		free(log);
 	}
 	/* exec keeps the pid sottod's, with stderr appended to the log file. */
-	snprintf(cmd, sizeof(cmd), "exec \"$0\" \"$@\" 2>>'%s'", s->log);
+	/* A descriptor limit for tests of the EMFILE back-off (testsrv.nofile). */
+	if (s->nofile > 0)
+		snprintf(cmd, sizeof(cmd), "ulimit -n %d && exec \"$0\" \"$@\" 2>>'%s'", s->nofile,
+		        s->log);
+	else
+		snprintf(cmd, sizeof(cmd), "exec \"$0\" \"$@\" 2>>'%s'", s->log);
 	argv[n++] = "/bin/sh";
 	argv[n++] = "-c";
 	argv[n++] = cmd;

@@ -22,6 +22,7 @@ struct testsrv {
 	char conf[300];  /* dir/sottod.conf: written by testsrv_write_conf */
 	const char *args[TESTSRV_ARGS_MAX];
 	size_t nargs;
+	int nofile; /* if > 0, the server runs under "ulimit -n nofile" (set before a restart) */
 	struct proc *proc;
 	char port4[16]; /* listening on 127.0.0.1 */
 	char port6[16]; /* listening on [::1] */
