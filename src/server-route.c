@@ -217,8 +217,8 @@ route_live(struct server *srv, struct srv_user *u)
 	if (c == NULL || c->state != CONN_READY || !c->live)
 		return 0;
 	if (server_conn_outlen(c) >= srv->cfg->output_high_water) {
-		log_debug("%s: %s is reading slowly; queueing until it catches up", c->peer,
-		        u->name);
+		log_debug(
+		        "%s: %s is reading slowly; queueing until it catches up", c->peer, u->name);
 		c->live = 0;
 		return 0;
 	}

@@ -1,0 +1,174 @@
+/*
+ * sotto register, and the one-time prekey top-up every login does.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crypto/buf.h"
+#include "crypto/ecc.h"
+#include "crypto/util.h"
+#include "src/client-cmd.h"
+#include "src/sigmsg.h"
+
+#define PREKEY_BATCH    100 /* one-time prekeys made at a time */
+#define PREKEY_LOW_MARK 20  /* top up below this many */
+
+/* Prekeys made for one upload; their secrets go into client.db (in the caller's transaction). */
+struct prekeys {
+	Sotto__SignedPrekey spk;
+	uint8_t spk_pub[X25519_KEYBYTES];
+	uint8_t sig[IDENTITY_SIG_MAX];
+	Sotto__OneTimePrekey otk[PREKEY_BATCH];
+	Sotto__OneTimePrekey *otkp[PREKEY_BATCH];
+	uint8_t otk_pub[PREKEY_BATCH][X25519_KEYBYTES];
+	size_t n_otk;
+};
+
+/* Make a signed prekey (if with_spk) and n one-time prekeys, storing the secrets. */
+static int
+prekeys_make(struct sotto_ctx *ctx, struct prekeys *pk, int with_spk, size_t n)
+{
+	uint8_t sec[X25519_KEYBYTES];
+	int64_t now = (int64_t)time(NULL);
+	uint32_t first;
+	size_t siglen, i;
+	struct buf m;
+	int r;
+
+	memset(pk, 0, sizeof(*pk));
+	buf_init(&m, 0);
+	if (with_spk) {
+		if ((r = client_store_next_ids(ctx->store, CLIENT_COUNTER_SPK, 1, &first)) != 0)
+			goto out;
+		x25519_keypair(pk->spk_pub, sec);
+		if ((r = sigmsg_spk(&m, first, pk->spk_pub, (uint64_t)now)) != 0 ||
+		        (r = identity_sign(pk->sig, sizeof(pk->sig), &siglen, ctx->id, buf_ptr(&m),
+		                 buf_len(&m))) != 0 ||
+		        (r = client_store_spk_add(ctx->store, first, sec, sizeof(sec), now)) != 0 ||
+		        (r = client_store_meta_set_int(ctx->store, CLIENT_META_SPK_ROTATED, now)) !=
+		                0)
+			goto out;
+		sotto__signed_prekey__init(&pk->spk);
+		pk->spk.id = first;
+		pk->spk.public_key = proto_bytes(pk->spk_pub, sizeof(pk->spk_pub));
+		pk->spk.signature = proto_bytes(pk->sig, siglen);
+		pk->spk.created = (uint64_t)now;
+	}
+	if (n > PREKEY_BATCH)
+		n = PREKEY_BATCH;
+	if (n > 0 && (r = client_store_next_ids(
+	                      ctx->store, CLIENT_COUNTER_OTK, (uint32_t)n, &first)) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		x25519_keypair(pk->otk_pub[i], sec);
+		if ((r = client_store_otk_add(
+		             ctx->store, first + (uint32_t)i, sec, sizeof(sec), now)) != 0)
+			goto out;
+		sotto__one_time_prekey__init(&pk->otk[i]);
+		pk->otk[i].id = first + (uint32_t)i;
+		pk->otk[i].public_key = proto_bytes(pk->otk_pub[i], X25519_KEYBYTES);
+		pk->otkp[i] = &pk->otk[i];
+	}
+	pk->n_otk = n;
+	r = 0;
+out:
+	sotto_wipe(sec, sizeof(sec));
+	buf_free(&m);
+	return r;
+}
+
+int
+account_topup(struct sotto_ctx *ctx, uint32_t remaining)
+{
+	struct prekeys *pk = NULL;
+	Sotto__UploadPrekeys up;
+	Sotto__Frame req, *reply = NULL;
+	int r;
+
+	if (remaining >= PREKEY_LOW_MARK)
+		return 0;
+	if ((pk = malloc(sizeof(*pk))) == NULL)
+		return ctx_fail(SOTTO_EXIT_INTERNAL, "out of memory");
+	if ((r = client_store_begin(ctx->store)) != 0)
+		goto out;
+	if ((r = prekeys_make(ctx, pk, 0, PREKEY_BATCH - remaining)) != 0) {
+		client_store_rollback(ctx->store);
+		goto out;
+	}
+	sotto__upload_prekeys__init(&up);
+	up.otks = pk->otkp;
+	up.n_otks = pk->n_otk;
+	frame_init(&req, 0);
+	req.body_case = SOTTO__FRAME__BODY_UPLOAD_PREKEYS;
+	req.upload_prekeys = &up;
+	if ((r = client_conn_request(ctx->conn, &req, &reply, 0)) != 0) {
+		client_store_rollback(ctx->store);
+		r = ctx_request_fail(ctx, "cannot upload one-time prekeys", r);
+		goto out;
+	}
+	r = client_store_commit(ctx->store);
+out:
+	if (r < 0)
+		r = ctx_fail(SOTTO_EXIT_INTERNAL, "cannot make prekeys: %s", sotto_strerror(r));
+	frame_free(reply);
+	if (pk != NULL) {
+		sotto_wipe(pk, sizeof(*pk));
+		free(pk);
+	}
+	return r;
+}
+
+int
+cmd_register(struct sotto_ctx *ctx, int argc, char **argv)
+{
+	struct prekeys *pk = NULL;
+	char fp[FINGERPRINT_LEN];
+	int r;
+
+	if (argc != 2)
+		return ctx_fail(SOTTO_EXIT_USAGE, "usage: sotto register USER");
+	ctx->user = argv[1];
+	if ((r = ctx_need_user(ctx)) != 0 || (r = ctx_need_server(ctx)) != 0 ||
+	        (r = ctx_need_store(ctx)) != 0 || (r = ctx_connect(ctx)) != 0)
+		return r;
+	if ((pk = malloc(sizeof(*pk))) == NULL)
+		return ctx_fail(SOTTO_EXIT_INTERNAL, "out of memory");
+	if ((r = client_store_begin(ctx->store)) != 0)
+		goto out;
+	if ((r = prekeys_make(ctx, pk, 1, PREKEY_BATCH)) != 0) {
+		client_store_rollback(ctx->store);
+		goto out;
+	}
+	if ((r = client_conn_register(ctx->conn, ctx->username, ctx->id, &pk->spk, pk->otkp,
+	             pk->n_otk, NULL)) != 0) {
+		client_store_rollback(ctx->store);
+		r = ctx_request_fail(ctx, "cannot register", r);
+		goto out;
+	}
+	if ((r = client_store_meta_set_str(ctx->store, CLIENT_META_SERVER, ctx->server)) != 0 ||
+	        (r = client_store_meta_set_str(ctx->store, CLIENT_META_USERNAME, ctx->username)) !=
+	                0 ||
+	        (r = client_store_commit(ctx->store)) != 0)
+		goto out;
+	if ((r = ctx_save_conf(ctx)) != 0)
+		goto out;
+	identity_fingerprint(fp, identity_public(ctx->id));
+	if (ctx->json)
+		printf("{\"event\":\"registered\",\"user\":\"%s\",\"server\":\"%s\","
+		       "\"fingerprint\":\"%s\"}\n",
+		        ctx->username, ctx->server, fp);
+	else
+		printf("registered %s on %s (key %s)\n", ctx->username, ctx->server, fp);
+out:
+	if (r < 0)
+		r = ctx_fail(SOTTO_EXIT_INTERNAL, "cannot register: %s", sotto_strerror(r));
+	if (pk != NULL) {
+		sotto_wipe(pk, sizeof(*pk));
+		free(pk);
+	}
+	return r;
+}

@@ -1,0 +1,107 @@
+/*
+ * The sotto client's shared state for one-shot subcommands: global options,
+ * the profile's paths, the identity, client.db and the server connection,
+ * each opened on demand by the ctx_* helpers in sotto.c.  Each subcommand
+ * (client-cmd-*.c) is a function taking its own argv and returning the
+ * program's exit status (enum sotto_exit).  One context belongs to one
+ * thread; nothing here is thread-safe.
+ */
+#ifndef SOTTO_CLIENT_CMD_H
+#define SOTTO_CLIENT_CMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "keys/identity.h"
+#include "src/client-conn.h"
+#include "src/client-paths.h"
+#include "src/client-store.h"
+#include "src/client-trust.h"
+
+/* Exit statuses (DESIGN section 13). */
+enum sotto_exit {
+	SOTTO_EXIT_OK = 0,
+	SOTTO_EXIT_USAGE = 1,    /* usage or user error */
+	SOTTO_EXIT_INTERNAL = 2, /* a bug or the system failed */
+	SOTTO_EXIT_NET = 3,      /* network, TLS or server */
+	SOTTO_EXIT_TRUST = 4,    /* untrusted or changed peer key */
+	SOTTO_EXIT_AUTH = 5,     /* authentication failed or locked out */
+};
+
+struct sotto_ctx {
+	/* Global options (borrowed from argv or conf_* below). */
+	const char *home;
+	const char *server;
+	const char *user;
+	const char *identity_path;
+	const char *passphrase_file;
+	const char *ca;
+	const char *server_fp;
+	int json;
+	int family;
+	enum client_trust_policy trust_new;
+
+	/* What was opened. */
+	struct client_paths *paths;
+	char *conf_server, *conf_user, *conf_identity, *conf_trust; /* sotto.conf values */
+	char *host, *port;                                          /* from server */
+	uint16_t portnum;
+	char username[PROTO_USERNAME_MAX + 1];
+	struct identity *id;
+	struct client_store *store;
+	struct client_conn *conn;
+};
+
+/* Print "sotto: MESSAGE" on stderr and return code. */
+int ctx_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The paths, the server (HOST:PORT parsed) and the username, from options or sotto.conf. */
+int ctx_need_server(struct sotto_ctx *ctx);
+int ctx_need_user(struct sotto_ctx *ctx);
+/* Load the identity (passphrase from --passphrase-file or the terminal). */
+int ctx_need_identity(struct sotto_ctx *ctx);
+/* Take the profile lock and open client.db (loads the identity first). */
+int ctx_need_store(struct sotto_ctx *ctx);
+/* Connect with the server key checked (--ca, --server-fingerprint or known_servers). */
+int ctx_connect(struct sotto_ctx *ctx);
+/* Connect and log in; *ok (may be NULL) receives LoginOk. */
+int ctx_login(struct sotto_ctx *ctx, Sotto__Frame **ok);
+/* An exit status and message for a failed request on the connection. */
+int ctx_request_fail(struct sotto_ctx *ctx, const char *what, int r);
+/* Remember server and user in sotto.conf (after register). */
+int ctx_save_conf(struct sotto_ctx *ctx);
+/* The own public key from the identity file's .pub (no passphrase needed). */
+int ctx_own_pub(struct sotto_ctx *ctx, struct identity_pub **out);
+
+/* Upload one-time prekeys if the server holds fewer than 20 (an exit status). */
+int account_topup(struct sotto_ctx *ctx, uint32_t remaining);
+
+/*
+ * Check a peer's identity key against known_peers under --trust-new: 0 to go
+ * on (a new key is recorded, a changed one announced loudly), or
+ * SOTTO_EXIT_TRUST after saying why not.
+ */
+int trust_check(struct sotto_ctx *ctx, const char *peer, const struct identity_pub *pub);
+
+/* 1 if argv holds -h or --help. */
+int cmd_wants_help(int argc, char **argv);
+
+/* Subcommands: argv[0] is the subcommand's name. */
+int cmd_register(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_send(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_receive(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_history(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_who(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_seen(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_block(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_blocked(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_fingerprint(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_verify(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_trust(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_identities(struct sotto_ctx *ctx, int argc, char **argv);
+
+/* JSON: print s as a quoted JSON string. */
+void json_str(FILE *fp, const char *s, size_t len);
+
+#endif

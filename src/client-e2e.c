@@ -1,0 +1,350 @@
+/*
+ * End-to-end sessions: X3DH, the Double Ratchet and the content layer glued
+ * together for the client (see client-e2e.h and doc/e2e.md section 6).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/buf.h"
+#include "crypto/util.h"
+#include "crypto/x3dh.h"
+#include "src/client-e2e.h"
+#include "src/sigmsg.h"
+
+void
+e2e_session_free(struct e2e_session *s)
+{
+	if (s == NULL)
+		return;
+	ratchet_free(s->r);
+	free(s->hdr);
+	identity_pub_free(s->peer);
+	free(s);
+}
+
+int
+e2e_session_load(struct client_store *cs, const char *peer, struct e2e_session **out)
+{
+	struct e2e_session *s = NULL;
+	uint8_t *blob = NULL;
+	const uint8_t *p;
+	size_t len = 0, plen;
+	struct buf b;
+	uint8_t ver;
+	int r;
+
+	*out = NULL;
+	if ((r = client_store_session_get(cs, peer, &blob, &len)) != 0)
+		return r;
+	buf_init_reader(&b, blob, len);
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		r = SOTTO_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = buf_get_u8(&b, &ver)) != 0)
+		goto out;
+	if (ver != E2E_SESSION_VERSION) {
+		r = SOTTO_ERR_FORMAT;
+		goto out;
+	}
+	if ((r = buf_get_string_direct(&b, &p, &plen, CLIENT_STORE_STATE_MAX)) != 0 ||
+	        (r = ratchet_deserialize(&s->r, p, plen)) != 0)
+		goto out;
+	if ((r = buf_get_string_direct(&b, &p, &plen, X3DH_HEADER_MAXBYTES)) != 0)
+		goto out;
+	if (plen > 0) {
+		if ((s->hdr = malloc(plen)) == NULL) {
+			r = SOTTO_ERR_NOMEM;
+			goto out;
+		}
+		memcpy(s->hdr, p, plen);
+		s->hdrlen = plen;
+	}
+	if ((r = buf_get_string_direct(&b, &p, &plen, X3DH_ENC_MAX)) != 0 ||
+	        (r = identity_pub_from_der(&s->peer, p, plen)) != 0)
+		goto out;
+	*out = s;
+	s = NULL;
+out:
+	e2e_session_free(s);
+	client_store_free_secret(blob, len);
+	return r;
+}
+
+int
+e2e_session_save(
+        struct client_store *cs, const char *peer, const struct e2e_session *s, int64_t now)
+{
+	struct buf b, st;
+	int r;
+
+	buf_init_secure(&b, CLIENT_STORE_STATE_MAX);
+	buf_init_secure(&st, CLIENT_STORE_STATE_MAX);
+	if ((r = ratchet_serialize(s->r, &st)) != 0 ||
+	        (r = buf_put_u8(&b, E2E_SESSION_VERSION)) != 0 ||
+	        (r = buf_put_string(&b, buf_ptr(&st), buf_len(&st))) != 0 ||
+	        (r = buf_put_string(&b, s->hdr, s->hdrlen)) != 0 ||
+	        (r = buf_put_string(&b, s->peer->der, s->peer->derlen)) != 0)
+		goto out;
+	r = client_store_session_put(cs, peer, buf_ptr(&b), buf_len(&b), now);
+out:
+	buf_free(&st);
+	buf_free(&b);
+	return r;
+}
+
+int
+e2e_bundle_check(const Sotto__Bundle *b, struct identity_pub **peer)
+{
+	struct identity_pub *pub = NULL;
+	struct buf m;
+	int r;
+
+	*peer = NULL;
+	if (b->spk == NULL || b->spk->public_key.len != PROTO_PREKEY_BYTES ||
+	        (b->otk != NULL && b->otk->public_key.len != PROTO_PREKEY_BYTES))
+		return SOTTO_ERR_FORMAT;
+	if ((r = identity_pub_from_der(&pub, b->identity_key.data, b->identity_key.len)) != 0)
+		return r;
+	buf_init(&m, 0);
+	if ((r = sigmsg_spk(&m, b->spk->id, b->spk->public_key.data, b->spk->created)) != 0 ||
+	        (r = identity_pub_verify(pub, b->spk->signature.data, b->spk->signature.len,
+	                 buf_ptr(&m), buf_len(&m))) != 0)
+		goto out;
+	*peer = pub;
+	pub = NULL;
+out:
+	buf_free(&m);
+	identity_pub_free(pub);
+	return r;
+}
+
+static void
+e2e_priv_of(struct x3dh_priv *p, const struct identity *id)
+{
+	memset(p, 0, sizeof(*p));
+	p->type = id->pub.type == IDENTITY_RSA ? X3DH_ID_RSA : X3DH_ID_ED25519;
+	p->ed25519_sk = id->ed25519_sk;
+	p->rsa = id->rsa;
+	p->enc = id->pub.der;
+	p->enclen = id->pub.derlen;
+}
+
+static void
+e2e_pub_of(struct x3dh_pub *p, const struct identity_pub *pub)
+{
+	memset(p, 0, sizeof(*p));
+	p->type = pub->type == IDENTITY_RSA ? X3DH_ID_RSA : X3DH_ID_ED25519;
+	p->ed25519_pk = pub->type == IDENTITY_ED25519 ? pub->ed25519 : NULL;
+	p->rsa = pub->rsa;
+	p->enc = pub->der;
+	p->enclen = pub->derlen;
+}
+
+int
+e2e_session_initiate(struct e2e_session **out, const struct identity *self,
+        const struct identity_pub *peer, const Sotto__Bundle *b)
+{
+	struct e2e_session *s = NULL;
+	struct x3dh_session *xs = NULL;
+	struct x3dh_header *hdr = NULL;
+	struct x3dh_priv me;
+	struct x3dh_bundle bd;
+	struct buf hb;
+	int r;
+
+	*out = NULL;
+	buf_init(&hb, 0);
+	if ((s = calloc(1, sizeof(*s))) == NULL || (hdr = calloc(1, sizeof(*hdr))) == NULL) {
+		r = SOTTO_ERR_NOMEM;
+		goto out;
+	}
+	e2e_priv_of(&me, self);
+	memset(&bd, 0, sizeof(bd));
+	e2e_pub_of(&bd.id, peer);
+	bd.spk_id = b->spk->id;
+	memcpy(bd.spk, b->spk->public_key.data, sizeof(bd.spk));
+	if (b->otk != NULL) {
+		bd.has_opk = 1;
+		bd.opk_id = b->otk->id;
+		memcpy(bd.opk, b->otk->public_key.data, sizeof(bd.opk));
+	}
+	if ((r = x3dh_initiate(&xs, hdr, &me, &bd)) != 0 ||
+	        (r = ratchet_init_alice(&s->r, xs->sk, xs->ad, xs->adlen, bd.spk)) != 0 ||
+	        (r = x3dh_header_put(&hb, hdr)) != 0 || (r = identity_pub_dup(&s->peer, peer)) != 0)
+		goto out;
+	if ((s->hdr = malloc(buf_len(&hb))) == NULL) {
+		r = SOTTO_ERR_NOMEM;
+		goto out;
+	}
+	memcpy(s->hdr, buf_ptr(&hb), buf_len(&hb));
+	s->hdrlen = buf_len(&hb);
+	*out = s;
+	s = NULL;
+out:
+	buf_free(&hb);
+	free(hdr);
+	x3dh_session_free(xs);
+	e2e_session_free(s);
+	return r;
+}
+
+int
+e2e_seal(struct e2e_session *s, const struct identity *self, const Sottoc__Content *c,
+        uint8_t **out, size_t *outlen)
+{
+	uint8_t *pt = NULL, *ct = NULL, *packed = NULL;
+	size_t ptlen, ctlen = 0, n;
+	Sottoc__Sealed sl;
+	int r;
+
+	*out = NULL;
+	*outlen = 0;
+	ptlen = sottoc__content__get_packed_size(c);
+	if ((pt = malloc(ptlen + 1)) == NULL)
+		return SOTTO_ERR_NOMEM;
+	sottoc__content__pack(c, pt);
+	if ((r = ratchet_encrypt(s->r, pt, ptlen, &ct, &ctlen)) != 0)
+		goto out;
+	sottoc__sealed__init(&sl);
+	sl.version = E2E_SEALED_VERSION;
+	sl.ratchet = proto_bytes(ct, ctlen);
+	if (s->hdr != NULL) {
+		sl.x3dh_header = proto_bytes(s->hdr, s->hdrlen);
+		sl.sender_identity = proto_bytes(self->pub.der, self->pub.derlen);
+	}
+	n = sottoc__sealed__get_packed_size(&sl);
+	if ((packed = malloc(n + 1)) == NULL) {
+		r = SOTTO_ERR_NOMEM;
+		goto out;
+	}
+	sottoc__sealed__pack(&sl, packed);
+	*out = packed;
+	*outlen = n;
+	r = 0;
+out:
+	sotto_wipe(pt, ptlen);
+	free(pt);
+	free(ct);
+	return r;
+}
+
+/* Answer an X3DH header with our prekeys: a new session, and the first plaintext. */
+static int
+e2e_respond(struct client_store *cs, const struct identity *self, const Sottoc__Sealed *sl,
+        struct e2e_session **out, uint8_t **pt, size_t *ptlen)
+{
+	struct e2e_session *s = NULL;
+	struct x3dh_session *xs = NULL;
+	struct x3dh_header *hdr = NULL;
+	struct x3dh_priv me;
+	struct x3dh_pub them;
+	struct x3dh_prekeys pk;
+	uint8_t *spk = NULL, *otk = NULL, spk_pub[X25519_KEYBYTES];
+	size_t spklen = 0, otklen = 0;
+	int r;
+
+	*out = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL || (hdr = calloc(1, sizeof(*hdr))) == NULL) {
+		r = SOTTO_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = x3dh_header_parse(hdr, sl->x3dh_header.data, sl->x3dh_header.len)) != 0 ||
+	        (r = identity_pub_from_der(
+	                 &s->peer, sl->sender_identity.data, sl->sender_identity.len)) != 0)
+		goto out;
+	if ((r = client_store_spk_get(cs, hdr->spk_id, &spk, &spklen, NULL)) != 0)
+		goto out;
+	if (spklen != X25519_KEYBYTES) {
+		r = SOTTO_ERR_FORMAT;
+		goto out;
+	}
+	memset(&pk, 0, sizeof(pk));
+	pk.spk_id = hdr->spk_id;
+	pk.spk_sec = spk;
+	if (hdr->has_opk) {
+		if ((r = client_store_otk_take(cs, hdr->opk_id, &otk, &otklen)) != 0)
+			goto out;
+		if (otklen != X25519_KEYBYTES) {
+			r = SOTTO_ERR_FORMAT;
+			goto out;
+		}
+		pk.has_opk = 1;
+		pk.opk_id = hdr->opk_id;
+		pk.opk_sec = otk;
+	}
+	e2e_priv_of(&me, self);
+	e2e_pub_of(&them, s->peer);
+	if ((r = x25519_public(spk_pub, spk)) != 0 ||
+	        (r = x3dh_respond(&xs, &me, &pk, &them, hdr)) != 0 ||
+	        (r = ratchet_init_bob(&s->r, xs->sk, xs->ad, xs->adlen, spk_pub, spk)) != 0 ||
+	        (r = ratchet_decrypt(s->r, sl->ratchet.data, sl->ratchet.len, pt, ptlen)) != 0)
+		goto out;
+	*out = s;
+	s = NULL;
+out:
+	client_store_free_secret(spk, spklen);
+	client_store_free_secret(otk, otklen);
+	free(hdr);
+	x3dh_session_free(xs);
+	e2e_session_free(s);
+	return r;
+}
+
+int
+e2e_open(struct client_store *cs, const struct identity *self, const char *peer,
+        const uint8_t *sealed, size_t len, struct e2e_session **sess, int *fresh,
+        Sottoc__Content **content)
+{
+	Sottoc__Sealed *sl = NULL;
+	struct e2e_session *s = NULL;
+	uint8_t *pt = NULL;
+	size_t ptlen = 0;
+	int r;
+
+	*sess = NULL;
+	*fresh = 0;
+	*content = NULL;
+	if ((sl = sottoc__sealed__unpack(NULL, len, sealed)) == NULL ||
+	        sl->version != E2E_SEALED_VERSION) {
+		r = SOTTO_ERR_FORMAT;
+		goto out;
+	}
+	r = e2e_session_load(cs, peer, &s);
+	if (r != 0 && r != SOTTO_ERR_NOTFOUND)
+		goto out;
+	if (s != NULL &&
+	        (r = ratchet_decrypt(s->r, sl->ratchet.data, sl->ratchet.len, &pt, &ptlen)) == 0) {
+		/* The peer has replied: stop sending our X3DH header. */
+		free(s->hdr);
+		s->hdr = NULL;
+		s->hdrlen = 0;
+	} else if (sl->x3dh_header.len > 0) {
+		e2e_session_free(s);
+		s = NULL;
+		if ((r = e2e_respond(cs, self, sl, &s, &pt, &ptlen)) != 0)
+			goto out;
+		*fresh = 1;
+	} else {
+		r = s == NULL ? SOTTO_ERR_NOTFOUND : r;
+		goto out;
+	}
+	if ((*content = sottoc__content__unpack(NULL, ptlen, pt)) == NULL) {
+		r = SOTTO_ERR_FORMAT;
+		goto out;
+	}
+	*sess = s;
+	s = NULL;
+	r = 0;
+out:
+	if (pt != NULL) {
+		sotto_wipe(pt, ptlen);
+		free(pt);
+	}
+	e2e_session_free(s);
+	if (sl != NULL)
+		sottoc__sealed__free_unpacked(sl, NULL);
+	return r;
+}

@@ -1,0 +1,436 @@
+/*
+ * The sotto client end to end: a real sottod on loopback, real sotto and
+ * sotto-keygen processes, each user in a home of its own (-H DIR).  Round
+ * trips (Ed25519 and RSA), offline delivery with receipts, what the server
+ * can see, bad input, blocking, and a server that swaps a user's key.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+
+#include "crypto/buf.h"
+#include "crypto/ecc.h"
+#include "crypto/safety.h"
+#include "crypto/util.h"
+#include "src/sigmsg.h"
+#include "tests/lib/testsrv.h"
+
+#ifndef Test
+#define Test(s, n) void s##_##n(void)
+#define TestSuite(...)
+#endif
+
+static struct testsrv srv;
+
+struct cu {
+	char name[PROTO_USERNAME_MAX + 1];
+	char home[400];
+	char pass[420];
+	char identity[420];
+};
+
+static void
+setup(void)
+{
+	cr_assert_eq(sotto_crypto_init(), 0);
+	cr_assert_eq(testsrv_start(&srv, NULL), 0, "sottod did not start");
+}
+
+static void
+teardown(void)
+{
+	testsrv_cleanup(&srv);
+}
+
+TestSuite(client, .init = setup, .fini = teardown, .timeout = 60);
+
+/* A home with an identity (RSA-3072 if rsa) made by sotto-keygen. */
+static void
+cu_make(struct cu *u, const char *name, int rsa)
+{
+	struct proc_result res;
+	FILE *fp;
+
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	snprintf(u->home, sizeof(u->home), "%s/%s", srv.dir, name);
+	snprintf(u->pass, sizeof(u->pass), "%s/pass", u->home);
+	snprintf(u->identity, sizeof(u->identity), "%s/identity", u->home);
+	cr_assert_eq(mkdir(u->home, 0700), 0);
+	cr_assert_not_null(fp = fopen(u->pass, "w"));
+	fprintf(fp, "pass of %s\n", name);
+	fclose(fp);
+	cr_assert_eq(proc_runl(&res, NULL, testsrv_program("sotto-keygen"), "-q", "-t",
+	                     rsa ? "rsa" : "ed25519", "-f", u->identity, "--passphrase-file",
+	                     u->pass, (char *)NULL),
+	        0);
+	cr_assert_eq(res.status, 0, "sotto-keygen: %s", res.err);
+	proc_result_free(&res);
+}
+
+/* Run sotto as u against the test server with the arguments that follow (NULL-terminated). */
+static void
+cu_run(struct proc_result *res, const struct cu *u, const char *input, ...)
+{
+	const char *argv[40];
+	char server[64];
+	struct proc_opts po;
+	const char *a;
+	va_list ap;
+	size_t n = 0;
+
+	snprintf(server, sizeof(server), "127.0.0.1:%s", srv.port4);
+	argv[n++] = testsrv_program("sotto");
+	argv[n++] = "-H";
+	argv[n++] = u->home;
+	argv[n++] = "-s";
+	argv[n++] = server;
+	argv[n++] = "--passphrase-file";
+	argv[n++] = u->pass;
+	va_start(ap, input);
+	while ((a = va_arg(ap, const char *)) != NULL && n < 39)
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+	memset(&po, 0, sizeof(po));
+	po.input = input;
+	po.inputlen = input != NULL ? strlen(input) : 0;
+	po.env = (const char *const[]){"SOTTO_HOME", NULL};
+	cr_assert_eq(proc_run(res, argv, &po), 0);
+	cr_assert(res->exited, "sotto died of signal %d", res->signal);
+}
+
+/* Run and expect exit status want. */
+static void
+cu_ok(struct proc_result *res, const struct cu *u, int want, const char *input, const char *a1,
+        const char *a2, const char *a3, const char *a4)
+{
+	cu_run(res, u, input, a1, a2, a3, a4, (char *)NULL);
+	cr_assert_eq(res->status, want, "sotto %s %s: exit %d, want %d\nstdout: %s\nstderr: %s", a1,
+	        a2 != NULL ? a2 : "", res->status, want, res->out, res->err);
+}
+
+static void
+cu_register(struct cu *u)
+{
+	struct proc_result res;
+
+	cu_ok(&res, u, 0, NULL, "register", u->name, NULL, NULL);
+	proc_result_free(&res);
+}
+
+static void
+pair(struct cu *a, struct cu *b, int b_rsa)
+{
+	cu_make(a, "alice", 0);
+	cu_make(b, "bob", b_rsa);
+	cu_register(a);
+	cu_register(b);
+}
+
+static void
+round_trip(struct cu *alice, struct cu *bob)
+{
+	struct proc_result res;
+
+	cu_ok(&res, alice, 0, NULL, "send", "bob", "-m", "hello bob, caf\xc3\xa9 \"quoted\"");
+	cr_assert(strstr(res.out, "sent") != NULL, "%s", res.out);
+	proc_result_free(&res);
+	cu_ok(&res, bob, 0, NULL, "receive", NULL, NULL, NULL);
+	cr_assert(strstr(res.out, " alice: hello bob, caf\xc3\xa9 \"quoted\"\n") != NULL, "%s\n%s",
+	        res.out, res.err);
+	proc_result_free(&res);
+	/* Text from standard input, byte-exact, several lines. */
+	cu_ok(&res, bob, 0, "hi alice\nsecond line", "send", "alice", NULL, NULL);
+	proc_result_free(&res);
+	cu_ok(&res, alice, 0, NULL, "--json", "receive", NULL, NULL);
+	cr_assert(strstr(res.out, "\"from\":\"alice\"") == NULL);
+	cr_assert(strstr(res.out, "\"from\":\"bob\"") != NULL, "%s\n%s", res.out, res.err);
+	cr_assert(strstr(res.out, "\"text\":\"hi alice\\nsecond line\"") != NULL, "%s", res.out);
+	proc_result_free(&res);
+	/* And again on the established session, both ways. */
+	cu_ok(&res, alice, 0, NULL, "send", "bob", "-m", "second from alice");
+	proc_result_free(&res);
+	cu_ok(&res, bob, 0, NULL, "receive", NULL, NULL, NULL);
+	cr_assert(
+	        strstr(res.out, " alice: second from alice\n") != NULL, "%s\n%s", res.out, res.err);
+	proc_result_free(&res);
+}
+
+Test(client, round_trip_ed25519)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+
+	pair(&alice, &bob, 0);
+	round_trip(&alice, &bob);
+}
+
+Test(client, round_trip_ed25519_rsa)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+
+	pair(&alice, &bob, 1);
+	round_trip(&alice, &bob);
+}
+
+Test(client, offline_receipts_and_server_sees_nothing)
+{
+	static const char marker[] = "zq-unique-marker-7c1e9f";
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+
+	pair(&alice, &bob, 0);
+	cu_ok(&res, &alice, 0, NULL, "send", "bob", "-m", marker);
+	cr_assert(strstr(res.out, "bob is offline (last seen ") != NULL, "%s", res.out);
+	cr_assert(strstr(res.out, "it will be delivered when they connect") != NULL);
+	proc_result_free(&res);
+	cu_ok(&res, &bob, 0, NULL, "receive", "--timeout", "2", NULL);
+	cr_assert(strstr(res.out, marker) != NULL, "%s\n%s", res.out, res.err);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "receive", NULL, NULL, NULL);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "history", "bob", NULL, NULL);
+	cr_assert(strstr(res.out, marker) != NULL, "%s", res.out);
+	cr_assert(strstr(res.out, "[read]") != NULL, "%s", res.out);
+	proc_result_free(&res);
+	cu_ok(&res, &bob, 0, NULL, "history", "alice", NULL, NULL);
+	cr_assert(strstr(res.out, "[received]") != NULL, "%s", res.out);
+	proc_result_free(&res);
+	cr_assert_not(testsrv_state_has(&srv, marker, strlen(marker)));
+	cr_assert_not(testsrv_log_has(&srv, marker));
+}
+
+Test(client, bad_input)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""}, eve = {.name = ""};
+	struct proc_result res;
+	char fp[FINGERPRINT_LEN], line[256], file[512];
+	static const char fake[] = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+	FILE *f;
+
+	pair(&alice, &bob, 0);
+	/* Unknown user: a user error (exit 1) with a sentence. */
+	cu_ok(&res, &alice, 1, NULL, "send", "nobody", "-m", "x");
+	cr_assert(strstr(res.err, "no such user") != NULL, "%s", res.err);
+	proc_result_free(&res);
+	/* Wrong passphrase. */
+	cu_make(&eve, "eve", 0);
+	f = fopen(eve.pass, "w");
+	fputs("wrong\n", f);
+	fclose(f);
+	cu_ok(&res, &eve, 1, NULL, "register", "eve", NULL, NULL);
+	cr_assert(strstr(res.err, "incorrect passphrase") != NULL, "%s", res.err);
+	proc_result_free(&res);
+	/* A forced fingerprint that does not match: both named. */
+	tls_format_fingerprint(fp, sizeof(fp), srv.spki);
+	cu_ok(&res, &alice, 3, NULL, "--server-fingerprint", fake, "who", NULL);
+	cr_assert(strstr(res.err, fake) != NULL && strstr(res.err, fp) != NULL, "%s", res.err);
+	proc_result_free(&res);
+	/* A pinned key that does not match. */
+	snprintf(file, sizeof(file), "%s/known_servers", bob.home);
+	cr_assert_not_null(f = fopen(file, "w"));
+	snprintf(line, sizeof(line), "127.0.0.1:%s %s 1\n", srv.port4, fake);
+	fputs(line, f);
+	fclose(f);
+	cu_ok(&res, &bob, 3, NULL, "who", NULL, NULL, NULL);
+	cr_assert(strstr(res.err, fake) != NULL && strstr(res.err, fp) != NULL, "%s", res.err);
+	proc_result_free(&res);
+	/* Server down. */
+	cu_ok(&res, &alice, 3, NULL, "-s", "127.0.0.1:1", "who", NULL);
+	cr_assert(strstr(res.err, "sotto: cannot connect to 127.0.0.1 port 1") != NULL, "%s",
+	        res.err);
+	proc_result_free(&res);
+	/* No subcommand, unknown subcommand, help. */
+	cu_ok(&res, &alice, 1, NULL, NULL, NULL, NULL, NULL);
+	cr_assert(strstr(res.err, "interactive mode is not built yet") != NULL);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 1, NULL, "frobnicate", NULL, NULL, NULL);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "send", "--help", NULL, NULL);
+	cr_assert(strstr(res.out, "usage:") != NULL);
+	proc_result_free(&res);
+}
+
+Test(client, blocked_sender)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""}, carol = {.name = ""};
+	struct proc_result res;
+
+	pair(&alice, &bob, 0);
+	cu_make(&carol, "carol", 0);
+	cu_register(&carol);
+	cu_ok(&res, &bob, 0, NULL, "block", "alice", NULL, NULL);
+	proc_result_free(&res);
+	cu_ok(&res, &bob, 0, NULL, "blocked", NULL, NULL, NULL);
+	cr_assert(strstr(res.out, "alice") != NULL, "%s", res.out);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "send", "bob", "-m", "you will not see this");
+	proc_result_free(&res);
+	cu_ok(&res, &carol, 0, NULL, "send", "bob", "-m", "fence from carol");
+	proc_result_free(&res);
+	cu_ok(&res, &bob, 0, NULL, "receive", NULL, NULL, NULL);
+	cr_assert(strstr(res.out, "fence from carol") != NULL, "%s\n%s", res.out, res.err);
+	cr_assert(strstr(res.out, "you will not see this") == NULL, "%s", res.out);
+	proc_result_free(&res);
+}
+
+Test(client, tampered_envelope)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tuser mallory;
+	struct client_conn *c;
+	struct proc_result res;
+	Sotto__Frame *ack = NULL;
+	uint8_t id[16] = {0};
+	char err[512];
+
+	pair(&alice, &bob, 0);
+	cr_assert_eq(tuser_new(&mallory, "mallory", IDENTITY_ED25519), 0);
+	cr_assert_eq(tregister(&srv, &mallory), 0);
+	cr_assert_not_null(c = tlogin(&srv, &mallory, err, sizeof(err)), "%s", err);
+	cr_assert_eq(tsend(c, "bob", "\x08\x01\x1a\x03abc", id, &ack), 0);
+	frame_free(ack);
+	client_conn_close(c);
+	tuser_free(&mallory);
+	cu_ok(&res, &alice, 0, NULL, "send", "bob", "-m", "still fine");
+	proc_result_free(&res);
+	cu_ok(&res, &bob, 0, NULL, "receive", NULL, NULL, NULL);
+	cr_assert(strstr(res.err,
+	                  "a message from mallory could not be decrypted (tampered or replayed); "
+	                  "ignored") != NULL,
+	        "%s", res.err);
+	cr_assert(strstr(res.out, " alice: still fine\n") != NULL, "%s", res.out);
+	proc_result_free(&res);
+	/* It was acknowledged: it does not come back. */
+	cu_ok(&res, &bob, 0, NULL, "receive", NULL, NULL, NULL);
+	cr_assert(strstr(res.err, "could not be decrypted") == NULL, "%s", res.err);
+	proc_result_free(&res);
+}
+
+/* Play a malicious server: give bob a new identity key and a signed prekey it signed. */
+static void
+swap_bob_key(void)
+{
+	struct identity *id = NULL;
+	uint8_t pub[32], sec[32], sig[IDENTITY_SIG_MAX];
+	char path[512];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	sqlite3_int64 spk_id, created;
+	size_t siglen;
+	struct buf m;
+
+	cr_assert_eq(identity_generate(&id, IDENTITY_ED25519, 0), 0);
+	snprintf(path, sizeof(path), "%s/sottod.db", srv.state);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	cr_assert_eq(sqlite3_prepare_v2(db,
+	                     "SELECT id, created FROM signed_prekeys WHERE name = 'bob' AND "
+	                     "current = 1",
+	                     -1, &st, NULL),
+	        SQLITE_OK);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	spk_id = sqlite3_column_int64(st, 0);
+	created = sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	x25519_keypair(pub, sec);
+	buf_init(&m, 0);
+	cr_assert_eq(sigmsg_spk(&m, (uint32_t)spk_id, pub, (uint64_t)created), 0);
+	cr_assert_eq(identity_sign(sig, sizeof(sig), &siglen, id, buf_ptr(&m), buf_len(&m)), 0);
+	buf_free(&m);
+	cr_assert_eq(sqlite3_prepare_v2(db,
+	                     "UPDATE users SET identity_key = ?, identity_type = 1 WHERE name = "
+	                     "'bob'",
+	                     -1, &st, NULL),
+	        SQLITE_OK);
+	sqlite3_bind_blob(st, 1, id->pub.der, (int)id->pub.derlen, SQLITE_TRANSIENT);
+	cr_assert_eq(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	cr_assert_eq(sqlite3_prepare_v2(db,
+	                     "UPDATE signed_prekeys SET public_key = ?, signature = ? WHERE name "
+	                     "= 'bob' AND id = ?",
+	                     -1, &st, NULL),
+	        SQLITE_OK);
+	sqlite3_bind_blob(st, 1, pub, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 2, sig, (int)siglen, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, spk_id);
+	cr_assert_eq(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	cr_assert_eq(sqlite3_exec(db, "DELETE FROM one_time_prekeys WHERE name = 'bob'", NULL, NULL,
+	                     NULL),
+	        SQLITE_OK);
+	sqlite3_close(db);
+	identity_free(id);
+}
+
+/* alice's record of bob before the swap: his fingerprint. */
+static void
+bob_fingerprint(const struct cu *bob, char fp[FINGERPRINT_LEN])
+{
+	struct identity_pub *p = NULL;
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s.pub", bob->identity);
+	cr_assert_eq(identity_pub_load(&p, NULL, path), 0);
+	identity_fingerprint(fp, p);
+	identity_pub_free(p);
+}
+
+Test(client, key_change_tofu)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+	char fp[FINGERPRINT_LEN];
+
+	pair(&alice, &bob, 0);
+	bob_fingerprint(&bob, fp);
+	cu_ok(&res, &alice, 0, NULL, "fingerprint", "bob", NULL, NULL);
+	cr_assert(strstr(res.out, fp) != NULL, "%s", res.out);
+	proc_result_free(&res);
+	swap_bob_key();
+	cu_ok(&res, &alice, 0, NULL, "send", "bob", "-m", "after the swap");
+	cr_assert(strstr(res.err, "HAS CHANGED") != NULL, "%s", res.err);
+	cr_assert(strstr(res.err, fp) != NULL, "%s", res.err);
+	cr_assert(strstr(res.err, "new key:") != NULL, "%s", res.err);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "identities", NULL, NULL, NULL);
+	cr_assert(strstr(res.out, "changed") != NULL, "%s", res.out);
+	proc_result_free(&res);
+}
+
+Test(client, key_change_verified)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+	struct identity_pub *a = NULL, *b = NULL;
+	char digits[SAFETY_DIGITS + 1], wrong[SAFETY_DIGITS + 1], path[512];
+
+	pair(&alice, &bob, 0);
+	snprintf(path, sizeof(path), "%s.pub", alice.identity);
+	cr_assert_eq(identity_pub_load(&a, NULL, path), 0);
+	snprintf(path, sizeof(path), "%s.pub", bob.identity);
+	cr_assert_eq(identity_pub_load(&b, NULL, path), 0);
+	cr_assert_eq(safety_number(digits, a->der, a->derlen, "alice", b->der, b->derlen, "bob",
+	                     SAFETY_ITERATIONS),
+	        0);
+	identity_pub_free(a);
+	identity_pub_free(b);
+	memcpy(wrong, digits, sizeof(wrong));
+	wrong[0] = wrong[0] == '1' ? '2' : '1';
+	cu_ok(&res, &alice, 4, NULL, "verify", "bob", wrong, NULL);
+	cr_assert(strstr(res.err, "does not match") != NULL, "%s", res.err);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "verify", "bob", digits, NULL);
+	proc_result_free(&res);
+	swap_bob_key();
+	cu_run(&res, &alice, NULL, "--json", "send", "bob", "-m", "must not go", (char *)NULL);
+	cr_assert_eq(res.status, 4, "%s\n%s", res.out, res.err);
+	cr_assert(strstr(res.out, "{\"event\":\"key_change\"") != NULL, "%s", res.out);
+	cr_assert(strstr(res.err, "HAS CHANGED") != NULL, "%s", res.err);
+	proc_result_free(&res);
+}
