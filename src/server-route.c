@@ -354,8 +354,11 @@ route_arm_commit(struct server *srv)
 
 	if ((r = server_batch(srv)) != 0)
 		return r;
-	if (srv->pending_bytes > SERVER_PENDING_MAX_BYTES)
+	if (srv->pending_bytes > SERVER_PENDING_MAX_BYTES) {
+		srv->commit_all = 1;
 		server_commit(srv);
+		srv->commit_all = 0;
+	}
 	return 0;
 }
 
@@ -485,14 +488,28 @@ out:
 int
 server_route_commit(struct server *srv)
 {
+	int64_t now = server_now_ms(), window = srv->cfg->commit_window_ms;
 	struct pending *p;
+	struct conn *c;
 	uint64_t seq;
 	int dup, r;
 
 	TAILQ_FOREACH(p, &srv->pending, entry)
 	{
+		p->deferred = 0;
 		if (p->acked)
 			continue;
+		c = p->pushed_serial != 0 ? server_conn_by_serial(srv, p->pushed_serial) : NULL;
+		/*
+		 * The fast path: an envelope its live recipient already has gets one
+		 * full window for the DeliverAck before it is written.  Its sender's
+		 * Ack waits, so nothing unwritten is ever acknowledged.
+		 */
+		if (c != NULL && c->live && !srv->stopping && !srv->commit_all &&
+		        now - p->timestamp_ms < window) {
+			p->deferred = 1;
+			continue;
+		}
 		r = store_queue_push(srv->store, p->recipient->name, STORE_KIND_ENVELOPE, p->sender,
 		        p->msg_id, p->timestamp_ms, p->sealed, p->sealed_len, &seq, &dup);
 		if (r == SOTTO_ERR_NOTFOUND) {
@@ -504,12 +521,13 @@ server_route_commit(struct server *srv)
 			        store_last_error(srv->store));
 			return r;
 		}
-		if (p->pushed_serial != 0 && seq != 0) {
-			struct conn *c = server_conn_by_serial(srv, p->pushed_serial);
-
-			if (c != NULL && c->drain_seq < seq)
-				c->drain_seq = seq;
-		}
+		/*
+		 * A live connection has everything queued before this row, so its drain
+		 * may skip it.  One that is not live may still owe older rows written
+		 * after a deferral: it gets this one again rather than lose those.
+		 */
+		if (c != NULL && c->live && seq != 0 && c->drain_seq < seq)
+			c->drain_seq = seq;
 	}
 	return 0;
 }
@@ -530,11 +548,18 @@ void
 server_route_after_commit(struct server *srv, int committed)
 {
 	struct conn *kick[64];
+	struct pending_list kept;
 	struct pending *p;
-	size_t i, nkick = 0;
+	size_t i, nkick = 0, kept_bytes = 0;
 
+	TAILQ_INIT(&kept);
 	while ((p = TAILQ_FIRST(&srv->pending)) != NULL) {
 		TAILQ_REMOVE(&srv->pending, p, entry);
+		if (p->deferred) {
+			TAILQ_INSERT_TAIL(&kept, p, entry);
+			kept_bytes += p->sealed_len;
+			continue;
+		}
 		route_pending_unlink(srv, p);
 		if (!p->acked && p->pushed_serial == 0 && p->recipient->unpushed > 0)
 			p->recipient->unpushed--;
@@ -544,7 +569,11 @@ server_route_after_commit(struct server *srv, int committed)
 		free(p->sealed);
 		free(p);
 	}
-	srv->pending_bytes = 0;
+	TAILQ_CONCAT(&srv->pending, &kept, entry);
+	srv->pending_bytes = kept_bytes;
+	/* Deferred envelopes need the next commit to come. */
+	if (!TAILQ_EMPTY(&srv->pending) && server_batch(srv) != 0)
+		log_warn("cannot open the next store batch: %s", store_last_error(srv->store));
 	for (i = 0; i < nkick; i++) {
 		kick[i]->drain_queued = 0;
 		server_route_drain(kick[i]);

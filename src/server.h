@@ -121,6 +121,7 @@ struct pending {
 	int64_t timestamp_ms;
 	uint64_t pushed_serial; /* conn it was pushed live to, or 0 */
 	int acked;              /* the recipient acknowledged it: never store */
+	int deferred;           /* pushed live, younger than a window: kept for the next commit */
 	size_t sealed_len;
 	uint8_t *sealed;
 };
@@ -163,6 +164,7 @@ struct server {
 	struct event *accept_ev; /* re-enables listeners after EMFILE */
 	struct event *prune_ev;
 	int accept_paused;
+	int commit_all; /* the next commit writes every pending envelope, however young */
 	int stopping;
 	uint64_t stat_routed;
 };
