@@ -212,6 +212,11 @@ cmd_send(struct sotto_ctx *ctx, int argc, char **argv)
 	if (text == NULL) {
 		if ((r = read_stdin(&input, &textlen)) != 0)
 			return r;
+		/* "echo hi | sotto send bob" sends "hi", not "hi\n". */
+		if (textlen > 0 && input[textlen - 1] == '\n')
+			input[--textlen] = '\0';
+		if (textlen > 0 && input[textlen - 1] == '\r')
+			input[--textlen] = '\0';
 		text = input;
 	} else
 		textlen = strlen(text);
@@ -416,7 +421,9 @@ handle_deliver(struct sotto_ctx *ctx, const Sotto__Deliver *d)
 			printf("}\n");
 		} else {
 			fmt_time(when, sizeof(when), (int64_t)(d->timestamp_ms / 1000), 1);
-			printf("%s %s: %s\n", when, peer, c->text->body);
+			printf("%s %s: ", when, peer);
+			text_print(stdout, c->text->body, strlen(c->text->body));
+			putchar('\n');
 		}
 		fflush(stdout);
 	}
@@ -537,9 +544,12 @@ history_cb(void *arg, const struct client_msg *m)
 		        m->timestamp_ms, client_msg_state_name(m->state));
 		json_str(stdout, (const char *)m->body, m->body_len);
 		printf("}\n");
-	} else
-		printf("%s %s: %.*s [%s]\n", when, from, (int)m->body_len, (const char *)m->body,
+	} else {
+		printf("%s %s: ", when, from);
+		text_print(stdout, (const char *)m->body, m->body_len);
+		printf(" [%s]\n",
 		        m->dir == CLIENT_MSG_IN ? "received" : client_msg_state_name(m->state));
+	}
 	return 0;
 }
 

@@ -103,5 +103,7 @@ int cmd_identities(struct sotto_ctx *ctx, int argc, char **argv);
 
 /* JSON: print s as a quoted JSON string. */
 void json_str(FILE *fp, const char *s, size_t len);
+/* Write a peer's text with terminal control characters replaced by '?'. */
+void text_print(FILE *fp, const char *s, size_t len);
 
 #endif

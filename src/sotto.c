@@ -57,6 +57,32 @@ json_str(FILE *fp, const char *s, size_t len)
 	fputc('"', fp);
 }
 
+/*
+ * Print a peer's text for a terminal: control characters, DEL and the C1
+ * controls (U+0080..U+009F, two bytes in UTF-8) become '?', so a message
+ * cannot move the cursor, retitle the window or hide text; newlines and tabs
+ * stay.
+ */
+void
+text_print(FILE *fp, const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+		        (unsigned char)s[i + 1] <= 0x9f) {
+			fputc('?', fp);
+			i++;
+		} else if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f) {
+			fputc('?', fp);
+		} else {
+			fputc(ch, fp);
+		}
+	}
+}
+
 int
 cmd_wants_help(int argc, char **argv)
 {

@@ -205,6 +205,37 @@ Test(client, offline_receipts_and_server_sees_nothing)
 	cr_assert_not(testsrv_log_has(&srv, marker));
 }
 
+/* A message cannot drive the reader's terminal; a piped message loses its final newline. */
+Test(client, hostile_text_is_defused)
+{
+	static const char evil[] = "hi\x1b]0;pwned\x07\x1b[2Jthere\xc2\x9b" "31m";
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+
+	pair(&alice, &bob, 0);
+	cu_ok(&res, &alice, 0, NULL, "send", "bob", "-m", evil);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, "piped line\n", "send", "bob", NULL, NULL);
+	proc_result_free(&res);
+	cu_ok(&res, &bob, 0, NULL, "receive", "--timeout", "2", NULL);
+	cr_assert_null(strchr(res.out, 0x1b), "an escape reached the terminal: %s", res.out);
+	cr_assert_null(strchr(res.out, 0x07));
+	cr_assert_null(strstr(res.out, "\xc2\x9b"), "a C1 control reached the terminal");
+	cr_assert_not_null(strstr(res.out, "hi?]0;pwned??[2Jthere?31m"), "%s", res.out);
+	cr_assert_not_null(strstr(res.out, "alice: piped line\n"), "%s", res.out);
+	proc_result_free(&res);
+	cu_ok(&res, &bob, 0, NULL, "history", "alice", NULL, NULL);
+	cr_assert_null(strchr(res.out, 0x1b), "%s", res.out);
+	cr_assert_not_null(strstr(res.out, "alice: piped line [received]"), "%s", res.out);
+	proc_result_free(&res);
+	/* --json keeps the exact bytes, escaped for JSON. */
+	cu_ok(&res, &alice, 0, NULL, "send", "bob", "-m", evil);
+	proc_result_free(&res);
+	cu_ok(&res, &bob, 0, NULL, "--json", "receive", "--timeout", "2");
+	cr_assert_not_null(strstr(res.out, "\\u001b]0;pwned\\u0007"), "%s", res.out);
+	proc_result_free(&res);
+}
+
 Test(client, bad_input)
 {
 	struct cu alice = {.name = ""}, bob = {.name = ""}, eve = {.name = ""};
