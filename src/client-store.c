@@ -9,13 +9,11 @@
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
@@ -27,15 +25,15 @@
 #include "crypto/kdf.h"
 #include "crypto/util.h"
 #include "src/client-store.h"
+#include "src/sqlite-util.h"
 
-#define CS_SCHEMA_VERSION  1
-#define CS_BUSY_TIMEOUT_MS 5000
-#define CS_OVERHEAD        (AEAD_XCHACHA_NPUBBYTES + AEAD_ABYTES)
-#define CS_AD_MAX          1024
-#define CS_META_NAME_MAX   64
-#define CS_IDS_MAX         100000
-#define CS_CHECK_TEXT      "sotto client store key check"
-#define CS_DAY             86400
+#define CS_SCHEMA_VERSION 1
+#define CS_OVERHEAD       (AEAD_XCHACHA_NPUBBYTES + AEAD_ABYTES)
+#define CS_AD_MAX         1024
+#define CS_META_NAME_MAX  64
+#define CS_IDS_MAX        100000
+#define CS_CHECK_TEXT     "sotto client store key check"
+#define CS_DAY            86400
 
 /*
  * Schema migrations: cs_migrations[i] takes user_version i to i + 1.  Never
@@ -95,12 +93,6 @@ static const char *const cs_migrations[CS_SCHEMA_VERSION] = {
 };
 
 enum cs_id {
-	CS_BEGIN,
-	CS_COMMIT,
-	CS_ROLLBACK,
-	CS_SAVEPOINT,
-	CS_RELEASE,
-	CS_ROLLBACK_TO,
 	CS_CHECK_GET,
 	CS_CHECK_PUT,
 	CS_SESSION_PUT,
@@ -130,12 +122,6 @@ enum cs_id {
 };
 
 static const char *const cs_sql[CS__COUNT] = {
-        [CS_BEGIN] = "BEGIN IMMEDIATE",
-        [CS_COMMIT] = "COMMIT",
-        [CS_ROLLBACK] = "ROLLBACK",
-        [CS_SAVEPOINT] = "SAVEPOINT op",
-        [CS_RELEASE] = "RELEASE op",
-        [CS_ROLLBACK_TO] = "ROLLBACK TO op",
         [CS_CHECK_GET] = "SELECT value FROM key_check WHERE id = 1",
         [CS_CHECK_PUT] = "INSERT INTO key_check (id, value) VALUES (1, ?1)",
         [CS_SESSION_PUT] = "INSERT INTO sessions (peer, state, updated) VALUES (?1, ?2, ?3)"
@@ -181,7 +167,7 @@ static const char *const cs_sql[CS__COUNT] = {
 };
 
 struct client_store {
-	sqlite3 *db;
+	struct sqlu sq; /* writes its errors, prefixed with path, into error */
 	sqlite3_stmt *stmt[CS__COUNT];
 	uint8_t *key; /* CLIENT_STORE_KEYBYTES, sodium_malloc'd */
 	char *path;
@@ -279,104 +265,14 @@ client_store_last_error(const struct client_store *cs)
 	return cs != NULL && cs->error[0] != '\0' ? cs->error : "no error";
 }
 
-/* Translate an SQLite result into an enum sotto_err, keeping SQLite's words. */
-static int
-cs_fail(struct client_store *cs, int rc, const char *what)
-{
-	cs_set_error(cs, "%s: %s: %s", cs->path, what, sqlite3_errmsg(cs->db));
-	switch (rc & 0xff) {
-	case SQLITE_NOMEM:
-		return SOTTO_ERR_NOMEM;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return SOTTO_ERR_AGAIN;
-	case SQLITE_CONSTRAINT:
-		return SOTTO_ERR_EXISTS;
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:
-	case SQLITE_SCHEMA:
-		return SOTTO_ERR_FORMAT;
-	case SQLITE_PERM:
-	case SQLITE_READONLY:
-	case SQLITE_AUTH:
-		return SOTTO_ERR_PERM;
-	case SQLITE_TOOBIG:
-	case SQLITE_RANGE:
-		return SOTTO_ERR_RANGE;
-	default:
-		return SOTTO_ERR_IO;
-	}
-}
-
 /* The cached statement id, reset and unbound, ready for binding. */
 static sqlite3_stmt *
 cs_stmt(struct client_store *cs, enum cs_id id)
 {
 	sqlite3_stmt *st = cs->stmt[id];
 
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
+	sqlu_done(st);
 	return st;
-}
-
-/* Release a statement's cursor (and its bound buffers) as soon as the caller is done. */
-static void
-cs_done(sqlite3_stmt *st)
-{
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-}
-
-/* 1 for a row, 0 when done, or a negative error code (statement reset). */
-static int
-cs_step(struct client_store *cs, sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	rc = cs_fail(cs, rc, sqlite3_sql(st));
-	cs_done(st);
-	return rc;
-}
-
-/* Run a statement to completion, ignoring rows; 0 or an error. */
-static int
-cs_run(struct client_store *cs, sqlite3_stmt *st)
-{
-	int r;
-
-	while ((r = cs_step(cs, st)) == 1)
-		;
-	cs_done(st);
-	return r;
-}
-
-static int
-cs_exec(struct client_store *cs, enum cs_id id)
-{
-	return cs_run(cs, cs_stmt(cs, id));
-}
-
-/* Bind helpers: SQLite reports bind errors again at step, so results are checked there. */
-static void
-cs_text(sqlite3_stmt *st, int i, const char *v)
-{
-	(void)sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-}
-
-static void
-cs_blob(sqlite3_stmt *st, int i, const void *v, size_t len)
-{
-	(void)sqlite3_bind_blob64(st, i, len > 0 ? v : "", (sqlite3_uint64)len, SQLITE_STATIC);
-}
-
-static void
-cs_int(sqlite3_stmt *st, int i, int64_t v)
-{
-	(void)sqlite3_bind_int64(st, i, (sqlite3_int64)v);
 }
 
 /* A blob column's bytes and length; an empty or NULL column gives len 0. */
@@ -389,33 +285,18 @@ cs_col_blob(sqlite3_stmt *st, int col, size_t *len)
 	return p != NULL ? p : (const uint8_t *)"";
 }
 
-/*
- * Start an operation.  A transaction that SQLite rolled back on its own
- * (disk full, I/O error) must not go on in autocommit mode, so that is an
- * error.
- */
+/* Start an operation: atomic alone, joining the caller's transaction when one is open. */
 static int
 cs_op_begin(struct client_store *cs)
 {
-	if (cs->in_tx && sqlite3_get_autocommit(cs->db)) {
-		cs_set_error(
-		        cs, "%s: the transaction was rolled back after an earlier error", cs->path);
-		return SOTTO_ERR_IO;
-	}
-	return cs_exec(cs, CS_SAVEPOINT);
+	return sqlu_op_begin(&cs->sq, cs->in_tx);
 }
 
 /* Finish an operation: keep its changes if r is 0, else undo exactly them. */
 static int
 cs_op_end(struct client_store *cs, int r)
 {
-	if (r == 0 && (r = cs_exec(cs, CS_RELEASE)) == 0)
-		return 0;
-	if (!sqlite3_get_autocommit(cs->db)) {
-		(void)cs_exec(cs, CS_ROLLBACK_TO);
-		(void)cs_exec(cs, CS_RELEASE);
-	}
-	return r;
+	return sqlu_op_end(&cs->sq, r);
 }
 
 int
@@ -427,7 +308,7 @@ client_store_begin(struct client_store *cs)
 		cs_set_error(cs, "a transaction is already open");
 		return SOTTO_ERR_INVALID;
 	}
-	if ((r = cs_exec(cs, CS_BEGIN)) == 0)
+	if ((r = sqlu_begin(&cs->sq)) == 0)
 		cs->in_tx = 1;
 	return r;
 }
@@ -435,29 +316,19 @@ client_store_begin(struct client_store *cs)
 int
 client_store_commit(struct client_store *cs)
 {
-	int r;
-
 	if (!cs->in_tx) {
 		cs_set_error(cs, "no transaction is open");
 		return SOTTO_ERR_INVALID;
 	}
 	cs->in_tx = 0;
-	if (sqlite3_get_autocommit(cs->db)) {
-		cs_set_error(
-		        cs, "%s: the transaction was rolled back after an earlier error", cs->path);
-		return SOTTO_ERR_IO;
-	}
-	if ((r = cs_exec(cs, CS_COMMIT)) != 0 && !sqlite3_get_autocommit(cs->db))
-		(void)cs_exec(cs, CS_ROLLBACK);
-	return r;
+	return sqlu_commit(&cs->sq);
 }
 
 void
 client_store_rollback(struct client_store *cs)
 {
 	cs->in_tx = 0;
-	if (!sqlite3_get_autocommit(cs->db))
-		(void)cs_exec(cs, CS_ROLLBACK);
+	sqlu_rollback(&cs->sq);
 }
 
 int
@@ -613,7 +484,7 @@ cs_get_sealed(struct client_store *cs, sqlite3_stmt *st, struct buf *ad, size_t 
 	size_t clen;
 	int r;
 
-	if ((r = cs_step(cs, st)) <= 0) {
+	if ((r = sqlu_step(&cs->sq, st)) <= 0) {
 		buf_free(ad);
 		if (r == 0) {
 			cs_set_error(cs, "%s: not found", what);
@@ -648,10 +519,10 @@ client_store_session_put(
 	if ((r = cs_op_begin(cs)) != 0)
 		goto out;
 	st = cs_stmt(cs, CS_SESSION_PUT);
-	cs_text(st, 1, name);
-	cs_blob(st, 2, sealed, slen);
-	cs_int(st, 3, now);
-	r = cs_op_end(cs, cs_run(cs, st));
+	sqlu_text(st, 1, name);
+	sqlu_blob(st, 2, sealed, slen);
+	sqlu_int(st, 3, now);
+	r = cs_op_end(cs, sqlu_run(&cs->sq, st));
 out:
 	free(sealed);
 	return r;
@@ -671,9 +542,9 @@ client_store_session_get(struct client_store *cs, const char *peer, uint8_t **st
 		return r;
 	snprintf(what, sizeof(what), "the session with %s", name);
 	st = cs_stmt(cs, CS_SESSION_GET);
-	cs_text(st, 1, name);
+	sqlu_text(st, 1, name);
 	r = cs_get_sealed(cs, st, &ad, CLIENT_STORE_STATE_MAX, what, state, len);
-	cs_done(st);
+	sqlu_done(st);
 	return r;
 }
 
@@ -689,8 +560,8 @@ client_store_session_delete(struct client_store *cs, const char *peer)
 	if ((r = cs_op_begin(cs)) != 0)
 		return r;
 	st = cs_stmt(cs, CS_SESSION_DEL);
-	cs_text(st, 1, name);
-	return cs_op_end(cs, cs_run(cs, st));
+	sqlu_text(st, 1, name);
+	return cs_op_end(cs, sqlu_run(&cs->sq, st));
 }
 
 /* 1 if v is a known direction. */
@@ -735,17 +606,17 @@ client_store_msg_add(struct client_store *cs, const struct client_msg *m, int64_
 	if ((r = cs_op_begin(cs)) != 0)
 		goto out;
 	st = cs_stmt(cs, CS_MSG_INSERT);
-	cs_text(st, 1, name);
+	sqlu_text(st, 1, name);
 	if (m->group != NULL)
-		cs_blob(st, 2, m->group, CLIENT_STORE_GROUP_BYTES);
-	cs_int(st, 3, m->dir);
-	cs_blob(st, 4, m->msg_id, CLIENT_STORE_MSG_ID_BYTES);
-	cs_blob(st, 5, sealed, slen);
-	cs_int(st, 6, m->timestamp_ms);
-	cs_int(st, 7, m->state);
-	if ((r = cs_step(cs, st)) == 1 && id != NULL)
+		sqlu_blob(st, 2, m->group, CLIENT_STORE_GROUP_BYTES);
+	sqlu_int(st, 3, m->dir);
+	sqlu_blob(st, 4, m->msg_id, CLIENT_STORE_MSG_ID_BYTES);
+	sqlu_blob(st, 5, sealed, slen);
+	sqlu_int(st, 6, m->timestamp_ms);
+	sqlu_int(st, 7, m->state);
+	if ((r = sqlu_step(&cs->sq, st)) == 1 && id != NULL)
 		*id = sqlite3_column_int64(st, 0);
-	cs_done(st);
+	sqlu_done(st);
 	if (r == 0) {
 		cs_set_error(cs, "message already stored");
 		r = SOTTO_ERR_EXISTS;
@@ -817,10 +688,10 @@ client_store_msg_history(struct client_store *cs, const char *peer, int64_t befo
 	if (limit > CLIENT_STORE_HISTORY_MAX)
 		limit = CLIENT_STORE_HISTORY_MAX;
 	st = cs_stmt(cs, CS_MSG_HISTORY);
-	cs_text(st, 1, name);
-	cs_int(st, 2, before_ms);
-	cs_int(st, 3, (int64_t)limit);
-	while ((r = cs_step(cs, st)) == 1) {
+	sqlu_text(st, 1, name);
+	sqlu_int(st, 2, before_ms);
+	sqlu_int(st, 3, (int64_t)limit);
+	while ((r = sqlu_step(&cs->sq, st)) == 1) {
 		if ((r = cs_msg_row(cs, st, name, &m, &body)) != 0)
 			break;
 		r = cb(arg, &m);
@@ -832,7 +703,7 @@ client_store_msg_history(struct client_store *cs, const char *peer, int64_t befo
 			break;
 		}
 	}
-	cs_done(st);
+	sqlu_done(st);
 	return r;
 }
 
@@ -861,12 +732,12 @@ client_store_msg_set_state(struct client_store *cs, const char *peer, enum clien
 	if ((r = cs_op_begin(cs)) != 0)
 		return r;
 	st = cs_stmt(cs, CS_MSG_STATE_GET);
-	cs_text(st, 1, name);
-	cs_int(st, 2, dir);
-	cs_blob(st, 3, msg_id, CLIENT_STORE_MSG_ID_BYTES);
-	r = cs_step(cs, st);
+	sqlu_text(st, 1, name);
+	sqlu_int(st, 2, dir);
+	sqlu_blob(st, 3, msg_id, CLIENT_STORE_MSG_ID_BYTES);
+	r = sqlu_step(&cs->sq, st);
 	old = r == 1 ? (enum client_msg_state)sqlite3_column_int(st, 0) : CLIENT_MSG_SENT;
-	cs_done(st);
+	sqlu_done(st);
 	if (r <= 0) {
 		if (r == 0) {
 			cs_set_error(cs, "no such message");
@@ -882,11 +753,11 @@ client_store_msg_set_state(struct client_store *cs, const char *peer, enum clien
 		goto out;
 	}
 	st = cs_stmt(cs, CS_MSG_STATE_SET);
-	cs_text(st, 1, name);
-	cs_int(st, 2, dir);
-	cs_blob(st, 3, msg_id, CLIENT_STORE_MSG_ID_BYTES);
-	cs_int(st, 4, state);
-	r = cs_run(cs, st);
+	sqlu_text(st, 1, name);
+	sqlu_int(st, 2, dir);
+	sqlu_blob(st, 3, msg_id, CLIENT_STORE_MSG_ID_BYTES);
+	sqlu_int(st, 4, state);
+	r = sqlu_run(&cs->sq, st);
 out:
 	return cs_op_end(cs, r);
 }
@@ -905,11 +776,11 @@ client_store_seen_add(struct client_store *cs, const char *peer,
 	if ((r = cs_op_begin(cs)) != 0)
 		return r;
 	st = cs_stmt(cs, CS_SEEN_ADD);
-	cs_text(st, 1, name);
-	cs_blob(st, 2, msg_id, CLIENT_STORE_MSG_ID_BYTES);
-	cs_int(st, 3, now);
-	if ((r = cs_run(cs, st)) == 0)
-		*seen = sqlite3_changes(cs->db) == 0;
+	sqlu_text(st, 1, name);
+	sqlu_blob(st, 2, msg_id, CLIENT_STORE_MSG_ID_BYTES);
+	sqlu_int(st, 3, now);
+	if ((r = sqlu_run(&cs->sq, st)) == 0)
+		*seen = sqlite3_changes(cs->sq.db) == 0;
 	return cs_op_end(cs, r);
 }
 
@@ -925,9 +796,9 @@ cs_delete_before(struct client_store *cs, enum cs_id id, int64_t before, uint32_
 	if ((r = cs_op_begin(cs)) != 0)
 		return r;
 	st = cs_stmt(cs, id);
-	cs_int(st, 1, before);
-	if ((r = cs_run(cs, st)) == 0)
-		n = sqlite3_changes(cs->db);
+	sqlu_int(st, 1, before);
+	if ((r = sqlu_run(&cs->sq, st)) == 0)
+		n = sqlite3_changes(cs->sq.db);
 	if ((r = cs_op_end(cs, r)) == 0 && count != NULL)
 		*count = n < 0 ? 0 : (uint32_t)n;
 	return r;
@@ -972,18 +843,18 @@ client_store_spk_add(
 	if ((r = cs_op_begin(cs)) != 0)
 		goto out;
 	st = cs_stmt(cs, CS_SPK_INSERT);
-	cs_int(st, 1, id);
-	cs_blob(st, 2, sealed, slen);
-	cs_int(st, 3, now);
-	if ((r = cs_run(cs, st)) == 0 && sqlite3_changes(cs->db) == 0) {
+	sqlu_int(st, 1, id);
+	sqlu_blob(st, 2, sealed, slen);
+	sqlu_int(st, 3, now);
+	if ((r = sqlu_run(&cs->sq, st)) == 0 && sqlite3_changes(cs->sq.db) == 0) {
 		cs_set_error(cs, "signed prekey %u exists", id);
 		r = SOTTO_ERR_EXISTS;
 	}
 	if (r == 0) {
 		st = cs_stmt(cs, CS_SPK_RETIRE);
-		cs_int(st, 1, id);
-		cs_int(st, 2, now);
-		r = cs_run(cs, st);
+		sqlu_int(st, 1, id);
+		sqlu_int(st, 2, now);
+		r = sqlu_run(&cs->sq, st);
 	}
 	r = cs_op_end(cs, r);
 out:
@@ -1008,11 +879,11 @@ client_store_spk_get(
 		return r;
 	snprintf(what, sizeof(what), "signed prekey %u", id);
 	st = cs_stmt(cs, CS_SPK_GET);
-	cs_int(st, 1, id);
+	sqlu_int(st, 1, id);
 	r = cs_get_sealed(cs, st, &ad, CLIENT_STORE_PREKEY_MAX, what, secret, len);
 	if (r == 0)
 		cur = sqlite3_column_int(st, 1) != 0;
-	cs_done(st);
+	sqlu_done(st);
 	if (r == 0 && current != NULL)
 		*current = cur;
 	return r;
@@ -1028,7 +899,7 @@ client_store_spk_current(struct client_store *cs, uint32_t *id, int64_t *created
 	*id = 0;
 	if (created != NULL)
 		*created = 0;
-	if ((r = cs_step(cs, st)) == 1) {
+	if ((r = sqlu_step(&cs->sq, st)) == 1) {
 		v = sqlite3_column_int64(st, 0);
 		if (v < 0 || v > UINT32_MAX) {
 			cs_set_error(cs, "%s: a signed prekey id is out of range", cs->path);
@@ -1043,7 +914,7 @@ client_store_spk_current(struct client_store *cs, uint32_t *id, int64_t *created
 		cs_set_error(cs, "no signed prekey");
 		r = SOTTO_ERR_NOTFOUND;
 	}
-	cs_done(st);
+	sqlu_done(st);
 	return r;
 }
 
@@ -1067,10 +938,10 @@ client_store_otk_add(
 	if ((r = cs_op_begin(cs)) != 0)
 		goto out;
 	st = cs_stmt(cs, CS_OTK_INSERT);
-	cs_int(st, 1, id);
-	cs_blob(st, 2, sealed, slen);
-	cs_int(st, 3, now);
-	if ((r = cs_run(cs, st)) == 0 && sqlite3_changes(cs->db) == 0) {
+	sqlu_int(st, 1, id);
+	sqlu_blob(st, 2, sealed, slen);
+	sqlu_int(st, 3, now);
+	if ((r = sqlu_run(&cs->sq, st)) == 0 && sqlite3_changes(cs->sq.db) == 0) {
 		cs_set_error(cs, "one-time prekey %u exists", id);
 		r = SOTTO_ERR_EXISTS;
 	}
@@ -1100,15 +971,15 @@ client_store_otk_take(struct client_store *cs, uint32_t id, uint8_t **secret, si
 		return r;
 	}
 	st = cs_stmt(cs, CS_OTK_GET);
-	cs_int(st, 1, id);
+	sqlu_int(st, 1, id);
 	/* Opened before it is deleted: a key that does not open is left for inspection. */
 	r = cs_get_sealed(cs, st, &ad, CLIENT_STORE_PREKEY_MAX, what, &m, &mlen);
-	cs_done(st);
+	sqlu_done(st);
 	if (r != 0)
 		goto out;
 	st = cs_stmt(cs, CS_OTK_DELETE);
-	cs_int(st, 1, id);
-	r = cs_run(cs, st);
+	sqlu_int(st, 1, id);
+	r = sqlu_run(&cs->sq, st);
 out:
 	if ((r = cs_op_end(cs, r)) == 0) {
 		*secret = m;
@@ -1127,11 +998,11 @@ client_store_otk_count(struct client_store *cs, uint32_t *count)
 	int r;
 
 	*count = 0;
-	if ((r = cs_step(cs, st)) < 0)
+	if ((r = sqlu_step(&cs->sq, st)) < 0)
 		return r;
 	if (r == 1)
 		n = sqlite3_column_int64(st, 0);
-	cs_done(st);
+	sqlu_done(st);
 	*count = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 	return 0;
 }
@@ -1165,10 +1036,10 @@ client_store_next_ids(struct client_store *cs, const char *counter, uint32_t n, 
 	if ((r = cs_op_begin(cs)) != 0)
 		return r;
 	st = cs_stmt(cs, CS_COUNTER_GET);
-	cs_text(st, 1, counter);
-	if ((r = cs_step(cs, st)) == 1)
+	sqlu_text(st, 1, counter);
+	if ((r = sqlu_step(&cs->sq, st)) == 1)
 		next = sqlite3_column_int64(st, 0);
-	cs_done(st);
+	sqlu_done(st);
 	if (r < 0)
 		goto out;
 	if (next < 1 || next + (int64_t)n - 1 > (int64_t)UINT32_MAX) {
@@ -1177,9 +1048,9 @@ client_store_next_ids(struct client_store *cs, const char *counter, uint32_t n, 
 		goto out;
 	}
 	st = cs_stmt(cs, CS_COUNTER_PUT);
-	cs_text(st, 1, counter);
-	cs_int(st, 2, next + n);
-	if ((r = cs_run(cs, st)) == 0)
+	sqlu_text(st, 1, counter);
+	sqlu_int(st, 2, next + n);
+	if ((r = sqlu_run(&cs->sq, st)) == 0)
 		*first = (uint32_t)next;
 out:
 	if ((r = cs_op_end(cs, r)) != 0)
@@ -1210,9 +1081,9 @@ client_store_meta_set(struct client_store *cs, const char *name, const void *val
 	if ((r = cs_op_begin(cs)) != 0)
 		goto out;
 	st = cs_stmt(cs, CS_META_PUT);
-	cs_text(st, 1, name);
-	cs_blob(st, 2, sealed, slen);
-	r = cs_op_end(cs, cs_run(cs, st));
+	sqlu_text(st, 1, name);
+	sqlu_blob(st, 2, sealed, slen);
+	r = cs_op_end(cs, sqlu_run(&cs->sq, st));
 out:
 	free(sealed);
 	return r;
@@ -1236,9 +1107,9 @@ client_store_meta_get(struct client_store *cs, const char *name, uint8_t **value
 		return r;
 	snprintf(what, sizeof(what), "meta value %s", name);
 	st = cs_stmt(cs, CS_META_GET);
-	cs_text(st, 1, name);
+	sqlu_text(st, 1, name);
 	r = cs_get_sealed(cs, st, &ad, CLIENT_STORE_META_MAX, what, value, len);
-	cs_done(st);
+	sqlu_done(st);
 	return r;
 }
 
@@ -1255,8 +1126,8 @@ client_store_meta_delete(struct client_store *cs, const char *name)
 	if ((r = cs_op_begin(cs)) != 0)
 		return r;
 	st = cs_stmt(cs, CS_META_DEL);
-	cs_text(st, 1, name);
-	return cs_op_end(cs, cs_run(cs, st));
+	sqlu_text(st, 1, name);
+	return cs_op_end(cs, sqlu_run(&cs->sq, st));
 }
 
 int
@@ -1317,95 +1188,6 @@ client_store_meta_get_int(struct client_store *cs, const char *name, int64_t *va
 	return r;
 }
 
-/* Bring the schema to CS_SCHEMA_VERSION, one transaction per step. */
-static int
-cs_migrate(struct client_store *cs)
-{
-	sqlite3_stmt *st = NULL;
-	char sql[64];
-	int rc, version;
-
-	rc = sqlite3_prepare_v2(cs->db, "PRAGMA user_version", -1, &st, NULL);
-	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-		rc = cs_fail(cs, rc == SQLITE_OK ? SQLITE_ERROR : rc, "reading the schema version");
-		sqlite3_finalize(st);
-		return rc;
-	}
-	version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (version > CS_SCHEMA_VERSION || version < 0) {
-		cs_set_error(cs,
-		        "%s: schema version %d is newer than this sotto knows (%d): upgrade sotto",
-		        cs->path, version, CS_SCHEMA_VERSION);
-		return SOTTO_ERR_UNSUPPORTED;
-	}
-	for (; version < CS_SCHEMA_VERSION; version++) {
-		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
-		if ((rc = sqlite3_exec(cs->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
-			return cs_fail(cs, rc, "migrating the schema");
-		if ((rc = sqlite3_exec(cs->db, cs_migrations[version], NULL, NULL, NULL)) !=
-		                SQLITE_OK ||
-		        (rc = sqlite3_exec(cs->db, sql, NULL, NULL, NULL)) != SQLITE_OK ||
-		        (rc = sqlite3_exec(cs->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
-			rc = cs_fail(cs, rc, "migrating the schema");
-			(void)sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
-			return rc;
-		}
-	}
-	return 0;
-}
-
-/* Run a PRAGMA and, if want is not NULL, check the value it reports. */
-static int
-cs_pragma(struct client_store *cs, const char *sql, const char *want)
-{
-	sqlite3_stmt *st = NULL;
-	const char *got;
-	int rc, r = 0;
-
-	if ((rc = sqlite3_prepare_v2(cs->db, sql, -1, &st, NULL)) != SQLITE_OK)
-		return cs_fail(cs, rc, sql);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		r = cs_fail(cs, rc, sql);
-	} else if (want != NULL) {
-		got = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-		if (got == NULL || strcmp(got, want) != 0) {
-			cs_set_error(
-			        cs, "%s: %s: got %s", cs->path, sql, got != NULL ? got : "nothing");
-			r = SOTTO_ERR_UNSUPPORTED;
-		}
-	}
-	sqlite3_finalize(st);
-	return r;
-}
-
-/* Create the database file 0600 (or tighten an existing one) before SQLite opens it. */
-static int
-cs_create_file(struct client_store *cs)
-{
-	struct stat sb;
-	int fd;
-
-	fd = open(cs->path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		cs_set_error(cs, "%s: %s", cs->path, strerror(errno));
-		return errno == EACCES || errno == EPERM ? SOTTO_ERR_PERM : SOTTO_ERR_IO;
-	}
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		cs_set_error(cs, "%s: not a regular file", cs->path);
-		close(fd);
-		return SOTTO_ERR_IO;
-	}
-	if ((sb.st_mode & 077) != 0 && fchmod(fd, sb.st_mode & 0700) == -1) {
-		cs_set_error(cs, "%s: chmod: %s", cs->path, strerror(errno));
-		close(fd);
-		return SOTTO_ERR_IO;
-	}
-	close(fd);
-	return 0;
-}
-
 /*
  * Prove the key: open the sealed check value, or seal one into a new
  * database, so that a wrong key fails here rather than on some later row.
@@ -1428,7 +1210,7 @@ cs_check_key(struct client_store *cs)
 	}
 	st = cs_stmt(cs, CS_CHECK_GET);
 	r = cs_get_sealed(cs, st, &ad, sizeof(check), "the key check", &m, &mlen);
-	cs_done(st);
+	sqlu_done(st);
 	if (r == 0 && (mlen != sizeof(check) - 1 || memcmp(m, check, mlen) != 0)) {
 		cs_set_error(cs, "%s: the key check holds the wrong text", cs->path);
 		r = SOTTO_ERR_VERIFY;
@@ -1445,8 +1227,8 @@ cs_check_key(struct client_store *cs)
 	                0)
 		goto out;
 	st = cs_stmt(cs, CS_CHECK_PUT);
-	cs_blob(st, 1, sealed, slen);
-	r = cs_run(cs, st);
+	sqlu_blob(st, 1, sealed, slen);
+	r = sqlu_run(&cs->sq, st);
 out:
 	r = cs_op_end(cs, r);
 	free(sealed);
@@ -1461,14 +1243,11 @@ client_store_close(struct client_store *cs)
 
 	if (cs == NULL)
 		return;
-	if (cs->db != NULL && !sqlite3_get_autocommit(cs->db))
-		(void)sqlite3_exec(cs->db, "ROLLBACK", NULL, NULL, NULL);
+	if (cs->sq.db != NULL && !sqlite3_get_autocommit(cs->sq.db))
+		(void)sqlite3_exec(cs->sq.db, "ROLLBACK", NULL, NULL, NULL);
 	for (i = 0; i < CS__COUNT; i++)
 		sqlite3_finalize(cs->stmt[i]);
-	if (cs->db != NULL) {
-		(void)sqlite3_exec(cs->db, "PRAGMA optimize", NULL, NULL, NULL);
-		sqlite3_close_v2(cs->db);
-	}
+	sqlu_close(&cs->sq);
 	if (cs->key != NULL)
 		sodium_free(cs->key); /* sodium_free wipes first */
 	free(cs->path);
@@ -1480,8 +1259,8 @@ client_store_open(struct client_store **out, const char *dir,
         const uint8_t key[CLIENT_STORE_KEYBYTES], char *err, size_t errlen)
 {
 	struct client_store *cs = NULL;
-	size_t i, n;
-	int r, rc;
+	size_t n;
+	int r;
 
 	*out = NULL;
 	if (err != NULL && errlen > 0)
@@ -1508,35 +1287,20 @@ client_store_open(struct client_store **out, const char *dir,
 		goto out;
 	}
 	snprintf(cs->path, n, "%s/%s", dir, CLIENT_STORE_DB_FILE);
+	sqlu_init(&cs->sq, cs->error, sizeof(cs->error), cs->path, "transaction");
 	memcpy(cs->key, key, CLIENT_STORE_KEYBYTES);
-	if ((r = cs_create_file(cs)) != 0)
+	if ((r = sqlu_create_file(cs->path, cs->error, sizeof(cs->error))) != 0)
 		goto out;
-	/* SQLite gives the -wal and -shm files the database file's mode (0600). */
-	rc = sqlite3_open_v2(cs->path, &cs->db,
-	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, NULL);
-	if (rc != SQLITE_OK) {
-		r = cs->db != NULL ? cs_fail(cs, rc, "open") : SOTTO_ERR_NOMEM;
-		goto out;
-	}
-	sqlite3_extended_result_codes(cs->db, 1);
-	sqlite3_busy_timeout(cs->db, CS_BUSY_TIMEOUT_MS);
 	/* secure_delete: a consumed prekey or replaced ratchet state leaves no old bytes behind. */
-	if ((r = cs_pragma(cs, "PRAGMA journal_mode = WAL", "wal")) != 0 ||
-	        (r = cs_pragma(cs, "PRAGMA synchronous = NORMAL", NULL)) != 0 ||
-	        (r = cs_pragma(cs, "PRAGMA secure_delete = ON", "1")) != 0 ||
-	        (r = cs_pragma(cs, "PRAGMA trusted_schema = OFF", NULL)) != 0 ||
-	        (r = cs_pragma(cs, "PRAGMA foreign_keys = OFF", NULL)) != 0)
+	if ((r = sqlu_open(&cs->sq, cs->path)) != 0 ||
+	        (r = sqlu_pragma(&cs->sq, "PRAGMA journal_mode = WAL", "wal")) != 0 ||
+	        (r = sqlu_pragma(&cs->sq, "PRAGMA synchronous = NORMAL", NULL)) != 0 ||
+	        (r = sqlu_pragma(&cs->sq, "PRAGMA secure_delete = ON", "1")) != 0 ||
+	        (r = sqlu_pragma(&cs->sq, "PRAGMA trusted_schema = OFF", NULL)) != 0 ||
+	        (r = sqlu_pragma(&cs->sq, "PRAGMA foreign_keys = OFF", NULL)) != 0 ||
+	        (r = sqlu_migrate(&cs->sq, cs_migrations, CS_SCHEMA_VERSION, "sotto")) != 0 ||
+	        (r = sqlu_prepare(&cs->sq, cs_sql, cs->stmt, CS__COUNT)) != 0)
 		goto out;
-	if ((r = cs_migrate(cs)) != 0)
-		goto out;
-	for (i = 0; i < CS__COUNT; i++) {
-		rc = sqlite3_prepare_v3(
-		        cs->db, cs_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &cs->stmt[i], NULL);
-		if (rc != SQLITE_OK) {
-			r = cs_fail(cs, rc, cs_sql[i]);
-			goto out;
-		}
-	}
 	if ((r = cs_check_key(cs)) != 0)
 		goto out;
 	cs->error[0] = '\0';

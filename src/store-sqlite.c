@@ -8,21 +8,19 @@
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "src/sqlite-util.h"
 #include "src/store-backend.h"
 
-#define SQ_SCHEMA_VERSION  1
-#define SQ_BUSY_TIMEOUT_MS 5000
-#define SQ_STALE_FAILURES  86400        /* failure counts older than this are forgotten */
-#define SQ_INVITE_KEEP     (30 * 86400) /* used or expired invites kept for audit */
+#define SQ_SCHEMA_VERSION 1
+#define SQ_STALE_FAILURES 86400        /* failure counts older than this are forgotten */
+#define SQ_INVITE_KEEP    (30 * 86400) /* used or expired invites kept for audit */
 
 /*
  * Schema migrations: MIGRATIONS[i] takes user_version i to i + 1.  Never edit
@@ -102,12 +100,6 @@ static const char *const sq_migrations[SQ_SCHEMA_VERSION] = {
 };
 
 enum sq_id {
-	SQ_BEGIN,
-	SQ_COMMIT,
-	SQ_ROLLBACK,
-	SQ_SAVEPOINT,
-	SQ_RELEASE,
-	SQ_ROLLBACK_TO,
 	SQ_USER_INSERT,
 	SQ_USER_GET,
 	SQ_USER_LIVE,
@@ -152,12 +144,6 @@ enum sq_id {
 };
 
 static const char *const sq_sql[SQ__COUNT] = {
-        [SQ_BEGIN] = "BEGIN IMMEDIATE",
-        [SQ_COMMIT] = "COMMIT",
-        [SQ_ROLLBACK] = "ROLLBACK",
-        [SQ_SAVEPOINT] = "SAVEPOINT op",
-        [SQ_RELEASE] = "RELEASE op",
-        [SQ_ROLLBACK_TO] = "ROLLBACK TO op",
         [SQ_USER_INSERT] = "INSERT INTO users (name, identity_type, identity_key, created, admin)"
                            " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
         [SQ_USER_GET] = "SELECT name, identity_type, identity_key, created, last_seen, deleted,"
@@ -232,7 +218,7 @@ static const char *const sq_sql[SQ__COUNT] = {
 
 struct store_sqlite {
 	struct store base; /* first: a struct store * is a struct store_sqlite * */
-	sqlite3 *db;
+	struct sqlu sq;    /* writes its errors into base.error */
 	sqlite3_stmt *stmt[SQ__COUNT];
 };
 
@@ -242,104 +228,14 @@ sq(struct store *st)
 	return (struct store_sqlite *)st;
 }
 
-/* Translate an SQLite result into an enum sotto_err, keeping SQLite's words for logs. */
-static int
-sq_fail(struct store_sqlite *s, int rc, const char *what)
-{
-	store_set_error(&s->base, "%s: %s", what, sqlite3_errmsg(s->db));
-	switch (rc & 0xff) {
-	case SQLITE_NOMEM:
-		return SOTTO_ERR_NOMEM;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return SOTTO_ERR_AGAIN;
-	case SQLITE_CONSTRAINT:
-		return SOTTO_ERR_EXISTS;
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:
-	case SQLITE_SCHEMA:
-		return SOTTO_ERR_FORMAT;
-	case SQLITE_PERM:
-	case SQLITE_READONLY:
-	case SQLITE_AUTH:
-		return SOTTO_ERR_PERM;
-	case SQLITE_TOOBIG:
-	case SQLITE_RANGE:
-		return SOTTO_ERR_RANGE;
-	default:
-		return SOTTO_ERR_IO;
-	}
-}
-
 /* The cached statement id, reset and unbound, ready for binding. */
 static sqlite3_stmt *
 sq_stmt(struct store_sqlite *s, enum sq_id id)
 {
 	sqlite3_stmt *st = s->stmt[id];
 
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
+	sqlu_done(st);
 	return st;
-}
-
-/* Release a statement's read cursor or write lock as soon as the caller is done with it. */
-static void
-sq_done(sqlite3_stmt *st)
-{
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-}
-
-/* 1 for a row, 0 when done, or a negative error code (statement reset). */
-static int
-sq_step(struct store_sqlite *s, sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	rc = sq_fail(s, rc, sqlite3_sql(st));
-	sq_done(st);
-	return rc;
-}
-
-/* Run a statement to completion, ignoring rows; 0 or an error. */
-static int
-sq_run(struct store_sqlite *s, sqlite3_stmt *st)
-{
-	int r;
-
-	while ((r = sq_step(s, st)) == 1)
-		;
-	sq_done(st);
-	return r;
-}
-
-static int
-sq_exec(struct store_sqlite *s, enum sq_id id)
-{
-	return sq_run(s, sq_stmt(s, id));
-}
-
-/* Bind helpers: SQLite reports bind errors again at step, so results are checked there. */
-static void
-sq_text(sqlite3_stmt *st, int i, const char *v)
-{
-	(void)sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-}
-
-static void
-sq_blob(sqlite3_stmt *st, int i, const void *v, size_t len)
-{
-	(void)sqlite3_bind_blob64(st, i, len > 0 ? v : "", (sqlite3_uint64)len, SQLITE_STATIC);
-}
-
-static void
-sq_int(sqlite3_stmt *st, int i, int64_t v)
-{
-	(void)sqlite3_bind_int64(st, i, (sqlite3_int64)v);
 }
 
 /* Copy a blob column of exactly len bytes; SOTTO_ERR_FORMAT otherwise. */
@@ -389,42 +285,25 @@ sq_col_name(struct store_sqlite *s, sqlite3_stmt *st, int col, char out[STORE_NA
 	return 0;
 }
 
-/*
- * Start an operation.  A batch that SQLite rolled back on its own (disk full,
- * I/O error) must not be continued in autocommit mode, so that is an error.
- */
+/* Start an operation: atomic alone, joining the batch when one is open. */
 static int
 sq_op_begin(struct store_sqlite *s)
 {
-	if (s->base.in_batch && sqlite3_get_autocommit(s->db)) {
-		store_set_error(&s->base, "the batch was rolled back after an earlier error");
-		return SOTTO_ERR_IO;
-	}
-	return sq_exec(s, SQ_SAVEPOINT);
+	return sqlu_op_begin(&s->sq, s->base.in_batch);
 }
 
 /* Finish an operation: keep its changes if r is 0, else undo exactly them. */
 static int
 sq_op_end(struct store_sqlite *s, int r)
 {
-	if (r == 0 && (r = sq_exec(s, SQ_RELEASE)) == 0)
-		return 0;
-	if (!sqlite3_get_autocommit(s->db)) {
-		(void)sq_exec(s, SQ_ROLLBACK_TO);
-		(void)sq_exec(s, SQ_RELEASE);
-	}
-	return r;
+	return sqlu_op_end(&s->sq, r);
 }
 
 /* A read-only operation needs no savepoint but must not run on a lost batch. */
 static int
 sq_read_ok(struct store_sqlite *s)
 {
-	if (s->base.in_batch && sqlite3_get_autocommit(s->db)) {
-		store_set_error(&s->base, "the batch was rolled back after an earlier error");
-		return SOTTO_ERR_IO;
-	}
-	return 0;
+	return sqlu_tx_ok(&s->sq, s->base.in_batch);
 }
 
 /* 0 if name is a user that is not deleted, else SOTTO_ERR_NOTFOUND (or an error). */
@@ -434,9 +313,9 @@ sq_user_live(struct store_sqlite *s, const char *name)
 	sqlite3_stmt *st = sq_stmt(s, SQ_USER_LIVE);
 	int r;
 
-	sq_text(st, 1, name);
-	r = sq_step(s, st);
-	sq_done(st);
+	sqlu_text(st, 1, name);
+	r = sqlu_step(&s->sq, st);
+	sqlu_done(st);
 	if (r == 0) {
 		store_set_error(&s->base, "no such user");
 		return SOTTO_ERR_NOTFOUND;
@@ -450,10 +329,10 @@ sq_write(struct store_sqlite *s, sqlite3_stmt *st, int *changes)
 {
 	int r;
 
-	if ((r = sq_run(s, st)) != 0)
+	if ((r = sqlu_run(&s->sq, st)) != 0)
 		return r;
 	if (changes != NULL)
-		*changes = sqlite3_changes(s->db);
+		*changes = sqlite3_changes(s->sq.db);
 	return 0;
 }
 
@@ -465,41 +344,26 @@ sq_close(struct store *st)
 
 	for (i = 0; i < SQ__COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
-	if (s->db != NULL) {
-		(void)sqlite3_exec(s->db, "PRAGMA optimize", NULL, NULL, NULL);
-		sqlite3_close_v2(s->db);
-	}
+	sqlu_close(&s->sq);
 	free(s);
 }
 
 static int
 sq_begin(struct store *st)
 {
-	return sq_exec(sq(st), SQ_BEGIN);
+	return sqlu_begin(&sq(st)->sq);
 }
 
 static int
 sq_commit(struct store *st)
 {
-	struct store_sqlite *s = sq(st);
-	int r;
-
-	if (sqlite3_get_autocommit(s->db)) {
-		store_set_error(st, "the batch was rolled back after an earlier error");
-		return SOTTO_ERR_IO;
-	}
-	if ((r = sq_exec(s, SQ_COMMIT)) != 0 && !sqlite3_get_autocommit(s->db))
-		(void)sq_exec(s, SQ_ROLLBACK);
-	return r;
+	return sqlu_commit(&sq(st)->sq);
 }
 
 static void
 sq_rollback(struct store *st)
 {
-	struct store_sqlite *s = sq(st);
-
-	if (!sqlite3_get_autocommit(s->db))
-		(void)sq_exec(s, SQ_ROLLBACK);
+	sqlu_rollback(&sq(st)->sq);
 }
 
 /* Make spk the user's current signed prekey, keeping the one it replaces as previous. */
@@ -510,23 +374,23 @@ sq_spk_put(struct store_sqlite *s, const char *name, const struct store_spk *spk
 	int r;
 
 	st = sq_stmt(s, SQ_SPK_DROP_PREVIOUS);
-	sq_text(st, 1, name);
-	sq_int(st, 2, spk->id);
-	if ((r = sq_run(s, st)) != 0)
+	sqlu_text(st, 1, name);
+	sqlu_int(st, 2, spk->id);
+	if ((r = sqlu_run(&s->sq, st)) != 0)
 		return r;
 	st = sq_stmt(s, SQ_SPK_DEMOTE);
-	sq_text(st, 1, name);
-	sq_int(st, 2, spk->id);
-	if ((r = sq_run(s, st)) != 0)
+	sqlu_text(st, 1, name);
+	sqlu_int(st, 2, spk->id);
+	if ((r = sqlu_run(&s->sq, st)) != 0)
 		return r;
 	st = sq_stmt(s, SQ_SPK_PUT);
-	sq_text(st, 1, name);
-	sq_int(st, 2, spk->id);
-	sq_blob(st, 3, spk->public_key, sizeof(spk->public_key));
-	sq_blob(st, 4, spk->signature, spk->signature_len);
-	sq_int(st, 5, spk->created);
-	sq_int(st, 6, now);
-	return sq_run(s, st);
+	sqlu_text(st, 1, name);
+	sqlu_int(st, 2, spk->id);
+	sqlu_blob(st, 3, spk->public_key, sizeof(spk->public_key));
+	sqlu_blob(st, 4, spk->signature, spk->signature_len);
+	sqlu_int(st, 5, spk->created);
+	sqlu_int(st, 6, now);
+	return sqlu_run(&s->sq, st);
 }
 
 static int
@@ -537,11 +401,11 @@ sq_otk_count(struct store_sqlite *s, const char *name, uint32_t *count)
 	int r;
 
 	*count = 0;
-	sq_text(st, 1, name);
-	if ((r = sq_step(s, st)) < 0)
+	sqlu_text(st, 1, name);
+	if ((r = sqlu_step(&s->sq, st)) < 0)
 		return r;
 	n = r == 1 ? sqlite3_column_int64(st, 0) : 0;
-	sq_done(st);
+	sqlu_done(st);
 	*count = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 	return 0;
 }
@@ -557,10 +421,10 @@ sq_otk_add(struct store_sqlite *s, const char *name, const struct store_otk *otk
 
 	for (i = 0; i < n; i++) {
 		st = sq_stmt(s, SQ_OTK_INSERT);
-		sq_text(st, 1, name);
-		sq_int(st, 2, otks[i].id);
-		sq_blob(st, 3, otks[i].public_key, sizeof(otks[i].public_key));
-		if ((r = sq_run(s, st)) != 0)
+		sqlu_text(st, 1, name);
+		sqlu_int(st, 2, otks[i].id);
+		sqlu_blob(st, 3, otks[i].public_key, sizeof(otks[i].public_key));
+		if ((r = sqlu_run(&s->sq, st)) != 0)
 			return r;
 	}
 	if ((r = sq_otk_count(s, name, remaining)) != 0)
@@ -578,9 +442,9 @@ sq_invite_use_in(struct store_sqlite *s, const uint8_t *hash, const char *used_b
 	sqlite3_stmt *st = sq_stmt(s, SQ_INVITE_USE);
 	int r, changes = 0;
 
-	sq_blob(st, 1, hash, STORE_TOKEN_HASH_BYTES);
-	sq_text(st, 2, used_by);
-	sq_int(st, 3, now);
+	sqlu_blob(st, 1, hash, STORE_TOKEN_HASH_BYTES);
+	sqlu_text(st, 2, used_by);
+	sqlu_int(st, 3, now);
 	if ((r = sq_write(s, st, &changes)) != 0)
 		return r;
 	if (changes == 0) {
@@ -602,11 +466,11 @@ sq_user_register(struct store *stp, const struct store_registration *reg,
 	if ((r = sq_op_begin(s)) != 0)
 		return r;
 	st = sq_stmt(s, SQ_USER_INSERT);
-	sq_text(st, 1, reg->name);
-	sq_int(st, 2, reg->identity_type);
-	sq_blob(st, 3, reg->identity_key, reg->identity_key_len);
-	sq_int(st, 4, now);
-	sq_int(st, 5, reg->admin);
+	sqlu_text(st, 1, reg->name);
+	sqlu_int(st, 2, reg->identity_type);
+	sqlu_blob(st, 3, reg->identity_key, reg->identity_key_len);
+	sqlu_int(st, 4, now);
+	sqlu_int(st, 5, reg->admin);
 	if ((r = sq_write(s, st, &changes)) != 0)
 		goto out;
 	if (changes == 0) {
@@ -633,8 +497,8 @@ sq_user_get(struct store *stp, const char *name, struct store_user *out)
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
 	st = sq_stmt(s, SQ_USER_GET);
-	sq_text(st, 1, name);
-	if ((r = sq_step(s, st)) <= 0) {
+	sqlu_text(st, 1, name);
+	if ((r = sqlu_step(&s->sq, st)) <= 0) {
 		if (r == 0) {
 			store_set_error(stp, "no such user");
 			r = SOTTO_ERR_NOTFOUND;
@@ -653,7 +517,7 @@ sq_user_get(struct store *stp, const char *name, struct store_user *out)
 	out->admin = sqlite3_column_int(st, 6) != 0;
 	r = 0;
 out:
-	sq_done(st);
+	sqlu_done(st);
 	if (r != 0)
 		memset(out, 0, sizeof(*out));
 	return r;
@@ -669,8 +533,8 @@ sq_user_update(struct store_sqlite *s, enum sq_id id, const char *name, int64_t 
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
 	st = sq_stmt(s, id);
-	sq_text(st, 1, name);
-	sq_int(st, 2, v);
+	sqlu_text(st, 1, name);
+	sqlu_int(st, 2, v);
 	if ((r = sq_write(s, st, &changes)) != 0)
 		return r;
 	if (changes == 0) {
@@ -705,7 +569,7 @@ sq_user_delete(struct store *stp, const char *name)
 	if ((r = sq_op_begin(s)) != 0)
 		return r;
 	st = sq_stmt(s, SQ_USER_MARK_DELETED);
-	sq_text(st, 1, name);
+	sqlu_text(st, 1, name);
 	if ((r = sq_write(s, st, &changes)) != 0)
 		goto out;
 	if (changes == 0) {
@@ -715,8 +579,8 @@ sq_user_delete(struct store *stp, const char *name)
 	}
 	for (i = 0; i < sizeof(purge) / sizeof(purge[0]); i++) {
 		st = sq_stmt(s, purge[i]);
-		sq_text(st, 1, name);
-		if ((r = sq_run(s, st)) != 0)
+		sqlu_text(st, 1, name);
+		if ((r = sqlu_run(&s->sq, st)) != 0)
 			goto out;
 	}
 out:
@@ -730,7 +594,7 @@ sq_list_names(struct store_sqlite *s, sqlite3_stmt *st, store_name_cb cb, void *
 	char name[STORE_NAME_MAX + 1];
 	int r;
 
-	while ((r = sq_step(s, st)) == 1) {
+	while ((r = sqlu_step(&s->sq, st)) == 1) {
 		if ((r = sq_col_name(s, st, 0, name)) != 0)
 			break;
 		if ((r = cb(arg, name, sqlite3_column_int64(st, 1))) != 0) {
@@ -739,7 +603,7 @@ sq_list_names(struct store_sqlite *s, sqlite3_stmt *st, store_name_cb cb, void *
 			break;
 		}
 	}
-	sq_done(st);
+	sqlu_done(st);
 	return r;
 }
 
@@ -753,8 +617,8 @@ sq_user_list_seen(struct store *stp, int64_t since, size_t limit, store_name_cb 
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
 	st = sq_stmt(s, SQ_USER_LIST_SEEN);
-	sq_int(st, 1, since);
-	sq_int(st, 2, (int64_t)limit);
+	sqlu_int(st, 1, since);
+	sqlu_int(st, 2, (int64_t)limit);
 	return sq_list_names(s, st, cb, arg);
 }
 
@@ -780,8 +644,8 @@ sq_spk_get(struct store_sqlite *s, const char *name, struct store_spk *out)
 	sqlite3_stmt *st = sq_stmt(s, SQ_SPK_GET);
 	int r;
 
-	sq_text(st, 1, name);
-	if ((r = sq_step(s, st)) <= 0) {
+	sqlu_text(st, 1, name);
+	if ((r = sqlu_step(&s->sq, st)) <= 0) {
 		if (r == 0) {
 			store_set_error(&s->base, "no signed prekey");
 			r = SOTTO_ERR_NOTFOUND;
@@ -797,7 +661,7 @@ sq_spk_get(struct store_sqlite *s, const char *name, struct store_spk *out)
 	out->created = sqlite3_column_int64(st, 3);
 	r = 0;
 out:
-	sq_done(st);
+	sqlu_done(st);
 	return r;
 }
 
@@ -868,13 +732,13 @@ sq_prekey_take_bundle(struct store *stp, const char *name, struct store_bundle *
 	}
 	/* One statement finds and deletes the oldest key, so no two bundles share it. */
 	st = sq_stmt(s, SQ_OTK_TAKE);
-	sq_text(st, 1, name);
-	if ((r = sq_step(s, st)) == 1) {
+	sqlu_text(st, 1, name);
+	if ((r = sqlu_step(&s->sq, st)) == 1) {
 		out->otk.id = (uint32_t)sqlite3_column_int64(st, 0);
 		r = sq_col_fixed(s, st, 1, out->otk.public_key, sizeof(out->otk.public_key));
 		out->has_otk = r == 0;
 	}
-	sq_done(st);
+	sqlu_done(st);
 	if (r > 0)
 		r = 0;
 out:
@@ -892,11 +756,11 @@ sq_acked_find(struct store_sqlite *s, const char *recipient, const char *sender,
 	int r;
 
 	*found = 0;
-	sq_text(st, 1, recipient);
-	sq_text(st, 2, sender);
-	sq_blob(st, 3, msg_id, STORE_MSG_ID_BYTES);
-	r = sq_step(s, st);
-	sq_done(st);
+	sqlu_text(st, 1, recipient);
+	sqlu_text(st, 2, sender);
+	sqlu_blob(st, 3, msg_id, STORE_MSG_ID_BYTES);
+	r = sqlu_step(&s->sq, st);
+	sqlu_done(st);
 	if (r < 0)
 		return r;
 	*found = r;
@@ -925,28 +789,28 @@ sq_queue_push(struct store *stp, const char *recipient, enum store_kind kind, co
 		}
 	}
 	st = sq_stmt(s, SQ_QUEUE_INSERT);
-	sq_text(st, 1, recipient);
-	sq_int(st, 2, kind);
-	sq_text(st, 3, peer);
-	sq_blob(st, 4, msg_id, STORE_MSG_ID_BYTES);
-	sq_int(st, 5, timestamp_ms);
-	sq_blob(st, 6, sealed, sealed_len);
-	if ((r = sq_step(s, st)) == 1)
+	sqlu_text(st, 1, recipient);
+	sqlu_int(st, 2, kind);
+	sqlu_text(st, 3, peer);
+	sqlu_blob(st, 4, msg_id, STORE_MSG_ID_BYTES);
+	sqlu_int(st, 5, timestamp_ms);
+	sqlu_blob(st, 6, sealed, sealed_len);
+	if ((r = sqlu_step(&s->sq, st)) == 1)
 		*seq = (uint64_t)sqlite3_column_int64(st, 0);
-	sq_done(st);
+	sqlu_done(st);
 	if (r < 0)
 		goto out;
 	if (r == 0) {
 		/* Already queued: report the existing item. */
 		*duplicate = 1;
 		st = sq_stmt(s, SQ_QUEUE_FIND);
-		sq_text(st, 1, recipient);
-		sq_int(st, 2, kind);
-		sq_text(st, 3, peer);
-		sq_blob(st, 4, msg_id, STORE_MSG_ID_BYTES);
-		if ((r = sq_step(s, st)) == 1)
+		sqlu_text(st, 1, recipient);
+		sqlu_int(st, 2, kind);
+		sqlu_text(st, 3, peer);
+		sqlu_blob(st, 4, msg_id, STORE_MSG_ID_BYTES);
+		if ((r = sqlu_step(&s->sq, st)) == 1)
 			*seq = (uint64_t)sqlite3_column_int64(st, 0);
-		sq_done(st);
+		sqlu_done(st);
 		if (r < 0)
 			goto out;
 	}
@@ -972,10 +836,10 @@ sq_queue_fetch(struct store *stp, const char *recipient, uint64_t after_seq, siz
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
 	st = sq_stmt(s, SQ_QUEUE_FETCH);
-	sq_text(st, 1, recipient);
-	sq_int(st, 2, (int64_t)after_seq);
-	sq_int(st, 3, (int64_t)limit);
-	while ((r = sq_step(s, st)) == 1) {
+	sqlu_text(st, 1, recipient);
+	sqlu_int(st, 2, (int64_t)after_seq);
+	sqlu_int(st, 3, (int64_t)limit);
+	while ((r = sqlu_step(&s->sq, st)) == 1) {
 		memset(&m, 0, sizeof(m));
 		m.seq = (uint64_t)sqlite3_column_int64(st, 0);
 		kind = sqlite3_column_int(st, 1);
@@ -1000,7 +864,7 @@ sq_queue_fetch(struct store *stp, const char *recipient, uint64_t after_seq, siz
 			break;
 		}
 	}
-	sq_done(st);
+	sqlu_done(st);
 	return r;
 }
 
@@ -1015,11 +879,11 @@ sq_queue_count(struct store *stp, const char *recipient, uint32_t *count)
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
 	st = sq_stmt(s, SQ_QUEUE_COUNT);
-	sq_text(st, 1, recipient);
-	if ((r = sq_step(s, st)) < 0)
+	sqlu_text(st, 1, recipient);
+	if ((r = sqlu_step(&s->sq, st)) < 0)
 		return r;
 	n = r == 1 ? sqlite3_column_int64(st, 0) : 0;
-	sq_done(st);
+	sqlu_done(st);
 	*count = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 	return 0;
 }
@@ -1038,12 +902,12 @@ sq_queue_has(struct store *stp, const char *recipient, const char *peer, const u
 	if ((r = sq_acked_find(s, recipient, peer, msg_id, found)) != 0 || *found)
 		return r;
 	st = sq_stmt(s, SQ_QUEUE_FIND);
-	sq_text(st, 1, recipient);
-	sq_int(st, 2, STORE_KIND_ENVELOPE);
-	sq_text(st, 3, peer);
-	sq_blob(st, 4, msg_id, STORE_MSG_ID_BYTES);
-	r = sq_step(s, st);
-	sq_done(st);
+	sqlu_text(st, 1, recipient);
+	sqlu_int(st, 2, STORE_KIND_ENVELOPE);
+	sqlu_text(st, 3, peer);
+	sqlu_blob(st, 4, msg_id, STORE_MSG_ID_BYTES);
+	r = sqlu_step(&s->sq, st);
+	sqlu_done(st);
 	if (r < 0)
 		return r;
 	*found = r;
@@ -1090,28 +954,28 @@ sq_queue_delete(struct store *stp, const char *recipient, const uint8_t (*ids)[S
 		return r;
 	for (i = 0; i < n; i++) {
 		st = sq_stmt(s, SQ_QUEUE_DELETE);
-		sq_text(st, 1, recipient);
-		sq_blob(st, 2, ids[i], STORE_MSG_ID_BYTES);
-		sq_int(st, 3, max_seq > INT64_MAX ? INT64_MAX : (int64_t)max_seq);
-		while ((r = sq_step(s, st)) == 1) {
+		sqlu_text(st, 1, recipient);
+		sqlu_blob(st, 2, ids[i], STORE_MSG_ID_BYTES);
+		sqlu_int(st, 3, max_seq > INT64_MAX ? INT64_MAX : (int64_t)max_seq);
+		while ((r = sqlu_step(&s->sq, st)) == 1) {
 			if (sqlite3_column_int(st, 0) != STORE_KIND_ENVELOPE)
 				continue;
 			if ((r = sq_col_name(s, st, 1, peer)) != 0 ||
 			        (r = sq_receipt_add(&v, &nv, &cap, peer, ids[i])) != 0)
 				break;
 		}
-		sq_done(st);
+		sqlu_done(st);
 		if (r < 0)
 			goto out;
 	}
 	/* Remember what was delivered, so that a late resend is not delivered twice. */
 	for (i = 0; i < nv; i++) {
 		st = sq_stmt(s, SQ_ACKED_INSERT);
-		sq_text(st, 1, recipient);
-		sq_text(st, 2, v[i].sender);
-		sq_blob(st, 3, v[i].msg_id, STORE_MSG_ID_BYTES);
-		sq_int(st, 4, now);
-		if ((r = sq_run(s, st)) != 0)
+		sqlu_text(st, 1, recipient);
+		sqlu_text(st, 2, v[i].sender);
+		sqlu_blob(st, 3, v[i].msg_id, STORE_MSG_ID_BYTES);
+		sqlu_int(st, 4, now);
+		if ((r = sqlu_run(&s->sq, st)) != 0)
 			goto out;
 	}
 	r = 0;
@@ -1135,10 +999,10 @@ sq_block_add(struct store *stp, const char *blocker, const char *blocked, int64_
 	if ((r = sq_user_live(s, blocked)) != 0)
 		goto out;
 	st = sq_stmt(s, SQ_BLOCK_ADD);
-	sq_text(st, 1, blocker);
-	sq_text(st, 2, blocked);
-	sq_int(st, 3, now);
-	r = sq_run(s, st);
+	sqlu_text(st, 1, blocker);
+	sqlu_text(st, 2, blocked);
+	sqlu_int(st, 3, now);
+	r = sqlu_run(&s->sq, st);
 out:
 	return sq_op_end(s, r);
 }
@@ -1153,9 +1017,9 @@ sq_block_remove(struct store *stp, const char *blocker, const char *blocked)
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
 	st = sq_stmt(s, SQ_BLOCK_REMOVE);
-	sq_text(st, 1, blocker);
-	sq_text(st, 2, blocked);
-	return sq_run(s, st);
+	sqlu_text(st, 1, blocker);
+	sqlu_text(st, 2, blocked);
+	return sqlu_run(&s->sq, st);
 }
 
 static int
@@ -1168,10 +1032,10 @@ sq_block_check(struct store *stp, const char *blocker, const char *blocked, int 
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
 	st = sq_stmt(s, SQ_BLOCK_CHECK);
-	sq_text(st, 1, blocker);
-	sq_text(st, 2, blocked);
-	r = sq_step(s, st);
-	sq_done(st);
+	sqlu_text(st, 1, blocker);
+	sqlu_text(st, 2, blocked);
+	r = sqlu_step(&s->sq, st);
+	sqlu_done(st);
 	if (r < 0)
 		return r;
 	*is_blocked = r;
@@ -1189,8 +1053,8 @@ sq_block_list(
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
 	st = sq_stmt(s, reverse ? SQ_BLOCK_LIST_REVERSE : SQ_BLOCK_LIST);
-	sq_text(st, 1, name);
-	sq_int(st, 2, (int64_t)limit);
+	sqlu_text(st, 1, name);
+	sqlu_int(st, 2, (int64_t)limit);
 	return sq_list_names(s, st, cb, arg);
 }
 
@@ -1204,14 +1068,14 @@ sq_auth_get(struct store_sqlite *s, const char *name, uint32_t *failures, int64_
 
 	*failures = 0;
 	*locked_until = 0;
-	sq_text(st, 1, name);
-	if ((r = sq_step(s, st)) < 0)
+	sqlu_text(st, 1, name);
+	if ((r = sqlu_step(&s->sq, st)) < 0)
 		return r;
 	if (r == 1) {
 		f = sqlite3_column_int64(st, 0);
 		*locked_until = sqlite3_column_int64(st, 1);
 	}
-	sq_done(st);
+	sqlu_done(st);
 	*failures = f < 0 ? 0 : f > UINT32_MAX ? UINT32_MAX : (uint32_t)f;
 	return 0;
 }
@@ -1258,11 +1122,11 @@ sq_auth_fail(struct store *stp, const char *name, int64_t now, uint32_t max_fail
 	if (*failures >= max_failures)
 		*locked_until = now + (int64_t)duration;
 	st = sq_stmt(s, SQ_AUTH_PUT);
-	sq_text(st, 1, name);
-	sq_int(st, 2, *failures);
-	sq_int(st, 3, *locked_until);
-	sq_int(st, 4, now);
-	r = sq_run(s, st);
+	sqlu_text(st, 1, name);
+	sqlu_int(st, 2, *failures);
+	sqlu_int(st, 3, *locked_until);
+	sqlu_int(st, 4, now);
+	r = sqlu_run(&s->sq, st);
 out:
 	if (r != 0) {
 		*failures = 0;
@@ -1281,8 +1145,8 @@ sq_auth_reset(struct store *stp, const char *name)
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
 	st = sq_stmt(s, SQ_AUTH_RESET);
-	sq_text(st, 1, name);
-	return sq_run(s, st);
+	sqlu_text(st, 1, name);
+	return sqlu_run(&s->sq, st);
 }
 
 static int
@@ -1296,10 +1160,10 @@ sq_invite_create(struct store *stp, const uint8_t *hash, const char *created_by,
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
 	st = sq_stmt(s, SQ_INVITE_INSERT);
-	sq_blob(st, 1, hash, STORE_TOKEN_HASH_BYTES);
-	sq_text(st, 2, created_by);
-	sq_int(st, 3, now);
-	sq_int(st, 4, expires);
+	sqlu_blob(st, 1, hash, STORE_TOKEN_HASH_BYTES);
+	sqlu_text(st, 2, created_by);
+	sqlu_int(st, 3, now);
+	sqlu_int(st, 4, expires);
 	if ((r = sq_write(s, st, &changes)) != 0)
 		return r;
 	if (changes == 0) {
@@ -1330,17 +1194,17 @@ sq_prune(struct store *stp, int64_t now)
 	if ((r = sq_op_begin(s)) != 0)
 		return r;
 	st = sq_stmt(s, SQ_PRUNE_ACKED);
-	sq_int(st, 1, now - STORE_TOMBSTONE_TTL);
-	if ((r = sq_run(s, st)) != 0)
+	sqlu_int(st, 1, now - STORE_TOMBSTONE_TTL);
+	if ((r = sqlu_run(&s->sq, st)) != 0)
 		goto out;
 	st = sq_stmt(s, SQ_PRUNE_AUTH);
-	sq_int(st, 1, now);
-	sq_int(st, 2, now - SQ_STALE_FAILURES);
-	if ((r = sq_run(s, st)) != 0)
+	sqlu_int(st, 1, now);
+	sqlu_int(st, 2, now - SQ_STALE_FAILURES);
+	if ((r = sqlu_run(&s->sq, st)) != 0)
 		goto out;
 	st = sq_stmt(s, SQ_PRUNE_INVITES);
-	sq_int(st, 1, now - SQ_INVITE_KEEP);
-	r = sq_run(s, st);
+	sqlu_int(st, 1, now - SQ_INVITE_KEEP);
+	r = sqlu_run(&s->sq, st);
 out:
 	return sq_op_end(s, r);
 }
@@ -1379,102 +1243,12 @@ static const struct store_ops sq_ops = {
         .prune = sq_prune,
 };
 
-/* Bring the schema to SQ_SCHEMA_VERSION, one transaction per step. */
-static int
-sq_migrate(struct store_sqlite *s)
-{
-	sqlite3_stmt *st = NULL;
-	char sql[64];
-	int rc, version;
-
-	rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
-	if (rc != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-		rc = sq_fail(s, rc == SQLITE_OK ? SQLITE_ERROR : rc, "reading the schema version");
-		sqlite3_finalize(st);
-		return rc;
-	}
-	version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (version > SQ_SCHEMA_VERSION || version < 0) {
-		store_set_error(&s->base,
-		        "schema version %d is newer than this sottod knows (%d): "
-		        "upgrade sottod",
-		        version, SQ_SCHEMA_VERSION);
-		return SOTTO_ERR_UNSUPPORTED;
-	}
-	for (; version < SQ_SCHEMA_VERSION; version++) {
-		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
-		if ((rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
-			return sq_fail(s, rc, "migrating the schema");
-		if ((rc = sqlite3_exec(s->db, sq_migrations[version], NULL, NULL, NULL)) !=
-		                SQLITE_OK ||
-		        (rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL)) != SQLITE_OK ||
-		        (rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
-			rc = sq_fail(s, rc, "migrating the schema");
-			(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-			return rc;
-		}
-	}
-	return 0;
-}
-
-/* Run a PRAGMA and, if want is not NULL, check the value it reports. */
-static int
-sq_pragma(struct store_sqlite *s, const char *sql, const char *want)
-{
-	sqlite3_stmt *st = NULL;
-	const char *got;
-	int rc, r = 0;
-
-	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK)
-		return sq_fail(s, rc, sql);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		r = sq_fail(s, rc, sql);
-	} else if (want != NULL) {
-		got = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-		if (got == NULL || strcmp(got, want) != 0) {
-			store_set_error(&s->base, "%s: got %s", sql, got != NULL ? got : "nothing");
-			r = SOTTO_ERR_UNSUPPORTED;
-		}
-	}
-	sqlite3_finalize(st);
-	return r;
-}
-
-/* Create the database file 0600 (or tighten an existing one) before SQLite opens it. */
-static int
-sq_create_file(const char *path, char *err, size_t errlen)
-{
-	struct stat sb;
-	int fd;
-
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return errno == EACCES || errno == EPERM ? SOTTO_ERR_PERM : SOTTO_ERR_IO;
-	}
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		return SOTTO_ERR_IO;
-	}
-	if ((sb.st_mode & 077) != 0 && fchmod(fd, sb.st_mode & 0700) == -1) {
-		snprintf(err, errlen, "%s: chmod: %s", path, strerror(errno));
-		close(fd);
-		return SOTTO_ERR_IO;
-	}
-	close(fd);
-	return 0;
-}
-
 int
 store_sqlite_open(struct store **out, const char *state_dir, char *err, size_t errlen)
 {
 	struct store_sqlite *s = NULL;
 	char path[PATH_MAX], dummy[1];
-	size_t i;
-	int r, rc, n;
+	int r, n;
 
 	*out = NULL;
 	if (err == NULL || errlen == 0) {
@@ -1495,37 +1269,23 @@ store_sqlite_open(struct store **out, const char *state_dir, char *err, size_t e
 		snprintf(err, errlen, "%s: %s", state_dir, strerror(errno));
 		return errno == EACCES ? SOTTO_ERR_PERM : SOTTO_ERR_IO;
 	}
-	if ((r = sq_create_file(path, err, errlen)) != 0)
+	if ((r = sqlu_create_file(path, err, errlen)) != 0)
 		return r;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		return SOTTO_ERR_NOMEM;
 	}
 	s->base.ops = &sq_ops;
-	/* SQLite gives the -wal and -shm files the database file's mode (0600). */
-	rc = sqlite3_open_v2(path, &s->db,
-	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, NULL);
-	if (rc != SQLITE_OK) {
-		r = s->db != NULL ? sq_fail(s, rc, "open") : SOTTO_ERR_NOMEM;
+	/* No prefix: store_sqlite_open() puts the path before the message itself. */
+	sqlu_init(&s->sq, s->base.error, sizeof(s->base.error), NULL, "batch");
+	if ((r = sqlu_open(&s->sq, path)) != 0 ||
+	        (r = sqlu_pragma(&s->sq, "PRAGMA journal_mode = WAL", "wal")) != 0 ||
+	        (r = sqlu_pragma(&s->sq, "PRAGMA synchronous = NORMAL", NULL)) != 0 ||
+	        (r = sqlu_pragma(&s->sq, "PRAGMA trusted_schema = OFF", NULL)) != 0 ||
+	        (r = sqlu_pragma(&s->sq, "PRAGMA foreign_keys = OFF", NULL)) != 0 ||
+	        (r = sqlu_migrate(&s->sq, sq_migrations, SQ_SCHEMA_VERSION, "sottod")) != 0 ||
+	        (r = sqlu_prepare(&s->sq, sq_sql, s->stmt, SQ__COUNT)) != 0)
 		goto out;
-	}
-	sqlite3_extended_result_codes(s->db, 1);
-	sqlite3_busy_timeout(s->db, SQ_BUSY_TIMEOUT_MS);
-	if ((r = sq_pragma(s, "PRAGMA journal_mode = WAL", "wal")) != 0 ||
-	        (r = sq_pragma(s, "PRAGMA synchronous = NORMAL", NULL)) != 0 ||
-	        (r = sq_pragma(s, "PRAGMA trusted_schema = OFF", NULL)) != 0 ||
-	        (r = sq_pragma(s, "PRAGMA foreign_keys = OFF", NULL)) != 0)
-		goto out;
-	if ((r = sq_migrate(s)) != 0)
-		goto out;
-	for (i = 0; i < SQ__COUNT; i++) {
-		rc = sqlite3_prepare_v3(
-		        s->db, sq_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL);
-		if (rc != SQLITE_OK) {
-			r = sq_fail(s, rc, sq_sql[i]);
-			goto out;
-		}
-	}
 	s->base.error[0] = '\0';
 	*out = &s->base;
 	s = NULL;

@@ -208,7 +208,8 @@ Test(client, offline_receipts_and_server_sees_nothing)
 /* A message cannot drive the reader's terminal; a piped message loses its final newline. */
 Test(client, hostile_text_is_defused)
 {
-	static const char evil[] = "hi\x1b]0;pwned\x07\x1b[2Jthere\xc2\x9b" "31m";
+	static const char evil[] = "hi\x1b]0;pwned\x07\x1b[2Jthere\xc2\x9b"
+	                           "31m";
 	struct cu alice = {.name = ""}, bob = {.name = ""};
 	struct proc_result res;
 

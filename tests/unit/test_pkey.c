@@ -184,8 +184,22 @@ Test(pkey, damaged_and_foreign_input)
 	        "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n");
 	cr_assert_eq(pkey_private_from_pem(&back, NULL, bad, strlen(bad), NULL), SOTTO_ERR_FORMAT);
 	free(bad);
-	/* A flipped byte in the ciphertext reads as a wrong passphrase. */
-	pem[len - 40] = pem[len - 40] == 'A' ? 'B' : 'A';
+	/*
+	 * A flipped byte in the ciphertext reads as a wrong passphrase.  Step back
+	 * from the END line past the newline and any '=' padding, so the flip lands
+	 * on ciphertext and not on base64 padding (which would be malformed PEM).
+	 */
+	{
+		char *end = strstr(pem, "-----END");
+		char *at;
+
+		cr_assert_not_null(end);
+		at = end - 2;
+		while (*at == '=')
+			at--;
+		at -= 4;
+		*at = *at == 'A' ? 'B' : 'A';
+	}
 	cr_assert_eq(pkey_private_from_pem(&back, NULL, pem, len, "pw"), SOTTO_ERR_PASSPHRASE);
 	cr_assert_null(back);
 	pkey_free_buf(pem, len);
