@@ -25,6 +25,7 @@
 #include "crypto/kdf.h"
 #include "crypto/ratchet.h"
 #include "crypto/util.h"
+#include "tests/lib/kat.h"
 
 #ifndef Test
 /* cppcheck does not read criterion.h: let it analyse each test as a plain function. */
@@ -32,9 +33,8 @@
 #define Test(suite, name, ...) void test_##suite##_##name(void)
 #endif
 
-#define KAT_FILE    "tests/data/ratchet-kat.txt"
-#define KAT_SEED    "3f8b2a6c0e4d9f1a7b5c3e2d8a6f4b0c9e1d7a3f5b2c8e6a4d0f9b7c1e3a5d2f"
-#define KAT_LINEMAX 65536
+#define KAT_FILE "tests/data/ratchet-kat.txt"
+#define KAT_SEED "3f8b2a6c0e4d9f1a7b5c3e2d8a6f4b0c9e1d7a3f5b2c8e6a4d0f9b7c1e3a5d2f"
 
 /* Offsets in the serialized state (doc/e2e.md). */
 #define ST_RK      2
@@ -55,119 +55,6 @@ setup(void)
 /* cppcheck-suppress unknownMacro */
 TestSuite(ratchet, .init = setup, .timeout = 120);
 
-/* ---- `name = hex` files under $SOTTO_SRCDIR -------------------------------------------- */
-
-struct kat {
-	size_t n;
-	char **names;
-	char **values;
-};
-
-static char *
-kat_path(const char *rel)
-{
-	const char *dir = getenv("SOTTO_SRCDIR");
-	size_t len;
-	char *p;
-
-	if (dir == NULL || *dir == '\0')
-		dir = ".";
-	len = strlen(dir) + 1 + strlen(rel) + 1;
-	cr_assert_not_null(p = malloc(len));
-	snprintf(p, len, "%s/%s", dir, rel);
-	return p;
-}
-
-static void
-kat_free(struct kat *k)
-{
-	size_t i;
-
-	for (i = 0; i < k->n; i++) {
-		free(k->names[i]);
-		free(k->values[i]);
-	}
-	free(k->names);
-	free(k->values);
-	memset(k, 0, sizeof(*k));
-}
-
-static void
-kat_load(struct kat *k, const char *rel)
-{
-	char *path = kat_path(rel), *line, *eq;
-	FILE *f;
-
-	memset(k, 0, sizeof(*k));
-	f = fopen(path, "r");
-	cr_assert_not_null(f, "cannot open %s (set SOTTO_SRCDIR to the source tree)", path);
-	cr_assert_not_null(line = malloc(KAT_LINEMAX));
-	while (fgets(line, KAT_LINEMAX, f) != NULL) {
-		cr_assert_not_null(strchr(line, '\n'), "%s: line too long", path);
-		*strchr(line, '\n') = '\0';
-		if (line[0] == '#' || line[0] == '\0')
-			continue;
-		cr_assert_not_null(eq = strstr(line, " = "), "%s: bad line: %s", path, line);
-		*eq = '\0';
-		cr_assert_not_null(k->names = realloc(k->names, (k->n + 1) * sizeof(char *)));
-		cr_assert_not_null(k->values = realloc(k->values, (k->n + 1) * sizeof(char *)));
-		cr_assert_not_null(k->names[k->n] = strdup(line));
-		cr_assert_not_null(k->values[k->n] = strdup(eq + 3));
-		k->n++;
-	}
-	fclose(f);
-	free(line);
-	free(path);
-}
-
-static const char *
-kat_get(const struct kat *k, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < k->n; i++)
-		if (strcmp(k->names[i], name) == 0)
-			return k->values[i];
-	cr_assert_fail("%s: no value named %s", KAT_FILE, name);
-	return NULL;
-}
-
-static uint8_t *
-kat_hex(const struct kat *k, const char *name, size_t *len)
-{
-	uint8_t *out = NULL;
-
-	cr_assert_eq(sotto_unhex(&out, len, kat_get(k, name)), 0, "%s is not hex", name);
-	return out;
-}
-
-static void
-kat_put_hex(FILE *f, const char *name, const uint8_t *v, size_t len)
-{
-	char *hex;
-
-	cr_assert_not_null(hex = malloc(2 * len + 1));
-	sotto_hex(hex, v, len);
-	fprintf(f, "%s = %s\n", name, hex);
-	free(hex);
-}
-
-/* Deterministic bytes: HKDF-SHA256(no salt, seed, "sotto-kat-v1/" || label). */
-static void
-kat_draw(uint8_t *out, size_t len, const char *label)
-{
-	uint8_t *seed = NULL;
-	size_t slen;
-	char info[128];
-
-	cr_assert_eq(sotto_unhex(&seed, &slen, KAT_SEED), 0);
-	snprintf(info, sizeof(info), "sotto-kat-v1/%s", label);
-	cr_assert_eq(
-	        kdf_hkdf_sha256(out, len, NULL, 0, seed, slen, (const uint8_t *)info, strlen(info)),
-	        0);
-	free(seed);
-}
-
 /* A deterministic stand-in for the CSPRNG: draw number ctr of stream label. */
 struct detrng {
 	const char *label;
@@ -181,7 +68,7 @@ detrng_fill(void *arg, uint8_t *out, size_t len)
 	char label[64];
 
 	snprintf(label, sizeof(label), "%s/%u", d->label, d->ctr++);
-	kat_draw(out, len, label);
+	kat_draw(KAT_SEED, out, len, label);
 }
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -417,9 +304,9 @@ Test(ratchet, reference_model)
 	struct ratchet *a, *b;
 	struct msg got, want;
 
-	kat_draw(sk, 32, "ref/sk");
-	kat_draw(ad, sizeof(ad), "ref/ad");
-	kat_draw(spk_sec, 32, "ref/spk");
+	kat_draw(KAT_SEED, sk, 32, "ref/sk");
+	kat_draw(KAT_SEED, ad, sizeof(ad), "ref/ad");
+	kat_draw(KAT_SEED, spk_sec, 32, "ref/spk");
 	cr_assert_eq(x25519_public(spk_pub, spk_sec), 0);
 	cr_assert_eq(ratchet_init_alice_rng(&a, sk, ad, sizeof(ad), spk_pub, detrng_fill, &ra), 0);
 	cr_assert_eq(ratchet_init_bob(&b, sk, ad, sizeof(ad), spk_pub, spk_sec), 0);
@@ -943,8 +830,8 @@ Test(ratchet, serialize_roundtrip)
 	struct msg ms[6], m, m2;
 	int i;
 
-	kat_draw(sk, 32, "rt/sk");
-	kat_draw(spk_sec, 32, "rt/spk");
+	kat_draw(KAT_SEED, sk, 32, "rt/sk");
+	kat_draw(KAT_SEED, spk_sec, 32, "rt/spk");
 	cr_assert_eq(x25519_public(spk_pub, spk_sec), 0);
 	cr_assert_eq(
 	        ratchet_init_alice_rng(&a, sk, (const uint8_t *)"ad", 2, spk_pub, detrng_fill, &ra),
@@ -1150,9 +1037,9 @@ kat_play(struct kat_run *run)
 	size_t i;
 
 	memset(run, 0, sizeof(*run));
-	kat_draw(run->sk, 32, "kat/sk");
-	kat_draw(run->ad, sizeof(run->ad), "kat/ad");
-	kat_draw(run->spk_sec, 32, "kat/spk");
+	kat_draw(KAT_SEED, run->sk, 32, "kat/sk");
+	kat_draw(KAT_SEED, run->ad, sizeof(run->ad), "kat/ad");
+	kat_draw(KAT_SEED, run->spk_sec, 32, "kat/spk");
 	cr_assert_eq(x25519_public(spk_pub, run->spk_sec), 0);
 	cr_assert_eq(ratchet_init_alice_rng(
 	                     &a, run->sk, run->ad, sizeof(run->ad), spk_pub, detrng_fill, &ra),

@@ -25,6 +25,7 @@
 #include "crypto/ratchet.h"
 #include "crypto/rsa.h"
 #include "crypto/util.h"
+#include "tests/lib/kat.h"
 #include "crypto/x3dh.h"
 
 #ifndef Test
@@ -33,9 +34,8 @@
 #define Test(suite, name, ...) void test_##suite##_##name(void)
 #endif
 
-#define KAT_FILE    "tests/data/x3dh-kat.txt"
-#define KAT_SEED    "7e3ac1d09b5f4e2a8c6d1b0f3a9e5d7c2b4f6a8e0d1c3b5a7f9e2d4c6b8a0f1e"
-#define KAT_LINEMAX 16384
+#define KAT_FILE "tests/data/x3dh-kat.txt"
+#define KAT_SEED "7e3ac1d09b5f4e2a8c6d1b0f3a9e5d7c2b4f6a8e0d1c3b5a7f9e2d4c6b8a0f1e"
 
 static void
 setup(void)
@@ -45,140 +45,6 @@ setup(void)
 
 /* cppcheck-suppress unknownMacro */
 TestSuite(x3dh, .init = setup, .timeout = 120);
-
-/* ---- `name = hex` files under $SOTTO_SRCDIR -------------------------------------------- */
-
-struct kat {
-	size_t n;
-	char **names;
-	char **values;
-};
-
-static char *
-kat_path(const char *rel)
-{
-	const char *dir = getenv("SOTTO_SRCDIR");
-	size_t len;
-	char *p;
-
-	if (dir == NULL || *dir == '\0')
-		dir = ".";
-	len = strlen(dir) + 1 + strlen(rel) + 1;
-	cr_assert_not_null(p = malloc(len));
-	snprintf(p, len, "%s/%s", dir, rel);
-	return p;
-}
-
-static void
-kat_free(struct kat *k)
-{
-	size_t i;
-
-	for (i = 0; i < k->n; i++) {
-		free(k->names[i]);
-		free(k->values[i]);
-	}
-	free(k->names);
-	free(k->values);
-	memset(k, 0, sizeof(*k));
-}
-
-/* Load rel: "# comment" lines, blank lines and "name = value" lines. */
-static void
-kat_load(struct kat *k, const char *rel)
-{
-	char *path = kat_path(rel), *line, *eq, *end;
-	FILE *f;
-
-	memset(k, 0, sizeof(*k));
-	f = fopen(path, "r");
-	cr_assert_not_null(f, "cannot open %s (set SOTTO_SRCDIR to the source tree)", path);
-	cr_assert_not_null(line = malloc(KAT_LINEMAX));
-	while (fgets(line, KAT_LINEMAX, f) != NULL) {
-		cr_assert_not_null(strchr(line, '\n'), "%s: line too long", path);
-		*strchr(line, '\n') = '\0';
-		if (line[0] == '#' || line[0] == '\0')
-			continue;
-		cr_assert_not_null(eq = strstr(line, " = "), "%s: bad line: %s", path, line);
-		*eq = '\0';
-		end = eq + 3;
-		cr_assert_not_null(k->names = realloc(k->names, (k->n + 1) * sizeof(char *)));
-		cr_assert_not_null(k->values = realloc(k->values, (k->n + 1) * sizeof(char *)));
-		cr_assert_not_null(k->names[k->n] = strdup(line));
-		cr_assert_not_null(k->values[k->n] = strdup(end));
-		k->n++;
-	}
-	fclose(f);
-	free(line);
-	free(path);
-}
-
-static const char *
-kat_get(const struct kat *k, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < k->n; i++)
-		if (strcmp(k->names[i], name) == 0)
-			return k->values[i];
-	cr_assert_fail("%s: no value named %s", KAT_FILE, name);
-	return NULL;
-}
-
-/* The hex value name decoded into a malloc'd buffer. */
-static uint8_t *
-kat_hex(const struct kat *k, const char *name, size_t *len)
-{
-	uint8_t *out = NULL;
-
-	cr_assert_eq(sotto_unhex(&out, len, kat_get(k, name)), 0, "%s is not hex", name);
-	return out;
-}
-
-static void
-kat_hex_fixed(const struct kat *k, const char *name, uint8_t *out, size_t len)
-{
-	size_t got;
-	uint8_t *v = kat_hex(k, name, &got);
-
-	cr_assert_eq(got, len, "%s: %zu bytes, want %zu", name, got, len);
-	memcpy(out, v, len);
-	free(v);
-}
-
-static void
-kat_put_hex(FILE *f, const char *name, const uint8_t *v, size_t len)
-{
-	char *hex;
-
-	cr_assert_not_null(hex = malloc(2 * len + 1));
-	sotto_hex(hex, v, len);
-	fprintf(f, "%s = %s\n", name, hex);
-	free(hex);
-}
-
-/* Deterministic bytes for label: HKDF-SHA256(no salt, seed, "sotto-kat-v1/" || label). */
-static void
-kat_draw(uint8_t *out, size_t len, const char *label)
-{
-	uint8_t seed[32];
-	char info[128];
-
-	sotto_wipe(seed, sizeof(seed));
-	{
-		uint8_t *s = NULL;
-		size_t slen;
-
-		cr_assert_eq(sotto_unhex(&s, &slen, KAT_SEED), 0);
-		cr_assert_eq(slen, sizeof(seed));
-		memcpy(seed, s, sizeof(seed));
-		free(s);
-	}
-	snprintf(info, sizeof(info), "sotto-kat-v1/%s", label);
-	cr_assert_eq(kdf_hkdf_sha256(out, len, NULL, 0, seed, sizeof(seed), (const uint8_t *)info,
-	                     strlen(info)),
-	        0);
-}
 
 /* ---- identities and prekeys ------------------------------------------------------------- */
 
@@ -1048,19 +914,19 @@ kat_in_draw(struct kat_in *in, const char *c)
 	uint8_t ids[8];
 
 	kat_name(name, sizeof(name), c, "a_ed25519_seed");
-	kat_draw(in->a_seed, 32, name);
+	kat_draw(KAT_SEED, in->a_seed, 32, name);
 	kat_name(name, sizeof(name), c, "b_ed25519_seed");
-	kat_draw(in->b_seed, 32, name);
+	kat_draw(KAT_SEED, in->b_seed, 32, name);
 	kat_name(name, sizeof(name), c, "spk_sec");
-	kat_draw(in->spk_sec, 32, name);
+	kat_draw(KAT_SEED, in->spk_sec, 32, name);
 	kat_name(name, sizeof(name), c, "opk_sec");
-	kat_draw(in->opk_sec, 32, name);
+	kat_draw(KAT_SEED, in->opk_sec, 32, name);
 	kat_name(name, sizeof(name), c, "ek_sec");
-	kat_draw(in->ek_sec, 32, name);
+	kat_draw(KAT_SEED, in->ek_sec, 32, name);
 	kat_name(name, sizeof(name), c, "rand");
-	kat_draw(in->rand, 32, name);
+	kat_draw(KAT_SEED, in->rand, 32, name);
 	kat_name(name, sizeof(name), c, "ids");
-	kat_draw(ids, sizeof(ids), name);
+	kat_draw(KAT_SEED, ids, sizeof(ids), name);
 	in->spk_id =
 	        (uint32_t)ids[0] << 24 | (uint32_t)ids[1] << 16 | (uint32_t)ids[2] << 8 | ids[3];
 	in->opk_id =
