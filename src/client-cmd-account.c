@@ -12,6 +12,7 @@
 #include "crypto/ecc.h"
 #include "crypto/util.h"
 #include "src/client-cmd.h"
+#include "src/client-conf.h"
 #include "src/sigmsg.h"
 
 #define PREKEY_BATCH    100 /* one-time prekeys made at a time */
@@ -122,6 +123,38 @@ out:
 	return r;
 }
 
+/*
+ * Remember the server, the user name and an --identity given on the command
+ * line (as an absolute path, so that it works from any directory) in
+ * sotto.conf, changing only those lines.
+ */
+static int
+conf_save(struct sotto_ctx *ctx)
+{
+	const char *keys[3] = {"server", "user", "identity"};
+	const char *values[3];
+	char *abs = NULL, err[1200];
+	size_t n = 2;
+	int r;
+
+	if (client_paths_mkdirs(ctx->paths, err, sizeof(err)) != 0)
+		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+	values[0] = ctx->server;
+	values[1] = ctx->username;
+	if (ctx->identity_path != NULL) {
+		if ((r = client_conf_abspath(&abs, ctx->identity_path, err, sizeof(err))) != 0)
+			return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+		values[n++] = abs;
+	}
+	r = client_conf_set(ctx->paths->conf, keys, values, n, err, sizeof(err));
+	free(abs);
+	if (r == SOTTO_ERR_INVALID || r == SOTTO_ERR_RANGE)
+		return ctx_fail(SOTTO_EXIT_USAGE, "%s", err);
+	if (r != 0)
+		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+	return 0;
+}
+
 int
 cmd_register(struct sotto_ctx *ctx, int argc, char **argv)
 {
@@ -154,7 +187,7 @@ cmd_register(struct sotto_ctx *ctx, int argc, char **argv)
 	                0 ||
 	        (r = client_store_commit(ctx->store)) != 0)
 		goto out;
-	if ((r = ctx_save_conf(ctx)) != 0)
+	if ((r = conf_save(ctx)) != 0)
 		goto out;
 	identity_fingerprint(fp, identity_public(ctx->id));
 	if (ctx->json)

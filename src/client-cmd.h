@@ -69,8 +69,6 @@ int ctx_connect(struct sotto_ctx *ctx);
 int ctx_login(struct sotto_ctx *ctx, Sotto__Frame **ok);
 /* An exit status and message for a failed request on the connection. */
 int ctx_request_fail(struct sotto_ctx *ctx, const char *what, int r);
-/* Remember server and user in sotto.conf (after register). */
-int ctx_save_conf(struct sotto_ctx *ctx);
 /* The own public key from the identity file's .pub (no passphrase needed). */
 int ctx_own_pub(struct sotto_ctx *ctx, struct identity_pub **out);
 

@@ -159,28 +159,6 @@ conf_load(struct sotto_ctx *ctx)
 }
 
 int
-ctx_save_conf(struct sotto_ctx *ctx)
-{
-	char tmp[4096];
-	FILE *fp;
-
-	if (client_paths_mkdirs(ctx->paths, tmp, sizeof(tmp)) != 0)
-		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", tmp);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", ctx->paths->conf);
-	if ((fp = fopen(tmp, "w")) == NULL)
-		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s: %s", tmp, strerror(errno));
-	fprintf(fp, "# written by sotto register\nserver = %s\nuser = %s\n", ctx->server,
-	        ctx->username);
-	if (ctx->identity_path != NULL)
-		fprintf(fp, "identity = %s\n", ctx->identity_path);
-	if (ctx->conf_trust != NULL)
-		fprintf(fp, "trust_new = %s\n", ctx->conf_trust);
-	if (fclose(fp) != 0 || rename(tmp, ctx->paths->conf) != 0)
-		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s: %s", ctx->paths->conf, strerror(errno));
-	return 0;
-}
-
-int
 ctx_need_server(struct sotto_ctx *ctx)
 {
 	unsigned long port;

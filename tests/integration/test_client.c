@@ -6,9 +6,13 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <criterion/criterion.h>
@@ -27,6 +31,7 @@
 #endif
 
 static struct testsrv srv;
+static const char *cu_cwd; /* the directory sotto runs in; NULL: the test's */
 
 struct cu {
 	char name[PROTO_USERNAME_MAX + 1];
@@ -78,14 +83,16 @@ static void
 cu_run(struct proc_result *res, const struct cu *u, const char *input, ...)
 {
 	const char *argv[40];
-	char server[64];
+	char server[64], prog[PATH_MAX];
 	struct proc_opts po;
 	const char *a;
 	va_list ap;
 	size_t n = 0;
 
 	snprintf(server, sizeof(server), "127.0.0.1:%s", srv.port4);
-	argv[n++] = testsrv_program("sotto");
+	/* Absolute, for cu_cwd. */
+	cr_assert_not_null(realpath(testsrv_program("sotto"), prog));
+	argv[n++] = prog;
 	argv[n++] = "-H";
 	argv[n++] = u->home;
 	argv[n++] = "-s";
@@ -101,6 +108,7 @@ cu_run(struct proc_result *res, const struct cu *u, const char *input, ...)
 	po.input = input;
 	po.inputlen = input != NULL ? strlen(input) : 0;
 	po.env = (const char *const[]){"SOTTO_HOME", NULL};
+	po.cwd = cu_cwd;
 	cr_assert_eq(proc_run(res, argv, &po), 0);
 	cr_assert(res->exited, "sotto died of signal %d", res->signal);
 }
@@ -466,3 +474,80 @@ Test(client, key_change_verified)
 	cr_assert(strstr(res.err, "HAS CHANGED") != NULL, "%s", res.err);
 	proc_result_free(&res);
 }
+
+/* A file's whole text in a static buffer; "" if it is missing. */
+static const char *
+slurp(const char *path)
+{
+	static char text[65536];
+	FILE *fp = fopen(path, "r");
+	size_t n = 0;
+
+	if (fp != NULL) {
+		n = fread(text, 1, sizeof(text) - 1, fp);
+		fclose(fp);
+	}
+	text[n] = '\0';
+	return text;
+}
+
+static void
+spit(const char *path, const char *mode, const char *text)
+{
+	FILE *fp = fopen(path, mode);
+
+	cr_assert_not_null(fp, "%s", path);
+	fputs(text, fp);
+	cr_assert_eq(fclose(fp), 0);
+}
+
+/* register changes server and user in sotto.conf and leaves every other line alone. */
+Test(client, register_edits_sotto_conf_in_place)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+	char conf[512], text[1024], want[1024];
+	struct stat st;
+	mode_t old;
+
+	cu_make(&alice, "alice", 0);
+	cu_make(&bob, "bob", 0);
+	snprintf(conf, sizeof(conf), "%s/sotto.conf", alice.home);
+	snprintf(text, sizeof(text),
+	        "# alice's settings\n"
+	        "identity = %s\n"
+	        "\n"
+	        "  trust_new = tofu\n"
+	        "user = someone-else\n",
+	        alice.identity);
+	spit(conf, "w", text);
+	old = umask(022);
+	cu_ok(&res, &alice, 0, NULL, "register", "alice", NULL, NULL);
+	umask(old);
+	proc_result_free(&res);
+	snprintf(want, sizeof(want),
+	        "# alice's settings\n"
+	        "identity = %s\n"
+	        "\n"
+	        "  trust_new = tofu\n"
+	        "user = alice\n"
+	        "server = 127.0.0.1:%s\n",
+	        alice.identity, srv.port4);
+	cr_assert_str_eq(slurp(conf), want);
+	cr_assert_eq(stat(conf, &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0600, "mode %o", (unsigned)(st.st_mode & 07777));
+	/* A relative --identity is remembered as an absolute path... */
+	snprintf(conf, sizeof(conf), "%s/sotto.conf", bob.home);
+	cu_cwd = srv.dir;
+	cu_run(&res, &bob, NULL, "--identity", "bob/identity", "register", "bob", (char *)NULL);
+	cu_cwd = NULL;
+	cr_assert_eq(res.status, 0, "%s", res.err);
+	proc_result_free(&res);
+	snprintf(want, sizeof(want), "identity = %s\n", bob.identity);
+	cr_assert(strstr(slurp(conf), want) != NULL, "%s", slurp(conf));
+	/* ... so that it works from any directory. */
+	cu_ok(&res, &bob, 0, NULL, "fingerprint", NULL, NULL, NULL);
+	cr_assert(strstr(res.out, "(your key)") != NULL, "%s", res.out);
+	proc_result_free(&res);
+}
+
