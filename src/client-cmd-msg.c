@@ -193,12 +193,14 @@ cmd_send(struct sotto_ctx *ctx, int argc, char **argv)
 	Sottoc__Text tx;
 	struct client_msg msg;
 	uint8_t msg_id[PROTO_MSG_ID_BYTES];
-	int i, r;
+	int i, r, operands = 0;
 
 	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-m") == 0 && i + 1 < argc)
+		if (!operands && strcmp(argv[i], "--") == 0)
+			operands = 1; /* options end here */
+		else if (!operands && strcmp(argv[i], "-m") == 0 && i + 1 < argc)
 			text = argv[++i];
-		else if (argv[i][0] == '-' && strcmp(argv[i], "-") != 0)
+		else if (!operands && argv[i][0] == '-' && strcmp(argv[i], "-") != 0)
 			return ctx_fail(SOTTO_EXIT_USAGE, "send: unknown option %s", argv[i]);
 		else if (to == NULL)
 			to = argv[i];

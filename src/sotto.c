@@ -467,6 +467,7 @@ usage(FILE *fp)
 	            "  -4, -6                 IPv4 or IPv6 only\n"
 	            "  -h, --help             this help; COMMAND --help for a command's\n"
 	            "  -V, --version          the version\n"
+	            "  --                     end of options: the rest are operands\n"
 	            "\n"
 	            "commands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -513,8 +514,9 @@ main(int argc, char **argv)
 	        {"--trust-new", &trust},
 	};
 	static const char *const subopts[] = {"-m", "--timeout", "--since", NULL};
+	static char dashdash[] = "--";
 	char **sub = NULL, err[512];
-	int nsub = 0, i, rc = SOTTO_EXIT_USAGE, help = 0, seen_cmd = 0;
+	int nsub = 0, i, j, rc = SOTTO_EXIT_USAGE, help = 0, seen_cmd = 0;
 	size_t k, n;
 
 	memset(&ctx, 0, sizeof(ctx));
@@ -527,7 +529,21 @@ main(int argc, char **argv)
 		const char *a = argv[i];
 		int matched = 0;
 
+		/*
+		 * "--" ends the options, global and the command's alike: every later
+		 * argument is an operand, the first one the command if none came
+		 * before.  The command still sees a "--" (in place of this one) when
+		 * an operand after it starts with '-', so that it does not take that
+		 * operand for an option.
+		 */
 		if (strcmp(a, "--") == 0) {
+			i++;
+			if (!seen_cmd && i < argc)
+				sub[nsub++] = argv[i++];
+			for (j = i; j < argc && argv[j][0] != '-'; j++)
+				;
+			if (j < argc)
+				sub[nsub++] = dashdash;
 			for (; i < argc; i++)
 				sub[nsub++] = argv[i];
 			break;

@@ -491,6 +491,19 @@ slurp(const char *path)
 	return text;
 }
 
+/* How many times needle occurs in s. */
+static int
+count(const char *s, const char *needle)
+{
+	int n = 0;
+
+	while ((s = strstr(s, needle)) != NULL) {
+		n++;
+		s += strlen(needle);
+	}
+	return n;
+}
+
 static void
 spit(const char *path, const char *mode, const char *text)
 {
@@ -499,6 +512,45 @@ spit(const char *path, const char *mode, const char *text)
 	cr_assert_not_null(fp, "%s", path);
 	fputs(text, fp);
 	cr_assert_eq(fclose(fp), 0);
+}
+
+/* "--" ends the options, the command's too: what follows is an operand. */
+Test(client, double_dash_ends_options)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""}, carol = {.name = ""};
+	struct proc_result res;
+
+	pair(&alice, &bob, 0);
+	cu_ok(&res, &alice, 1, NULL, "send", "bob", "--", "-m");
+	cr_assert(strstr(res.err, "usage: sotto send USER") != NULL, "%s", res.err);
+	cr_assert(strstr(res.err, "unknown option") == NULL, "%s", res.err);
+	proc_result_free(&res);
+	cu_run(&res, &alice, NULL, "send", "bob", "-m", "hi", "--", "-6", (char *)NULL);
+	cr_assert_eq(res.status, 1, "%s", res.err);
+	cr_assert(strstr(res.err, "usage: sotto send USER") != NULL, "%s", res.err);
+	proc_result_free(&res);
+	cu_run(&res, &alice, NULL, "--", "send", "bob", "-m", "hi", (char *)NULL);
+	cr_assert_eq(res.status, 1, "%s", res.err);
+	cr_assert(strstr(res.err, "usage: sotto send USER") != NULL, "%s", res.err);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 1, NULL, "history", "--", "--help", NULL);
+	cr_assert(strstr(res.err, "usage: sotto history USER") != NULL, "%s", res.err);
+	proc_result_free(&res);
+	/* Before the command, and before operands that look like none. */
+	cu_ok(&res, &alice, 0, NULL, "--", "fingerprint", NULL, NULL);
+	cr_assert(strstr(res.out, "(your key)") != NULL, "%s", res.out);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, "through stdin", "send", "--", "bob", NULL);
+	proc_result_free(&res);
+	cu_make(&carol, "carol", 0);
+	cu_ok(&res, &carol, 0, NULL, "register", "--", "carol", NULL);
+	cr_assert(strstr(res.out, "registered carol on ") != NULL, "%s", res.out);
+	proc_result_free(&res);
+	/* Only the message from standard input went out. */
+	cu_ok(&res, &bob, 0, NULL, "receive", NULL, NULL, NULL);
+	cr_assert(strstr(res.out, " alice: through stdin\n") != NULL, "%s\n%s", res.out, res.err);
+	cr_assert_eq(count(res.out, " alice: "), 1, "%s", res.out);
+	proc_result_free(&res);
 }
 
 /* register changes server and user in sotto.conf and leaves every other line alone. */
