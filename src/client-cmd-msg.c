@@ -376,8 +376,11 @@ handle_deliver(struct sotto_ctx *ctx, const Sotto__Deliver *d)
 		        peer);
 		return deliver_ack(ctx, d->msg_id.data);
 	}
-	if (fresh && trust_check(ctx, peer, s->peer) != 0) {
+	if (fresh && (r = trust_check(ctx, peer, s->peer)) != 0) {
 		client_store_rollback(ctx->store);
+		/* A known_peers that cannot be read: stop, and leave the message on the server. */
+		if (r != SOTTO_EXIT_TRUST)
+			goto out;
 		fprintf(stderr, "sotto: a message from %s under an untrusted key was ignored\n",
 		        peer);
 		r = deliver_ack(ctx, d->msg_id.data);

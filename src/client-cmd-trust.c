@@ -13,6 +13,19 @@
 #include "src/client-cmd.h"
 #include "src/client-e2e.h"
 
+int
+trust_file_fail(int r, const char *err)
+{
+	switch (r) {
+	case SOTTO_ERR_FORMAT: /* a malformed or repeated entry; err names FILE:LINE */
+	case SOTTO_ERR_RANGE:  /* a file too large to be a trust file */
+	case SOTTO_ERR_AGAIN:  /* another sotto is rewriting it */
+		return ctx_fail(SOTTO_EXIT_USAGE, "%s", err);
+	default:
+		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+	}
+}
+
 static void
 key_change_banner(struct sotto_ctx *ctx, const char *peer, const char *oldfp, const char *newfp,
         const struct client_trust_peer *old)
@@ -46,10 +59,11 @@ trust_check(struct sotto_ctx *ctx, const char *peer, const struct identity_pub *
 	int r = 0;
 
 	identity_fingerprint(newfp, pub);
-	if (client_paths_mkdirs(ctx->paths, err, sizeof(err)) != 0 ||
-	        client_trust_peer_lookup(
-	                file, ctx->host, ctx->portnum, peer, pub, &st, &old, err, sizeof(err)) != 0)
+	if (client_paths_mkdirs(ctx->paths, err, sizeof(err)) != 0)
 		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+	if ((r = client_trust_peer_lookup(
+	             file, ctx->host, ctx->portnum, peer, pub, &st, &old, err, sizeof(err))) != 0)
+		return trust_file_fail(r, err);
 	if (st == CLIENT_TRUST_MATCH)
 		goto out;
 	if (st == CLIENT_TRUST_UNKNOWN) {
@@ -59,9 +73,9 @@ trust_check(struct sotto_ctx *ctx, const char *peer, const struct identity_pub *
 			        peer, newfp, file);
 			goto out;
 		}
-		if (client_trust_peer_add(
-		            file, ctx->host, ctx->portnum, peer, pub, now, err, sizeof(err)) != 0) {
-			r = ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+		if ((r = client_trust_peer_add(file, ctx->host, ctx->portnum, peer, pub, now, err,
+		             sizeof(err))) != 0) {
+			r = trust_file_fail(r, err);
 			goto out;
 		}
 		fprintf(stderr, "sotto: new peer %s with key %s, recorded in %s\n", peer, newfp,
@@ -88,7 +102,7 @@ trust_check(struct sotto_ctx *ctx, const char *peer, const struct identity_pub *
 		r = client_trust_peer_mark_changed(
 		        file, ctx->host, ctx->portnum, peer, err, sizeof(err));
 	if (r != 0)
-		r = ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+		r = trust_file_fail(r, err);
 out:
 	client_trust_peer_free(old);
 	return r;
@@ -138,7 +152,7 @@ peer_key(struct sotto_ctx *ctx, const char *peer, struct identity_pub **out,
 	r = client_trust_peer_get(
 	        &p, ctx->paths->known_peers, ctx->host, ctx->portnum, peer, err, sizeof(err));
 	if (r != 0 && r != SOTTO_ERR_NOTFOUND)
-		return ctx_fail(SOTTO_EXIT_USAGE, "%s", err);
+		return trust_file_fail(r, err);
 	if (r == 0 && p->level != CLIENT_TRUST_CHANGED) {
 		*level = p->level;
 		*out = p->pub;
@@ -244,9 +258,9 @@ cmd_verify(struct sotto_ctx *ctx, int argc, char **argv)
 		        peer);
 		goto out;
 	}
-	if (client_trust_peer_verify(ctx->paths->known_peers, ctx->host, ctx->portnum, peer, theirs,
-	            (int64_t)time(NULL), err, sizeof(err)) != 0) {
-		r = ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+	if ((r = client_trust_peer_verify(ctx->paths->known_peers, ctx->host, ctx->portnum, peer,
+	             theirs, (int64_t)time(NULL), err, sizeof(err))) != 0) {
+		r = trust_file_fail(r, err);
 		goto out;
 	}
 	if (ctx->json)
@@ -279,7 +293,7 @@ cmd_trust(struct sotto_ctx *ctx, int argc, char **argv)
 			return ctx_fail(
 			        SOTTO_EXIT_USAGE, "%s is not in %s", peer, ctx->paths->known_peers);
 		if (r != 0)
-			return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+			return trust_file_fail(r, err);
 		printf(ctx->json ? "{\"event\":\"untrusted\",\"user\":\"%s\"}\n"
 		                 : "forgot %s's key\n",
 		        peer);
@@ -287,9 +301,9 @@ cmd_trust(struct sotto_ctx *ctx, int argc, char **argv)
 	}
 	if ((r = fetch_key(ctx, peer, &pub)) != 0)
 		return r;
-	if (client_trust_peer_trust(ctx->paths->known_peers, ctx->host, ctx->portnum, peer, pub,
-	            (int64_t)time(NULL), err, sizeof(err)) != 0)
-		r = ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+	if ((r = client_trust_peer_trust(ctx->paths->known_peers, ctx->host, ctx->portnum, peer,
+	             pub, (int64_t)time(NULL), err, sizeof(err))) != 0)
+		r = trust_file_fail(r, err);
 	else {
 		identity_fingerprint(fp, pub);
 		if (ctx->json)
@@ -324,12 +338,13 @@ int
 cmd_identities(struct sotto_ctx *ctx, int argc, char **argv)
 {
 	char err[512];
+	int r;
 
 	(void)argv;
 	if (argc != 1)
 		return ctx_fail(SOTTO_EXIT_USAGE, "usage: sotto identities");
-	if (client_trust_peer_foreach(
-	            ctx->paths->known_peers, identities_cb, ctx, err, sizeof(err)) != 0)
-		return ctx_fail(SOTTO_EXIT_USAGE, "%s", err);
+	if ((r = client_trust_peer_foreach(
+	             ctx->paths->known_peers, identities_cb, ctx, err, sizeof(err))) != 0)
+		return trust_file_fail(r, err);
 	return 0;
 }

@@ -76,6 +76,13 @@ int ctx_own_pub(struct sotto_ctx *ctx, struct identity_pub **out);
 int account_topup(struct sotto_ctx *ctx, uint32_t remaining);
 
 /*
+ * The exit status and message for a failed known_servers or known_peers call
+ * (r, with err from client-trust.h): a malformed file is the user's to fix
+ * (1, err names FILE:LINE), anything else is internal (2).
+ */
+int trust_file_fail(int r, const char *err);
+
+/*
  * Check a peer's identity key against known_peers under --trust-new: 0 to go
  * on (a new key is recorded, a changed one announced loudly), or
  * SOTTO_EXIT_TRUST after saying why not.

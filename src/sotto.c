@@ -298,6 +298,7 @@ ctx_check_server(struct sotto_ctx *ctx)
 	uint8_t want[CLIENT_TRUST_SPKI_BYTES], stored[CLIENT_TRUST_SPKI_BYTES];
 	char fp[FINGERPRINT_LEN], fp2[FINGERPRINT_LEN], err[512];
 	enum client_trust_status st;
+	int r;
 
 	tls_format_fingerprint(fp, sizeof(fp), spki);
 	if (client_paths_mkdirs(ctx->paths, err, sizeof(err)) != 0)
@@ -313,9 +314,9 @@ ctx_check_server(struct sotto_ctx *ctx)
 			        "refusing to connect",
 			        ctx->server, fp, ctx->server_fp);
 	}
-	if (client_trust_server_lookup(ctx->paths->known_servers, ctx->host, ctx->portnum, spki,
-	            &st, stored, err, sizeof(err)) != 0)
-		return ctx_fail(SOTTO_EXIT_USAGE, "%s", err);
+	if ((r = client_trust_server_lookup(ctx->paths->known_servers, ctx->host, ctx->portnum,
+	             spki, &st, stored, err, sizeof(err))) != 0)
+		return trust_file_fail(r, err);
 	if (st == CLIENT_TRUST_MATCH)
 		return 0;
 	if (st == CLIENT_TRUST_MISMATCH && ctx->server_fp == NULL) {
@@ -329,12 +330,13 @@ ctx_check_server(struct sotto_ctx *ctx)
 		        "accept a new key on purpose)",
 		        ctx->server, fp, ctx->paths->known_servers, fp2);
 	}
-	if (st == CLIENT_TRUST_MISMATCH && client_trust_server_remove(ctx->paths->known_servers,
-	                                           ctx->host, ctx->portnum, err, sizeof(err)) != 0)
-		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
-	if (client_trust_server_add(ctx->paths->known_servers, ctx->host, ctx->portnum, spki,
-	            (int64_t)time(NULL), err, sizeof(err)) != 0)
-		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+	if (st == CLIENT_TRUST_MISMATCH &&
+	        (r = client_trust_server_remove(ctx->paths->known_servers, ctx->host, ctx->portnum,
+	                 err, sizeof(err))) != 0)
+		return trust_file_fail(r, err);
+	if ((r = client_trust_server_add(ctx->paths->known_servers, ctx->host, ctx->portnum, spki,
+	             (int64_t)time(NULL), err, sizeof(err))) != 0)
+		return trust_file_fail(r, err);
 	if (ctx->server_fp == NULL)
 		fprintf(stderr, "sotto: first contact with %s; its key %s is now pinned in %s\n",
 		        ctx->server, fp, ctx->paths->known_servers);

@@ -603,3 +603,50 @@ Test(client, register_edits_sotto_conf_in_place)
 	proc_result_free(&res);
 }
 
+/*
+ * A malformed trust file is the user's to mend: every command says which
+ * line and exits 1, and a message that could not be checked stays queued.
+ */
+Test(client, malformed_trust_files_are_user_errors)
+{
+	static const char *const cmds[][4] = {
+	        {"receive", NULL, NULL, NULL},
+	        {"identities", NULL, NULL, NULL},
+	        {"fingerprint", "carol", NULL, NULL},
+	        {"send", "carol", "-m", "x"},
+	        {"trust", "carol", NULL, NULL},
+	        {"untrust", "carol", NULL, NULL},
+	        {"verify", "carol", "12345", NULL},
+	};
+	struct cu alice = {.name = ""}, bob = {.name = ""}, carol = {.name = ""};
+	struct proc_result res;
+	char kp[512], ks[512], where[600];
+	size_t i;
+
+	pair(&alice, &bob, 0);
+	cu_make(&carol, "carol", 0);
+	cu_register(&carol);
+	cu_ok(&res, &carol, 0, NULL, "send", "bob", "-m", "kept for later");
+	proc_result_free(&res);
+	snprintf(kp, sizeof(kp), "%s/known_peers", bob.home);
+	spit(kp, "w", "# edited by hand\nnot an entry\n");
+	snprintf(where, sizeof(where), "sotto: %s:2: ", kp);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		cu_ok(&res, &bob, 1, NULL, cmds[i][0], cmds[i][1], cmds[i][2], cmds[i][3]);
+		cr_assert(strstr(res.err, where) != NULL, "sotto %s: %s", cmds[i][0], res.err);
+		cr_assert(strstr(res.out, "kept for later") == NULL, "%s", res.out);
+		proc_result_free(&res);
+	}
+	/* Mended, the file lets the message in: it was not dropped. */
+	spit(kp, "w", "# edited by hand\n");
+	cu_ok(&res, &bob, 0, NULL, "receive", NULL, NULL, NULL);
+	cr_assert(strstr(res.out, " carol: kept for later\n") != NULL, "%s\n%s", res.out, res.err);
+	proc_result_free(&res);
+	/* known_servers likewise. */
+	snprintf(ks, sizeof(ks), "%s/known_servers", alice.home);
+	spit(ks, "a", "127.0.0.1:7443 not-a-fingerprint\n");
+	snprintf(where, sizeof(where), "sotto: %s:2: ", ks);
+	cu_ok(&res, &alice, 1, NULL, "who", NULL, NULL, NULL);
+	cr_assert(strstr(res.err, where) != NULL, "%s", res.err);
+	proc_result_free(&res);
+}
