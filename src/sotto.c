@@ -290,12 +290,35 @@ ctx_need_store(struct sotto_ctx *ctx)
 	return 0;
 }
 
+/* Check the server's key against --server-fingerprint, if given (with or without --ca). */
+static int
+ctx_check_pin(struct sotto_ctx *ctx)
+{
+	const uint8_t *spki = client_conn_server_spki(ctx->conn);
+	uint8_t want[CLIENT_TRUST_SPKI_BYTES];
+	char fp[FINGERPRINT_LEN];
+
+	if (ctx->server_fp == NULL)
+		return 0;
+	if (client_trust_fingerprint_parse(want, ctx->server_fp) != 0)
+		return ctx_fail(SOTTO_EXIT_USAGE,
+		        "%s: not a fingerprint (SHA256: and 43 base64 characters)", ctx->server_fp);
+	if (memcmp(want, spki, sizeof(want)) != 0) {
+		tls_format_fingerprint(fp, sizeof(fp), spki);
+		return ctx_fail(SOTTO_EXIT_NET,
+		        "the server %s has key %s, but --server-fingerprint says %s; "
+		        "refusing to connect",
+		        ctx->server, fp, ctx->server_fp);
+	}
+	return 0;
+}
+
 /* Check the server's key against --server-fingerprint and known_servers. */
 static int
 ctx_check_server(struct sotto_ctx *ctx)
 {
 	const uint8_t *spki = client_conn_server_spki(ctx->conn);
-	uint8_t want[CLIENT_TRUST_SPKI_BYTES], stored[CLIENT_TRUST_SPKI_BYTES];
+	uint8_t stored[CLIENT_TRUST_SPKI_BYTES];
 	char fp[FINGERPRINT_LEN], fp2[FINGERPRINT_LEN], err[512];
 	enum client_trust_status st;
 	int r;
@@ -303,17 +326,8 @@ ctx_check_server(struct sotto_ctx *ctx)
 	tls_format_fingerprint(fp, sizeof(fp), spki);
 	if (client_paths_mkdirs(ctx->paths, err, sizeof(err)) != 0)
 		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
-	if (ctx->server_fp != NULL) {
-		if (client_trust_fingerprint_parse(want, ctx->server_fp) != 0)
-			return ctx_fail(SOTTO_EXIT_USAGE,
-			        "%s: not a fingerprint (SHA256: and 43 base64 characters)",
-			        ctx->server_fp);
-		if (memcmp(want, spki, sizeof(want)) != 0)
-			return ctx_fail(SOTTO_EXIT_NET,
-			        "the server %s has key %s, but --server-fingerprint says %s; "
-			        "refusing to connect",
-			        ctx->server, fp, ctx->server_fp);
-	}
+	if ((r = ctx_check_pin(ctx)) != 0)
+		return r;
 	if ((r = client_trust_server_lookup(ctx->paths->known_servers, ctx->host, ctx->portnum,
 	             spki, &st, stored, err, sizeof(err))) != 0)
 		return trust_file_fail(r, err);
@@ -362,7 +376,12 @@ ctx_connect(struct sotto_ctx *ctx)
 	o.software = SOTTO_SOFTWARE;
 	if ((r = client_conn_open(&ctx->conn, &o, err, sizeof(err))) != 0)
 		return ctx_fail(SOTTO_EXIT_NET, "%s", err);
-	if (ctx->ca == NULL && (r = ctx_check_server(ctx)) != 0) {
+	/*
+	 * With --ca the chain and host name were checked in the handshake; a
+	 * --server-fingerprint given as well must match too (known_servers is left alone).
+	 */
+	r = ctx->ca != NULL ? ctx_check_pin(ctx) : ctx_check_server(ctx);
+	if (r != 0) {
 		client_conn_abort(ctx->conn);
 		ctx->conn = NULL;
 		return r;

@@ -55,6 +55,18 @@ teardown(void)
 
 TestSuite(client, .init = setup, .fini = teardown, .timeout = 60);
 
+/* The server's key fingerprint, learnt through a connection of the test's own. */
+static void
+server_fp(char fp[FINGERPRINT_LEN])
+{
+	struct client_conn *c;
+	char err[512];
+
+	cr_assert_not_null(c = tconnect(&srv, 0, err, sizeof(err)), "%s", err);
+	client_conn_close(c);
+	tls_format_fingerprint(fp, FINGERPRINT_LEN, srv.spki);
+}
+
 /* A home with an identity (RSA-3072 if rsa) made by sotto-keygen. */
 static void
 cu_make(struct cu *u, const char *name, int rsa)
@@ -267,7 +279,8 @@ Test(client, bad_input)
 	cr_assert(strstr(res.err, "incorrect passphrase") != NULL, "%s", res.err);
 	proc_result_free(&res);
 	/* A forced fingerprint that does not match: both named. */
-	tls_format_fingerprint(fp, sizeof(fp), srv.spki);
+	server_fp(fp);
+	cr_assert_str_neq(fp, fake);
 	cu_ok(&res, &alice, 3, NULL, "--server-fingerprint", fake, "who", NULL);
 	cr_assert(strstr(res.err, fake) != NULL && strstr(res.err, fp) != NULL, "%s", res.err);
 	proc_result_free(&res);
@@ -550,6 +563,43 @@ Test(client, double_dash_ends_options)
 	cu_ok(&res, &bob, 0, NULL, "receive", NULL, NULL, NULL);
 	cr_assert(strstr(res.out, " alice: through stdin\n") != NULL, "%s\n%s", res.out, res.err);
 	cr_assert_eq(count(res.out, " alice: "), 1, "%s", res.out);
+	proc_result_free(&res);
+}
+
+/* With --ca, a --server-fingerprint given too must match as well; known_servers stays out of it. */
+Test(client, ca_and_server_fingerprint_both_checked)
+{
+	static const char fake[] = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+	struct cu dave = {.name = ""};
+	struct proc_result res;
+	char crt[400], other[400], fp[FINGERPRINT_LEN], ks[512];
+
+	cu_make(&dave, "dave", 0);
+	snprintf(crt, sizeof(crt), "%s/server.crt", srv.state);
+	snprintf(ks, sizeof(ks), "%s/known_servers", dave.home);
+	server_fp(fp);
+	cu_ok(&res, &dave, 0, NULL, "--ca", crt, "register", "dave");
+	proc_result_free(&res);
+	cu_run(&res, &dave, NULL, "--ca", crt, "--server-fingerprint", fake, "who", (char *)NULL);
+	cr_assert_eq(res.status, 3, "%s\n%s", res.out, res.err);
+	cr_assert(strstr(res.err, fake) != NULL && strstr(res.err, fp) != NULL, "%s", res.err);
+	cr_assert(strstr(res.out, "dave") == NULL, "%s", res.out);
+	proc_result_free(&res);
+	cu_run(&res, &dave, NULL, "--ca", crt, "--server-fingerprint", fp, "who", (char *)NULL);
+	cr_assert_eq(res.status, 0, "%s", res.err);
+	cr_assert(strstr(res.out, "dave online") != NULL, "%s", res.out);
+	proc_result_free(&res);
+	cr_assert_neq(access(ks, F_OK), 0, "%s was written", ks);
+	/* A CA that did not sign the server's certificate. */
+	snprintf(other, sizeof(other), "%s/other", srv.dir);
+	cr_assert_eq(proc_runl(&res, NULL, testsrv_program("sotto-keygen"), "-q", "-t", "tls", "-f",
+	                     other, "--san", "127.0.0.1", (char *)NULL),
+	        0);
+	cr_assert_eq(res.status, 0, "%s", res.err);
+	proc_result_free(&res);
+	strcat(other, ".crt");
+	cu_ok(&res, &dave, 3, NULL, "--ca", other, "who", NULL);
+	cr_assert(strstr(res.err, "did not verify") != NULL, "%s", res.err);
 	proc_result_free(&res);
 }
 
