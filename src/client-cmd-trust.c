@@ -26,13 +26,14 @@ trust_file_fail(int r, const char *err)
 	}
 }
 
+/* The user name is printed as it is: upper-casing it would show a name that does not exist. */
 static void
 key_change_banner(struct sotto_ctx *ctx, const char *peer, const char *oldfp, const char *newfp,
         const struct client_trust_peer *old)
 {
 	fprintf(stderr,
 	        "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"
-	        "@    WARNING: %s'S IDENTITY KEY HAS CHANGED\n"
+	        "@    WARNING: THE IDENTITY KEY OF %s HAS CHANGED\n"
 	        "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"
 	        "The server now gives a different key for %s on %s.\n"
 	        "Someone may be intercepting your messages, or %s made a new key.\n"
@@ -136,10 +137,16 @@ fetch_key(struct sotto_ctx *ctx, const char *peer, struct identity_pub **out)
 	return r;
 }
 
-/* The key to show for peer: known_peers' (unless it changed), else the server's. */
+/*
+ * The key to show for peer, and its level in known_peers: the recorded key,
+ * unless it is marked changed or there is none; then the server's key,
+ * checked by trust_check (which may record it).  recorded_fp receives the
+ * recorded key's fingerprint when known_peers still holds another key than
+ * the one shown, and is empty otherwise.
+ */
 static int
 peer_key(struct sotto_ctx *ctx, const char *peer, struct identity_pub **out,
-        enum client_trust_level *level)
+        enum client_trust_level *level, char recorded_fp[FINGERPRINT_LEN])
 {
 	struct client_trust_peer *p = NULL;
 	char err[512];
@@ -147,6 +154,7 @@ peer_key(struct sotto_ctx *ctx, const char *peer, struct identity_pub **out,
 
 	*out = NULL;
 	*level = 0;
+	recorded_fp[0] = '\0';
 	if ((r = ctx_need_server(ctx)) != 0)
 		return r;
 	r = client_trust_peer_get(
@@ -161,15 +169,27 @@ peer_key(struct sotto_ctx *ctx, const char *peer, struct identity_pub **out,
 		return 0;
 	}
 	client_trust_peer_free(p);
-	if ((r = fetch_key(ctx, peer, out)) != 0)
-		return r;
-	if ((r = trust_check(ctx, peer, *out)) != 0) {
+	p = NULL;
+	if ((r = fetch_key(ctx, peer, out)) != 0 || (r = trust_check(ctx, peer, *out)) != 0)
+		goto out;
+	/* What known_peers says now: trust_check may have recorded, replaced or kept the entry. */
+	r = client_trust_peer_get(
+	        &p, ctx->paths->known_peers, ctx->host, ctx->portnum, peer, err, sizeof(err));
+	if (r != 0) {
+		r = r == SOTTO_ERR_NOTFOUND ? ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err)
+		                            : trust_file_fail(r, err);
+		goto out;
+	}
+	*level = p->level;
+	if (!identity_pub_equal(p->pub, *out))
+		snprintf(recorded_fp, FINGERPRINT_LEN, "%s", p->fingerprint);
+out:
+	client_trust_peer_free(p);
+	if (r != 0) {
 		identity_pub_free(*out);
 		*out = NULL;
-		return r;
 	}
-	*level = CLIENT_TRUST_TOFU;
-	return 0;
+	return r;
 }
 
 static int
@@ -188,7 +208,7 @@ cmd_fingerprint(struct sotto_ctx *ctx, int argc, char **argv)
 	struct identity_pub *mine = NULL, *theirs = NULL;
 	enum client_trust_level level;
 	char peer[PROTO_USERNAME_MAX + 1], fp[FINGERPRINT_LEN], digits[SAFETY_DIGITS + 1];
-	char grouped[SAFETY_GROUPED_LEN];
+	char grouped[SAFETY_GROUPED_LEN], recorded[FINGERPRINT_LEN];
 	int r;
 
 	if (argc > 2)
@@ -209,19 +229,30 @@ cmd_fingerprint(struct sotto_ctx *ctx, int argc, char **argv)
 		r = ctx_fail(SOTTO_EXIT_USAGE, "%s: not a valid user name", argv[1]);
 		goto out;
 	}
-	if ((r = ctx_need_user(ctx)) != 0 || (r = peer_key(ctx, peer, &theirs, &level)) != 0 ||
+	if ((r = ctx_need_user(ctx)) != 0 ||
+	        (r = peer_key(ctx, peer, &theirs, &level, recorded)) != 0 ||
 	        (r = safety_of(ctx, mine, peer, theirs, digits)) != 0)
 		goto out;
 	identity_fingerprint(fp, theirs);
 	safety_format(grouped, digits);
-	if (ctx->json)
+	if (ctx->json) {
 		printf("{\"event\":\"fingerprint\",\"user\":\"%s\",\"type\":\"%s\","
-		       "\"fingerprint\":\"%s\",\"level\":\"%s\",\"safety_number\":\"%s\"}\n",
-		        peer, identity_type_name(theirs->type), fp, client_trust_level_name(level),
-		        digits);
-	else
-		printf("%s %s %s (%s)\nsafety number: %s\n", peer, fp,
-		        identity_type_name(theirs->type), client_trust_level_name(level), grouped);
+		       "\"fingerprint\":\"%s\",\"level\":\"%s\",",
+		        peer, identity_type_name(theirs->type), fp, client_trust_level_name(level));
+		if (recorded[0] != '\0')
+			printf("\"recorded_fingerprint\":\"%s\",", recorded);
+		printf("\"safety_number\":\"%s\"}\n", digits);
+	} else {
+		printf("%s %s %s (%s)\n", peer, fp, identity_type_name(theirs->type),
+		        client_trust_level_name(level));
+		/* A changed key: the one known_peers still holds, until verify or trust. */
+		if (recorded[0] != '\0')
+			printf("recorded key: %s (not accepted yet: sotto verify %s NUMBER, or "
+			       "sotto "
+			       "trust %s)\n",
+			        recorded, peer, peer);
+		printf("safety number: %s\n", grouped);
+	}
 out:
 	identity_pub_free(mine);
 	identity_pub_free(theirs);
@@ -234,6 +265,7 @@ cmd_verify(struct sotto_ctx *ctx, int argc, char **argv)
 	struct identity_pub *mine = NULL, *theirs = NULL;
 	enum client_trust_level level;
 	char peer[PROTO_USERNAME_MAX + 1], digits[SAFETY_DIGITS + 1], typed[512], err[512];
+	char recorded[FINGERPRINT_LEN];
 	size_t n = 0;
 	int i, r;
 
@@ -248,7 +280,7 @@ cmd_verify(struct sotto_ctx *ctx, int argc, char **argv)
 		n += (size_t)snprintf(typed + n, sizeof(typed) - n, "%s ", argv[i]);
 	}
 	if ((r = ctx_need_user(ctx)) != 0 || (r = ctx_own_pub(ctx, &mine)) != 0 ||
-	        (r = peer_key(ctx, peer, &theirs, &level)) != 0 ||
+	        (r = peer_key(ctx, peer, &theirs, &level, recorded)) != 0 ||
 	        (r = safety_of(ctx, mine, peer, theirs, digits)) != 0)
 		goto out;
 	if (!safety_matches(typed, digits)) {
@@ -320,17 +352,19 @@ static int
 identities_cb(void *arg, const struct client_trust_peer *p)
 {
 	const struct sotto_ctx *ctx = arg;
+	char server[CLIENT_TRUST_HOST_MAX + 9];
 
+	/* "[::1]:7443" for an IPv6 server, as -s, sotto.conf and known_peers write it. */
+	if (client_trust_server_name(server, sizeof(server), p->host, p->port) != 0)
+		snprintf(server, sizeof(server), "%s:%u", p->host, p->port);
 	if (ctx->json)
-		printf("{\"event\":\"identity\",\"server\":\"%s:%u\",\"user\":\"%s\",\"type\":\"%"
-		       "s\","
+		printf("{\"event\":\"identity\",\"server\":\"%s\",\"user\":\"%s\",\"type\":\"%s\","
 		       "\"fingerprint\":\"%s\",\"level\":\"%s\"}\n",
-		        p->host, p->port, p->username, identity_type_name(p->pub->type),
-		        p->fingerprint, client_trust_level_name(p->level));
-	else
-		printf("%s:%u %s %s %s %s\n", p->host, p->port, p->username,
-		        identity_type_name(p->pub->type), p->fingerprint,
+		        server, p->username, identity_type_name(p->pub->type), p->fingerprint,
 		        client_trust_level_name(p->level));
+	else
+		printf("%s %s %s %s %s\n", server, p->username, identity_type_name(p->pub->type),
+		        p->fingerprint, client_trust_level_name(p->level));
 	return 0;
 }
 

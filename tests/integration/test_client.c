@@ -365,9 +365,12 @@ Test(client, tampered_envelope)
 	proc_result_free(&res);
 }
 
-/* Play a malicious server: give bob a new identity key and a signed prekey it signed. */
+/*
+ * Play a malicious server: give bob a new identity key and a signed prekey
+ * it signed; newfp (may be NULL) receives the new key's fingerprint.
+ */
 static void
-swap_bob_key(void)
+swap_bob_key(char *newfp)
 {
 	struct identity *id = NULL;
 	uint8_t pub[32], sec[32], sig[IDENTITY_SIG_MAX];
@@ -418,6 +421,8 @@ swap_bob_key(void)
 	                     NULL),
 	        SQLITE_OK);
 	sqlite3_close(db);
+	if (newfp != NULL)
+		identity_fingerprint(newfp, &id->pub);
 	identity_free(id);
 }
 
@@ -445,7 +450,7 @@ Test(client, key_change_tofu)
 	cu_ok(&res, &alice, 0, NULL, "fingerprint", "bob", NULL, NULL);
 	cr_assert(strstr(res.out, fp) != NULL, "%s", res.out);
 	proc_result_free(&res);
-	swap_bob_key();
+	swap_bob_key(NULL);
 	cu_ok(&res, &alice, 0, NULL, "send", "bob", "-m", "after the swap");
 	cr_assert(strstr(res.err, "HAS CHANGED") != NULL, "%s", res.err);
 	cr_assert(strstr(res.err, fp) != NULL, "%s", res.err);
@@ -480,7 +485,7 @@ Test(client, key_change_verified)
 	proc_result_free(&res);
 	cu_ok(&res, &alice, 0, NULL, "verify", "bob", digits, NULL);
 	proc_result_free(&res);
-	swap_bob_key();
+	swap_bob_key(NULL);
 	cu_run(&res, &alice, NULL, "--json", "send", "bob", "-m", "must not go", (char *)NULL);
 	cr_assert_eq(res.status, 4, "%s\n%s", res.out, res.err);
 	cr_assert(strstr(res.out, "{\"event\":\"key_change\"") != NULL, "%s", res.out);
@@ -525,6 +530,45 @@ spit(const char *path, const char *mode, const char *text)
 	cr_assert_not_null(fp, "%s", path);
 	fputs(text, fp);
 	cr_assert_eq(fclose(fp), 0);
+}
+
+/* A changed key says so, with the key still on record; the banner keeps the name as it is. */
+Test(client, fingerprint_of_a_changed_key)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+	char oldfp[FINGERPRINT_LEN], newfp[FINGERPRINT_LEN], want[400];
+
+	pair(&alice, &bob, 0);
+	bob_fingerprint(&bob, oldfp);
+	cu_ok(&res, &alice, 0, NULL, "fingerprint", "bob", NULL, NULL);
+	snprintf(want, sizeof(want), "bob %s ED25519 (tofu)\n", oldfp);
+	cr_assert(strstr(res.out, want) != NULL, "%s", res.out);
+	proc_result_free(&res);
+	swap_bob_key(newfp);
+	cu_ok(&res, &alice, 0, NULL, "send", "bob", "-m", "after the swap");
+	cr_assert(strstr(res.err, "@    WARNING: THE IDENTITY KEY OF bob HAS CHANGED\n") != NULL,
+	        "%s", res.err);
+	cr_assert(strstr(res.err, "BOB") == NULL, "%s", res.err);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "fingerprint", "bob", NULL, NULL);
+	snprintf(want, sizeof(want), "bob %s ED25519 (changed)\nrecorded key: %s ", newfp, oldfp);
+	cr_assert(strstr(res.out, want) != NULL, "%s", res.out);
+	cr_assert(strstr(res.out, "(tofu)") == NULL, "%s", res.out);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "--json", "fingerprint", "bob", NULL);
+	snprintf(want, sizeof(want),
+	        "\"fingerprint\":\"%s\",\"level\":\"changed\",\"recorded_fingerprint\":\"%s\",",
+	        newfp, oldfp);
+	cr_assert(strstr(res.out, want) != NULL, "%s", res.out);
+	proc_result_free(&res);
+	/* Accepting the new key ends it. */
+	cu_ok(&res, &alice, 0, NULL, "trust", "bob", NULL, NULL);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "fingerprint", "bob", NULL, NULL);
+	snprintf(want, sizeof(want), "bob %s ED25519 (tofu)\nsafety number: ", newfp);
+	cr_assert(strstr(res.out, want) != NULL, "%s", res.out);
+	proc_result_free(&res);
 }
 
 /* "--" ends the options, the command's too: what follows is an operand. */
@@ -650,6 +694,28 @@ Test(client, register_edits_sotto_conf_in_place)
 	/* ... so that it works from any directory. */
 	cu_ok(&res, &bob, 0, NULL, "fingerprint", NULL, NULL, NULL);
 	cr_assert(strstr(res.out, "(your key)") != NULL, "%s", res.out);
+	proc_result_free(&res);
+}
+
+/* identities writes an IPv6 server as -s takes it: in brackets. */
+Test(client, identities_bracket_ipv6_servers)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+	char v6[64], want[128];
+
+	pair(&alice, &bob, 0);
+	snprintf(v6, sizeof(v6), "[::1]:%s", srv.port6);
+	cu_run(&res, &alice, NULL, "-s", v6, "send", "bob", "-m", "over IPv6", (char *)NULL);
+	cr_assert_eq(res.status, 0, "%s", res.err);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "identities", NULL, NULL, NULL);
+	snprintf(want, sizeof(want), "%s bob ED25519 SHA256:", v6);
+	cr_assert(strstr(res.out, want) != NULL, "%s", res.out);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "--json", "identities", NULL, NULL);
+	snprintf(want, sizeof(want), "\"server\":\"%s\",\"user\":\"bob\"", v6);
+	cr_assert(strstr(res.out, want) != NULL, "%s", res.out);
 	proc_result_free(&res);
 }
 
