@@ -225,8 +225,7 @@ cmd_send(struct sotto_ctx *ctx, int argc, char **argv)
 	if ((r = ctx_need_user(ctx)) != 0 || (r = ctx_need_server(ctx)) != 0 ||
 	        (r = ctx_need_store(ctx)) != 0 || (r = ctx_login(ctx, &ok)) != 0)
 		goto out;
-	if ((r = account_topup(ctx, ok->login_ok->otk_remaining)) != 0 ||
-	        (r = session_for(ctx, peer, &s)) != 0)
+	if ((r = session_for(ctx, peer, &s)) != 0)
 		goto out;
 	sottoc__content__init(&content);
 	sottoc__text__init(&tx);
@@ -495,8 +494,6 @@ cmd_receive(struct sotto_ctx *ctx, int argc, char **argv)
 	}
 	if ((r = ctx_need_user(ctx)) != 0 || (r = ctx_need_server(ctx)) != 0 ||
 	        (r = ctx_need_store(ctx)) != 0 || (r = ctx_login(ctx, &ok)) != 0)
-		goto out;
-	if ((r = account_topup(ctx, ok->login_ok->otk_remaining)) != 0)
 		goto out;
 	for (;;) {
 		r = client_conn_next_push(ctx->conn, &f, follow ? -1 : idle);

@@ -422,17 +422,26 @@ ctx_request_fail(struct sotto_ctx *ctx, const char *what, int r)
 int
 ctx_login(struct sotto_ctx *ctx, Sotto__Frame **ok)
 {
+	Sotto__Frame *f = NULL;
 	char what[128];
 	int r;
 
+	if (ok != NULL)
+		*ok = NULL;
 	if ((r = ctx_need_user(ctx)) != 0 || (r = ctx_need_identity(ctx)) != 0 ||
 	        (r = ctx_connect(ctx)) != 0)
 		return r;
-	if ((r = client_conn_login(ctx->conn, ctx->username, ctx->id, ok)) != 0) {
+	if ((r = client_conn_login(ctx->conn, ctx->username, ctx->id, &f)) != 0) {
 		snprintf(what, sizeof(what), "cannot log in as %s", ctx->username);
 		return ctx_request_fail(ctx, what, r);
 	}
-	return 0;
+	/* Whatever the command, a login keeps the prekeys that peers fetch fresh. */
+	if ((r = account_prekeys(ctx, f->login_ok->otk_remaining)) == 0 && ok != NULL) {
+		*ok = f;
+		f = NULL;
+	}
+	frame_free(f);
+	return r;
 }
 
 static int
@@ -523,7 +532,7 @@ int
 main(int argc, char **argv)
 {
 	struct sotto_ctx ctx;
-	const char *trust = NULL;
+	const char *trust = NULL, *test_now = NULL;
 	struct gopt gopts[] = {
 	        {"-H", &ctx.home},
 	        {"-s", &ctx.server},
@@ -533,6 +542,8 @@ main(int argc, char **argv)
 	        {"--ca", &ctx.ca},
 	        {"--server-fingerprint", &ctx.server_fp},
 	        {"--trust-new", &trust},
+	        /* Hidden and for tests only: the clock that prekey rotation reads. */
+	        {"--test-now", &test_now},
 	};
 	static const char *const subopts[] = {"-m", "--timeout", "--since", NULL};
 	static char dashdash[] = "--";
@@ -612,6 +623,18 @@ main(int argc, char **argv)
 		usage(stdout);
 		rc = 0;
 		goto out;
+	}
+	if (test_now != NULL) {
+		long long v;
+		char *end;
+
+		errno = 0;
+		v = strtoll(test_now, &end, 10);
+		if (errno != 0 || end == test_now || *end != '\0' || v <= 0) {
+			rc = ctx_fail(SOTTO_EXIT_USAGE, "--test-now %s: a Unix time", test_now);
+			goto out;
+		}
+		ctx.test_now = (int64_t)v;
 	}
 	if (client_paths_resolve(&ctx.paths, ctx.home, NULL, err, sizeof(err)) != 0) {
 		rc = ctx_fail(SOTTO_EXIT_USAGE, "%s", err);

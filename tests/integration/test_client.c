@@ -766,3 +766,243 @@ Test(client, malformed_trust_files_are_user_errors)
 	cr_assert(strstr(res.err, where) != NULL, "%s", res.err);
 	proc_result_free(&res);
 }
+
+#define DAY 86400
+
+/* A Unix time days days from now, as --test-now takes it, in a static buffer (two at a time). */
+static const char *
+days_on(double days)
+{
+	static char s[2][32];
+	static int which;
+
+	which ^= 1;
+	snprintf(s[which], sizeof(s[which]), "%lld",
+	        (long long)time(NULL) + (long long)(days * DAY));
+	return s[which];
+}
+
+/* The id of the signed prekey the server hands out for u, whose signature must check out. */
+static uint32_t
+bundle_spk_id(struct client_conn *c, const struct cu *u)
+{
+	struct identity_pub *pub = NULL;
+	Sotto__Frame req, *reply = NULL;
+	Sotto__GetBundle gb;
+	const Sotto__SignedPrekey *spk;
+	char path[512];
+	struct buf m;
+	uint32_t id;
+
+	sotto__get_bundle__init(&gb);
+	gb.username = proto_str(u->name);
+	frame_init(&req, 0);
+	req.body_case = SOTTO__FRAME__BODY_GET_BUNDLE;
+	req.get_bundle = &gb;
+	cr_assert_eq(client_conn_request(c, &req, &reply, 0), 0, "%s", client_conn_error(c));
+	cr_assert_eq(reply->body_case, SOTTO__FRAME__BODY_BUNDLE);
+	cr_assert_not_null(spk = reply->bundle->spk);
+	snprintf(path, sizeof(path), "%s.pub", u->identity);
+	cr_assert_eq(identity_pub_load(&pub, NULL, path), 0);
+	buf_init(&m, 0);
+	cr_assert_eq(sigmsg_spk(&m, spk->id, spk->public_key.data, spk->created), 0);
+	cr_assert_eq(identity_pub_verify(pub, spk->signature.data, spk->signature.len, buf_ptr(&m),
+	                     buf_len(&m)),
+	        0, "signed prekey %u does not verify", spk->id);
+	id = spk->id;
+	buf_free(&m);
+	identity_pub_free(pub);
+	frame_free(reply);
+	return id;
+}
+
+/* The signed prekeys in u's client.db, as "1,2,". */
+static const char *
+client_spk_ids(const struct cu *u)
+{
+	static char out[256];
+	char path[512];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "%s/client.db", u->home);
+	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	cr_assert_eq(
+	        sqlite3_prepare_v2(db, "SELECT id FROM signed_prekeys ORDER BY id", -1, &st, NULL),
+	        SQLITE_OK);
+	out[0] = '\0';
+	while (sqlite3_step(st) == SQLITE_ROW && n < sizeof(out) - 24)
+		n += (size_t)snprintf(
+		        out + n, sizeof(out) - n, "%lld,", (long long)sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return out;
+}
+
+/* How many one-time prekeys the server holds for name. */
+static int
+server_otks(const char *name)
+{
+	char path[512];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/sottod.db", srv.state);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM one_time_prekeys WHERE name = ?",
+	                     -1, &st, NULL),
+	        SQLITE_OK);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* A throwaway user that fetches bundles. */
+static struct client_conn *
+probe_login(struct tuser *probe)
+{
+	struct client_conn *c;
+	char err[512];
+
+	cr_assert_eq(tuser_new(probe, "probe", IDENTITY_ED25519), 0);
+	cr_assert_eq(tregister(&srv, probe), 0);
+	cr_assert_not_null(c = tlogin(&srv, probe, err, sizeof(err)), "%s", err);
+	return c;
+}
+
+/* Any login a week after the signed prekey was made replaces it; earlier ones do not. */
+Test(client, signed_prekey_rotates_weekly)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+	struct tuser probe;
+	struct client_conn *c;
+
+	pair(&alice, &bob, 0);
+	c = probe_login(&probe);
+	cr_assert_eq(bundle_spk_id(c, &bob), 1);
+	cu_ok(&res, &bob, 0, NULL, "--test-now", days_on(6.9), "who", NULL);
+	proc_result_free(&res);
+	cr_assert_eq(bundle_spk_id(c, &bob), 1);
+	cr_assert_str_eq(client_spk_ids(&bob), "1,");
+	cu_ok(&res, &bob, 0, NULL, "--test-now", days_on(8), "who", NULL);
+	cr_assert(strstr(res.out, "bob online") != NULL, "%s", res.out);
+	proc_result_free(&res);
+	cr_assert_eq(bundle_spk_id(c, &bob), 2);
+	cr_assert_str_eq(client_spk_ids(&bob), "1,2,");
+	/* Once a week, not at every login. */
+	cu_ok(&res, &bob, 0, NULL, "--test-now", days_on(9), "seen", "alice");
+	proc_result_free(&res);
+	cr_assert_eq(bundle_spk_id(c, &bob), 2);
+	cr_assert_str_eq(client_spk_ids(&bob), "1,2,");
+	client_conn_close(c);
+	tuser_free(&probe);
+}
+
+/*
+ * alice fetches bob's bundle before bob's signed prekey rotates and sends
+ * after it: within the grace period, bob still opens the session.
+ */
+Test(client, old_signed_prekey_opens_within_grace)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+
+	pair(&alice, &bob, 0);
+	cu_ok(&res, &alice, 0, NULL, "send", "bob", "-m", "before the rotation");
+	proc_result_free(&res);
+	/* who logs in (and rotates) but leaves the message queued. */
+	cu_ok(&res, &bob, 0, NULL, "--test-now", days_on(8), "who", NULL);
+	proc_result_free(&res);
+	cr_assert_str_eq(client_spk_ids(&bob), "1,2,");
+	/* alice has not heard from bob: her session still starts from signed prekey 1. */
+	cu_ok(&res, &alice, 0, NULL, "send", "bob", "-m", "after the rotation");
+	proc_result_free(&res);
+	cu_ok(&res, &bob, 0, NULL, "--test-now", days_on(8 + 13.9), "receive", NULL);
+	cr_assert(strstr(res.out, " alice: before the rotation\n") != NULL, "%s\n%s", res.out,
+	        res.err);
+	cr_assert(strstr(res.out, " alice: after the rotation\n") != NULL, "%s\n%s", res.out,
+	        res.err);
+	cr_assert(strstr(res.err, "could not be decrypted") == NULL, "%s", res.err);
+	proc_result_free(&res);
+	cr_assert_str_eq(client_spk_ids(&bob), "1,2,3,");
+}
+
+/* Past the grace period the old secret is gone: the row, its bytes, and what it opened. */
+Test(client, old_signed_prekey_is_deleted_after_grace)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+	uint8_t sealed[256];
+	int sealedlen;
+	char path[512];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	FILE *fp;
+	static uint8_t file[4 * 1024 * 1024];
+	size_t n;
+
+	pair(&alice, &bob, 0);
+	cu_ok(&res, &alice, 0, NULL, "send", "bob", "-m", "too late");
+	proc_result_free(&res);
+	cu_ok(&res, &bob, 0, NULL, "--test-now", days_on(8), "who", NULL);
+	proc_result_free(&res);
+	/* The sealed secret of signed prekey 1, to look for afterwards. */
+	snprintf(path, sizeof(path), "%s/client.db", bob.home);
+	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(
+	                     db, "SELECT secret FROM signed_prekeys WHERE id = 1", -1, &st, NULL),
+	        SQLITE_OK);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	sealedlen = sqlite3_column_bytes(st, 0);
+	cr_assert(sealedlen > 32 && sealedlen <= (int)sizeof(sealed));
+	memcpy(sealed, sqlite3_column_blob(st, 0), (size_t)sealedlen);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	/* 8 + 14 days: prekey 1 was retired on day 8, so its grace ended on day 22. */
+	cu_ok(&res, &bob, 0, NULL, "--test-now", days_on(23), "receive", NULL);
+	cr_assert(strstr(res.err, "a message from alice could not be decrypted") != NULL, "%s",
+	        res.err);
+	cr_assert(strstr(res.out, "too late") == NULL, "%s", res.out);
+	proc_result_free(&res);
+	cr_assert_str_eq(client_spk_ids(&bob), "2,3,");
+	cr_assert_not_null(fp = fopen(path, "rb"));
+	n = fread(file, 1, sizeof(file), fp);
+	fclose(fp);
+	cr_assert(n < sizeof(file));
+	cr_assert_null(memmem(file, n, sealed, (size_t)sealedlen),
+	        "the deleted secret is still in client.db");
+}
+
+/* Every login tops the one-time prekeys up below 20, not only send and receive. */
+Test(client, one_time_prekeys_topped_up_at_any_login)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+	struct tuser probe;
+	struct client_conn *c;
+	int i;
+
+	pair(&alice, &bob, 0);
+	c = probe_login(&probe);
+	for (i = 0; i < 80; i++)
+		cr_assert_eq(bundle_spk_id(c, &bob), 1);
+	cr_assert_eq(server_otks("bob"), 20);
+	/* At 20 nothing is added. */
+	cu_ok(&res, &bob, 0, NULL, "blocked", NULL, NULL, NULL);
+	proc_result_free(&res);
+	cr_assert_eq(server_otks("bob"), 20);
+	cr_assert_eq(bundle_spk_id(c, &bob), 1);
+	client_conn_close(c);
+	tuser_free(&probe);
+	cr_assert_eq(server_otks("bob"), 19);
+	cu_ok(&res, &bob, 0, NULL, "blocked", NULL, NULL, NULL);
+	proc_result_free(&res);
+	cr_assert_eq(server_otks("bob"), 100);
+}
