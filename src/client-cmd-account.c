@@ -1,5 +1,7 @@
 /*
- * sotto register, and the one-time prekey top-up every login does.
+ * sotto register, and the prekey upkeep every login does: the signed prekey
+ * rotates weekly, the one it replaces still opens sessions for a grace
+ * period, and one-time prekeys are topped up.
  */
 #include "config.h"
 
@@ -12,10 +14,28 @@
 #include "crypto/ecc.h"
 #include "crypto/util.h"
 #include "src/client-cmd.h"
+#include "src/client-conf.h"
 #include "src/sigmsg.h"
 
 #define PREKEY_BATCH    100 /* one-time prekeys made at a time */
 #define PREKEY_LOW_MARK 20  /* top up below this many */
+#define SPK_DAY         86400
+#define SPK_ROTATE_SECS (7 * SPK_DAY) /* a signed prekey this old is replaced at login */
+/*
+ * A replaced signed prekey's secret is kept this long after it was
+ * replaced, so that a session a peer started from a bundle fetched before
+ * the rotation still opens when its first message comes in: two rotation
+ * periods.  Measured from the rotation, which happens at a login, so time
+ * spent offline does not count against messages queued meanwhile.
+ */
+#define SPK_GRACE_SECS (14 * SPK_DAY)
+
+/* The prekeys' clock: the real one, or --test-now in tests. */
+static int64_t
+prekey_now(const struct sotto_ctx *ctx)
+{
+	return ctx->test_now > 0 ? ctx->test_now : (int64_t)time(NULL);
+}
 
 /* Prekeys made for one upload; their secrets go into client.db (in the caller's transaction). */
 struct prekeys {
@@ -28,12 +48,14 @@ struct prekeys {
 	size_t n_otk;
 };
 
-/* Make a signed prekey (if with_spk) and n one-time prekeys, storing the secrets. */
+/*
+ * Make a signed prekey (if with_spk; it becomes current and the one before
+ * it is retired) and n one-time prekeys, storing the secrets.
+ */
 static int
-prekeys_make(struct sotto_ctx *ctx, struct prekeys *pk, int with_spk, size_t n)
+prekeys_make(struct sotto_ctx *ctx, struct prekeys *pk, int with_spk, size_t n, int64_t now)
 {
 	uint8_t sec[X25519_KEYBYTES];
-	int64_t now = (int64_t)time(NULL);
 	uint32_t first;
 	size_t siglen, i;
 	struct buf m;
@@ -82,44 +104,109 @@ out:
 }
 
 int
-account_topup(struct sotto_ctx *ctx, uint32_t remaining)
+account_prekeys(struct sotto_ctx *ctx, uint32_t otk_remaining)
 {
 	struct prekeys *pk = NULL;
 	Sotto__UploadPrekeys up;
 	Sotto__Frame req, *reply = NULL;
-	int r;
+	int64_t now = prekey_now(ctx), created = 0;
+	uint32_t spk_id, pruned = 0;
+	size_t n_otk = 0;
+	int rotate, r;
+	char err[512];
 
-	if (remaining >= PREKEY_LOW_MARK)
-		return 0;
+	if (ctx->store == NULL) {
+		if (client_paths_mkdirs(ctx->paths, err, sizeof(err)) != 0)
+			return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+		/* The sotto that holds the profile did this at its own login. */
+		if ((r = client_paths_lock(ctx->paths, err, sizeof(err))) == SOTTO_ERR_AGAIN)
+			return 0;
+		if (r != 0)
+			return ctx_fail(SOTTO_EXIT_USAGE, "%s", err);
+		if ((r = ctx_need_store(ctx)) != 0)
+			return r;
+	}
 	if ((pk = malloc(sizeof(*pk))) == NULL)
 		return ctx_fail(SOTTO_EXIT_INTERNAL, "out of memory");
 	if ((r = client_store_begin(ctx->store)) != 0)
 		goto out;
-	if ((r = prekeys_make(ctx, pk, 0, PREKEY_BATCH - remaining)) != 0) {
-		client_store_rollback(ctx->store);
+	/* Secure delete overwrites the pruned secrets in the database file. */
+	if ((r = client_store_spk_prune(ctx->store, now, SPK_GRACE_SECS, &pruned)) != 0)
+		goto fail;
+	r = client_store_spk_current(ctx->store, &spk_id, &created);
+	if (r != 0 && r != SOTTO_ERR_NOTFOUND)
+		goto fail;
+	/* No signed prekey of ours (client.db made afresh): the server's one is useless to us. */
+	rotate = r == SOTTO_ERR_NOTFOUND || now - created >= SPK_ROTATE_SECS;
+	if (otk_remaining < PREKEY_LOW_MARK)
+		n_otk = PREKEY_BATCH - otk_remaining;
+	if (!rotate && n_otk == 0) {
+		r = client_store_commit(ctx->store);
 		goto out;
 	}
+	if ((r = prekeys_make(ctx, pk, rotate, n_otk, now)) != 0)
+		goto fail;
 	sotto__upload_prekeys__init(&up);
+	up.spk = rotate ? &pk->spk : NULL;
 	up.otks = pk->otkp;
 	up.n_otks = pk->n_otk;
 	frame_init(&req, 0);
 	req.body_case = SOTTO__FRAME__BODY_UPLOAD_PREKEYS;
 	req.upload_prekeys = &up;
+	/* The new secrets are committed only once the server has the public halves. */
 	if ((r = client_conn_request(ctx->conn, &req, &reply, 0)) != 0) {
 		client_store_rollback(ctx->store);
-		r = ctx_request_fail(ctx, "cannot upload one-time prekeys", r);
+		r = ctx_request_fail(ctx,
+		        rotate ? "cannot upload a new signed prekey"
+		               : "cannot upload one-time prekeys",
+		        r);
 		goto out;
 	}
 	r = client_store_commit(ctx->store);
+	goto out;
+fail:
+	client_store_rollback(ctx->store);
 out:
 	if (r < 0)
-		r = ctx_fail(SOTTO_EXIT_INTERNAL, "cannot make prekeys: %s", sotto_strerror(r));
+		r = ctx_fail(SOTTO_EXIT_INTERNAL, "cannot keep the prekeys: %s", sotto_strerror(r));
 	frame_free(reply);
 	if (pk != NULL) {
 		sotto_wipe(pk, sizeof(*pk));
 		free(pk);
 	}
 	return r;
+}
+
+/*
+ * Remember the server, the user name and an --identity given on the command
+ * line (as an absolute path, so that it works from any directory) in
+ * sotto.conf, changing only those lines.
+ */
+static int
+conf_save(struct sotto_ctx *ctx)
+{
+	const char *keys[3] = {"server", "user", "identity"};
+	const char *values[3];
+	char *abs = NULL, err[1200];
+	size_t n = 2;
+	int r;
+
+	if (client_paths_mkdirs(ctx->paths, err, sizeof(err)) != 0)
+		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+	values[0] = ctx->server;
+	values[1] = ctx->username;
+	if (ctx->identity_path != NULL) {
+		if ((r = client_conf_abspath(&abs, ctx->identity_path, err, sizeof(err))) != 0)
+			return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+		values[n++] = abs;
+	}
+	r = client_conf_set(ctx->paths->conf, keys, values, n, err, sizeof(err));
+	free(abs);
+	if (r == SOTTO_ERR_INVALID || r == SOTTO_ERR_RANGE)
+		return ctx_fail(SOTTO_EXIT_USAGE, "%s", err);
+	if (r != 0)
+		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+	return 0;
 }
 
 int
@@ -139,7 +226,7 @@ cmd_register(struct sotto_ctx *ctx, int argc, char **argv)
 		return ctx_fail(SOTTO_EXIT_INTERNAL, "out of memory");
 	if ((r = client_store_begin(ctx->store)) != 0)
 		goto out;
-	if ((r = prekeys_make(ctx, pk, 1, PREKEY_BATCH)) != 0) {
+	if ((r = prekeys_make(ctx, pk, 1, PREKEY_BATCH, prekey_now(ctx))) != 0) {
 		client_store_rollback(ctx->store);
 		goto out;
 	}
@@ -154,7 +241,7 @@ cmd_register(struct sotto_ctx *ctx, int argc, char **argv)
 	                0 ||
 	        (r = client_store_commit(ctx->store)) != 0)
 		goto out;
-	if ((r = ctx_save_conf(ctx)) != 0)
+	if ((r = conf_save(ctx)) != 0)
 		goto out;
 	identity_fingerprint(fp, identity_public(ctx->id));
 	if (ctx->json)

@@ -193,12 +193,14 @@ cmd_send(struct sotto_ctx *ctx, int argc, char **argv)
 	Sottoc__Text tx;
 	struct client_msg msg;
 	uint8_t msg_id[PROTO_MSG_ID_BYTES];
-	int i, r;
+	int i, r, operands = 0;
 
 	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-m") == 0 && i + 1 < argc)
+		if (!operands && strcmp(argv[i], "--") == 0)
+			operands = 1; /* options end here */
+		else if (!operands && strcmp(argv[i], "-m") == 0 && i + 1 < argc)
 			text = argv[++i];
-		else if (argv[i][0] == '-' && strcmp(argv[i], "-") != 0)
+		else if (!operands && argv[i][0] == '-' && strcmp(argv[i], "-") != 0)
 			return ctx_fail(SOTTO_EXIT_USAGE, "send: unknown option %s", argv[i]);
 		else if (to == NULL)
 			to = argv[i];
@@ -223,8 +225,7 @@ cmd_send(struct sotto_ctx *ctx, int argc, char **argv)
 	if ((r = ctx_need_user(ctx)) != 0 || (r = ctx_need_server(ctx)) != 0 ||
 	        (r = ctx_need_store(ctx)) != 0 || (r = ctx_login(ctx, &ok)) != 0)
 		goto out;
-	if ((r = account_topup(ctx, ok->login_ok->otk_remaining)) != 0 ||
-	        (r = session_for(ctx, peer, &s)) != 0)
+	if ((r = session_for(ctx, peer, &s)) != 0)
 		goto out;
 	sottoc__content__init(&content);
 	sottoc__text__init(&tx);
@@ -374,8 +375,11 @@ handle_deliver(struct sotto_ctx *ctx, const Sotto__Deliver *d)
 		        peer);
 		return deliver_ack(ctx, d->msg_id.data);
 	}
-	if (fresh && trust_check(ctx, peer, s->peer) != 0) {
+	if (fresh && (r = trust_check(ctx, peer, s->peer)) != 0) {
 		client_store_rollback(ctx->store);
+		/* A known_peers that cannot be read: stop, and leave the message on the server. */
+		if (r != SOTTO_EXIT_TRUST)
+			goto out;
 		fprintf(stderr, "sotto: a message from %s under an untrusted key was ignored\n",
 		        peer);
 		r = deliver_ack(ctx, d->msg_id.data);
@@ -490,8 +494,6 @@ cmd_receive(struct sotto_ctx *ctx, int argc, char **argv)
 	}
 	if ((r = ctx_need_user(ctx)) != 0 || (r = ctx_need_server(ctx)) != 0 ||
 	        (r = ctx_need_store(ctx)) != 0 || (r = ctx_login(ctx, &ok)) != 0)
-		goto out;
-	if ((r = account_topup(ctx, ok->login_ok->otk_remaining)) != 0)
 		goto out;
 	for (;;) {
 		r = client_conn_next_push(ctx->conn, &f, follow ? -1 : idle);

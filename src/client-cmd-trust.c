@@ -13,13 +13,27 @@
 #include "src/client-cmd.h"
 #include "src/client-e2e.h"
 
+int
+trust_file_fail(int r, const char *err)
+{
+	switch (r) {
+	case SOTTO_ERR_FORMAT: /* a malformed or repeated entry; err names FILE:LINE */
+	case SOTTO_ERR_RANGE:  /* a file too large to be a trust file */
+	case SOTTO_ERR_AGAIN:  /* another sotto is rewriting it */
+		return ctx_fail(SOTTO_EXIT_USAGE, "%s", err);
+	default:
+		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+	}
+}
+
+/* The user name is printed as it is: upper-casing it would show a name that does not exist. */
 static void
 key_change_banner(struct sotto_ctx *ctx, const char *peer, const char *oldfp, const char *newfp,
         const struct client_trust_peer *old)
 {
 	fprintf(stderr,
 	        "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"
-	        "@    WARNING: %s'S IDENTITY KEY HAS CHANGED\n"
+	        "@    WARNING: THE IDENTITY KEY OF %s HAS CHANGED\n"
 	        "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n"
 	        "The server now gives a different key for %s on %s.\n"
 	        "Someone may be intercepting your messages, or %s made a new key.\n"
@@ -46,10 +60,11 @@ trust_check(struct sotto_ctx *ctx, const char *peer, const struct identity_pub *
 	int r = 0;
 
 	identity_fingerprint(newfp, pub);
-	if (client_paths_mkdirs(ctx->paths, err, sizeof(err)) != 0 ||
-	        client_trust_peer_lookup(
-	                file, ctx->host, ctx->portnum, peer, pub, &st, &old, err, sizeof(err)) != 0)
+	if (client_paths_mkdirs(ctx->paths, err, sizeof(err)) != 0)
 		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+	if ((r = client_trust_peer_lookup(
+	             file, ctx->host, ctx->portnum, peer, pub, &st, &old, err, sizeof(err))) != 0)
+		return trust_file_fail(r, err);
 	if (st == CLIENT_TRUST_MATCH)
 		goto out;
 	if (st == CLIENT_TRUST_UNKNOWN) {
@@ -59,9 +74,9 @@ trust_check(struct sotto_ctx *ctx, const char *peer, const struct identity_pub *
 			        peer, newfp, file);
 			goto out;
 		}
-		if (client_trust_peer_add(
-		            file, ctx->host, ctx->portnum, peer, pub, now, err, sizeof(err)) != 0) {
-			r = ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+		if ((r = client_trust_peer_add(file, ctx->host, ctx->portnum, peer, pub, now, err,
+		             sizeof(err))) != 0) {
+			r = trust_file_fail(r, err);
 			goto out;
 		}
 		fprintf(stderr, "sotto: new peer %s with key %s, recorded in %s\n", peer, newfp,
@@ -88,7 +103,7 @@ trust_check(struct sotto_ctx *ctx, const char *peer, const struct identity_pub *
 		r = client_trust_peer_mark_changed(
 		        file, ctx->host, ctx->portnum, peer, err, sizeof(err));
 	if (r != 0)
-		r = ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+		r = trust_file_fail(r, err);
 out:
 	client_trust_peer_free(old);
 	return r;
@@ -122,10 +137,16 @@ fetch_key(struct sotto_ctx *ctx, const char *peer, struct identity_pub **out)
 	return r;
 }
 
-/* The key to show for peer: known_peers' (unless it changed), else the server's. */
+/*
+ * The key to show for peer, and its level in known_peers: the recorded key,
+ * unless it is marked changed or there is none; then the server's key,
+ * checked by trust_check (which may record it).  recorded_fp receives the
+ * recorded key's fingerprint when known_peers still holds another key than
+ * the one shown, and is empty otherwise.
+ */
 static int
 peer_key(struct sotto_ctx *ctx, const char *peer, struct identity_pub **out,
-        enum client_trust_level *level)
+        enum client_trust_level *level, char recorded_fp[FINGERPRINT_LEN])
 {
 	struct client_trust_peer *p = NULL;
 	char err[512];
@@ -133,12 +154,13 @@ peer_key(struct sotto_ctx *ctx, const char *peer, struct identity_pub **out,
 
 	*out = NULL;
 	*level = 0;
+	recorded_fp[0] = '\0';
 	if ((r = ctx_need_server(ctx)) != 0)
 		return r;
 	r = client_trust_peer_get(
 	        &p, ctx->paths->known_peers, ctx->host, ctx->portnum, peer, err, sizeof(err));
 	if (r != 0 && r != SOTTO_ERR_NOTFOUND)
-		return ctx_fail(SOTTO_EXIT_USAGE, "%s", err);
+		return trust_file_fail(r, err);
 	if (r == 0 && p->level != CLIENT_TRUST_CHANGED) {
 		*level = p->level;
 		*out = p->pub;
@@ -147,15 +169,27 @@ peer_key(struct sotto_ctx *ctx, const char *peer, struct identity_pub **out,
 		return 0;
 	}
 	client_trust_peer_free(p);
-	if ((r = fetch_key(ctx, peer, out)) != 0)
-		return r;
-	if ((r = trust_check(ctx, peer, *out)) != 0) {
+	p = NULL;
+	if ((r = fetch_key(ctx, peer, out)) != 0 || (r = trust_check(ctx, peer, *out)) != 0)
+		goto out;
+	/* What known_peers says now: trust_check may have recorded, replaced or kept the entry. */
+	r = client_trust_peer_get(
+	        &p, ctx->paths->known_peers, ctx->host, ctx->portnum, peer, err, sizeof(err));
+	if (r != 0) {
+		r = r == SOTTO_ERR_NOTFOUND ? ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err)
+		                            : trust_file_fail(r, err);
+		goto out;
+	}
+	*level = p->level;
+	if (!identity_pub_equal(p->pub, *out))
+		snprintf(recorded_fp, FINGERPRINT_LEN, "%s", p->fingerprint);
+out:
+	client_trust_peer_free(p);
+	if (r != 0) {
 		identity_pub_free(*out);
 		*out = NULL;
-		return r;
 	}
-	*level = CLIENT_TRUST_TOFU;
-	return 0;
+	return r;
 }
 
 static int
@@ -174,7 +208,7 @@ cmd_fingerprint(struct sotto_ctx *ctx, int argc, char **argv)
 	struct identity_pub *mine = NULL, *theirs = NULL;
 	enum client_trust_level level;
 	char peer[PROTO_USERNAME_MAX + 1], fp[FINGERPRINT_LEN], digits[SAFETY_DIGITS + 1];
-	char grouped[SAFETY_GROUPED_LEN];
+	char grouped[SAFETY_GROUPED_LEN], recorded[FINGERPRINT_LEN];
 	int r;
 
 	if (argc > 2)
@@ -195,19 +229,30 @@ cmd_fingerprint(struct sotto_ctx *ctx, int argc, char **argv)
 		r = ctx_fail(SOTTO_EXIT_USAGE, "%s: not a valid user name", argv[1]);
 		goto out;
 	}
-	if ((r = ctx_need_user(ctx)) != 0 || (r = peer_key(ctx, peer, &theirs, &level)) != 0 ||
+	if ((r = ctx_need_user(ctx)) != 0 ||
+	        (r = peer_key(ctx, peer, &theirs, &level, recorded)) != 0 ||
 	        (r = safety_of(ctx, mine, peer, theirs, digits)) != 0)
 		goto out;
 	identity_fingerprint(fp, theirs);
 	safety_format(grouped, digits);
-	if (ctx->json)
+	if (ctx->json) {
 		printf("{\"event\":\"fingerprint\",\"user\":\"%s\",\"type\":\"%s\","
-		       "\"fingerprint\":\"%s\",\"level\":\"%s\",\"safety_number\":\"%s\"}\n",
-		        peer, identity_type_name(theirs->type), fp, client_trust_level_name(level),
-		        digits);
-	else
-		printf("%s %s %s (%s)\nsafety number: %s\n", peer, fp,
-		        identity_type_name(theirs->type), client_trust_level_name(level), grouped);
+		       "\"fingerprint\":\"%s\",\"level\":\"%s\",",
+		        peer, identity_type_name(theirs->type), fp, client_trust_level_name(level));
+		if (recorded[0] != '\0')
+			printf("\"recorded_fingerprint\":\"%s\",", recorded);
+		printf("\"safety_number\":\"%s\"}\n", digits);
+	} else {
+		printf("%s %s %s (%s)\n", peer, fp, identity_type_name(theirs->type),
+		        client_trust_level_name(level));
+		/* A changed key: the one known_peers still holds, until verify or trust. */
+		if (recorded[0] != '\0')
+			printf("recorded key: %s (not accepted yet: sotto verify %s NUMBER, or "
+			       "sotto "
+			       "trust %s)\n",
+			        recorded, peer, peer);
+		printf("safety number: %s\n", grouped);
+	}
 out:
 	identity_pub_free(mine);
 	identity_pub_free(theirs);
@@ -220,6 +265,7 @@ cmd_verify(struct sotto_ctx *ctx, int argc, char **argv)
 	struct identity_pub *mine = NULL, *theirs = NULL;
 	enum client_trust_level level;
 	char peer[PROTO_USERNAME_MAX + 1], digits[SAFETY_DIGITS + 1], typed[512], err[512];
+	char recorded[FINGERPRINT_LEN];
 	size_t n = 0;
 	int i, r;
 
@@ -234,7 +280,7 @@ cmd_verify(struct sotto_ctx *ctx, int argc, char **argv)
 		n += (size_t)snprintf(typed + n, sizeof(typed) - n, "%s ", argv[i]);
 	}
 	if ((r = ctx_need_user(ctx)) != 0 || (r = ctx_own_pub(ctx, &mine)) != 0 ||
-	        (r = peer_key(ctx, peer, &theirs, &level)) != 0 ||
+	        (r = peer_key(ctx, peer, &theirs, &level, recorded)) != 0 ||
 	        (r = safety_of(ctx, mine, peer, theirs, digits)) != 0)
 		goto out;
 	if (!safety_matches(typed, digits)) {
@@ -244,9 +290,9 @@ cmd_verify(struct sotto_ctx *ctx, int argc, char **argv)
 		        peer);
 		goto out;
 	}
-	if (client_trust_peer_verify(ctx->paths->known_peers, ctx->host, ctx->portnum, peer, theirs,
-	            (int64_t)time(NULL), err, sizeof(err)) != 0) {
-		r = ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+	if ((r = client_trust_peer_verify(ctx->paths->known_peers, ctx->host, ctx->portnum, peer,
+	             theirs, (int64_t)time(NULL), err, sizeof(err))) != 0) {
+		r = trust_file_fail(r, err);
 		goto out;
 	}
 	if (ctx->json)
@@ -279,7 +325,7 @@ cmd_trust(struct sotto_ctx *ctx, int argc, char **argv)
 			return ctx_fail(
 			        SOTTO_EXIT_USAGE, "%s is not in %s", peer, ctx->paths->known_peers);
 		if (r != 0)
-			return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+			return trust_file_fail(r, err);
 		printf(ctx->json ? "{\"event\":\"untrusted\",\"user\":\"%s\"}\n"
 		                 : "forgot %s's key\n",
 		        peer);
@@ -287,9 +333,9 @@ cmd_trust(struct sotto_ctx *ctx, int argc, char **argv)
 	}
 	if ((r = fetch_key(ctx, peer, &pub)) != 0)
 		return r;
-	if (client_trust_peer_trust(ctx->paths->known_peers, ctx->host, ctx->portnum, peer, pub,
-	            (int64_t)time(NULL), err, sizeof(err)) != 0)
-		r = ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+	if ((r = client_trust_peer_trust(ctx->paths->known_peers, ctx->host, ctx->portnum, peer,
+	             pub, (int64_t)time(NULL), err, sizeof(err))) != 0)
+		r = trust_file_fail(r, err);
 	else {
 		identity_fingerprint(fp, pub);
 		if (ctx->json)
@@ -306,17 +352,19 @@ static int
 identities_cb(void *arg, const struct client_trust_peer *p)
 {
 	const struct sotto_ctx *ctx = arg;
+	char server[CLIENT_TRUST_HOST_MAX + 9];
 
+	/* "[::1]:7443" for an IPv6 server, as -s, sotto.conf and known_peers write it. */
+	if (client_trust_server_name(server, sizeof(server), p->host, p->port) != 0)
+		snprintf(server, sizeof(server), "%s:%u", p->host, p->port);
 	if (ctx->json)
-		printf("{\"event\":\"identity\",\"server\":\"%s:%u\",\"user\":\"%s\",\"type\":\"%"
-		       "s\","
+		printf("{\"event\":\"identity\",\"server\":\"%s\",\"user\":\"%s\",\"type\":\"%s\","
 		       "\"fingerprint\":\"%s\",\"level\":\"%s\"}\n",
-		        p->host, p->port, p->username, identity_type_name(p->pub->type),
-		        p->fingerprint, client_trust_level_name(p->level));
-	else
-		printf("%s:%u %s %s %s %s\n", p->host, p->port, p->username,
-		        identity_type_name(p->pub->type), p->fingerprint,
+		        server, p->username, identity_type_name(p->pub->type), p->fingerprint,
 		        client_trust_level_name(p->level));
+	else
+		printf("%s %s %s %s %s\n", server, p->username, identity_type_name(p->pub->type),
+		        p->fingerprint, client_trust_level_name(p->level));
 	return 0;
 }
 
@@ -324,12 +372,13 @@ int
 cmd_identities(struct sotto_ctx *ctx, int argc, char **argv)
 {
 	char err[512];
+	int r;
 
 	(void)argv;
 	if (argc != 1)
 		return ctx_fail(SOTTO_EXIT_USAGE, "usage: sotto identities");
-	if (client_trust_peer_foreach(
-	            ctx->paths->known_peers, identities_cb, ctx, err, sizeof(err)) != 0)
-		return ctx_fail(SOTTO_EXIT_USAGE, "%s", err);
+	if ((r = client_trust_peer_foreach(
+	             ctx->paths->known_peers, identities_cb, ctx, err, sizeof(err))) != 0)
+		return trust_file_fail(r, err);
 	return 0;
 }

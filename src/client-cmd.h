@@ -41,6 +41,7 @@ struct sotto_ctx {
 	int json;
 	int family;
 	enum client_trust_policy trust_new;
+	int64_t test_now; /* hidden --test-now, for tests only: prekey time; 0: the real clock */
 
 	/* What was opened. */
 	struct client_paths *paths;
@@ -65,17 +66,29 @@ int ctx_need_identity(struct sotto_ctx *ctx);
 int ctx_need_store(struct sotto_ctx *ctx);
 /* Connect with the server key checked (--ca, --server-fingerprint or known_servers). */
 int ctx_connect(struct sotto_ctx *ctx);
-/* Connect and log in; *ok (may be NULL) receives LoginOk. */
+/* Connect, log in and look after the prekeys (account_prekeys); *ok (may be NULL) receives LoginOk. */
 int ctx_login(struct sotto_ctx *ctx, Sotto__Frame **ok);
 /* An exit status and message for a failed request on the connection. */
 int ctx_request_fail(struct sotto_ctx *ctx, const char *what, int r);
-/* Remember server and user in sotto.conf (after register). */
-int ctx_save_conf(struct sotto_ctx *ctx);
 /* The own public key from the identity file's .pub (no passphrase needed). */
 int ctx_own_pub(struct sotto_ctx *ctx, struct identity_pub **out);
 
-/* Upload one-time prekeys if the server holds fewer than 20 (an exit status). */
-int account_topup(struct sotto_ctx *ctx, uint32_t remaining);
+/*
+ * Prekey upkeep after each login (an exit status): drop signed prekeys past
+ * their grace period, make and upload a new signed prekey when the current
+ * one is a week old, and top the one-time prekeys up to 100 when the server
+ * holds fewer than 20 (otk_remaining, from LoginOk).  Opens client.db; if
+ * another sotto holds the profile, that one does the upkeep and this does
+ * nothing.
+ */
+int account_prekeys(struct sotto_ctx *ctx, uint32_t otk_remaining);
+
+/*
+ * The exit status and message for a failed known_servers or known_peers call
+ * (r, with err from client-trust.h): a malformed file is the user's to fix
+ * (1, err names FILE:LINE), anything else is internal (2).
+ */
+int trust_file_fail(int r, const char *err);
 
 /*
  * Check a peer's identity key against known_peers under --trust-new: 0 to go

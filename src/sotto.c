@@ -159,28 +159,6 @@ conf_load(struct sotto_ctx *ctx)
 }
 
 int
-ctx_save_conf(struct sotto_ctx *ctx)
-{
-	char tmp[4096];
-	FILE *fp;
-
-	if (client_paths_mkdirs(ctx->paths, tmp, sizeof(tmp)) != 0)
-		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", tmp);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", ctx->paths->conf);
-	if ((fp = fopen(tmp, "w")) == NULL)
-		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s: %s", tmp, strerror(errno));
-	fprintf(fp, "# written by sotto register\nserver = %s\nuser = %s\n", ctx->server,
-	        ctx->username);
-	if (ctx->identity_path != NULL)
-		fprintf(fp, "identity = %s\n", ctx->identity_path);
-	if (ctx->conf_trust != NULL)
-		fprintf(fp, "trust_new = %s\n", ctx->conf_trust);
-	if (fclose(fp) != 0 || rename(tmp, ctx->paths->conf) != 0)
-		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s: %s", ctx->paths->conf, strerror(errno));
-	return 0;
-}
-
-int
 ctx_need_server(struct sotto_ctx *ctx)
 {
 	unsigned long port;
@@ -312,32 +290,47 @@ ctx_need_store(struct sotto_ctx *ctx)
 	return 0;
 }
 
+/* Check the server's key against --server-fingerprint, if given (with or without --ca). */
+static int
+ctx_check_pin(struct sotto_ctx *ctx)
+{
+	const uint8_t *spki = client_conn_server_spki(ctx->conn);
+	uint8_t want[CLIENT_TRUST_SPKI_BYTES];
+	char fp[FINGERPRINT_LEN];
+
+	if (ctx->server_fp == NULL)
+		return 0;
+	if (client_trust_fingerprint_parse(want, ctx->server_fp) != 0)
+		return ctx_fail(SOTTO_EXIT_USAGE,
+		        "%s: not a fingerprint (SHA256: and 43 base64 characters)", ctx->server_fp);
+	if (memcmp(want, spki, sizeof(want)) != 0) {
+		tls_format_fingerprint(fp, sizeof(fp), spki);
+		return ctx_fail(SOTTO_EXIT_NET,
+		        "the server %s has key %s, but --server-fingerprint says %s; "
+		        "refusing to connect",
+		        ctx->server, fp, ctx->server_fp);
+	}
+	return 0;
+}
+
 /* Check the server's key against --server-fingerprint and known_servers. */
 static int
 ctx_check_server(struct sotto_ctx *ctx)
 {
 	const uint8_t *spki = client_conn_server_spki(ctx->conn);
-	uint8_t want[CLIENT_TRUST_SPKI_BYTES], stored[CLIENT_TRUST_SPKI_BYTES];
+	uint8_t stored[CLIENT_TRUST_SPKI_BYTES];
 	char fp[FINGERPRINT_LEN], fp2[FINGERPRINT_LEN], err[512];
 	enum client_trust_status st;
+	int r;
 
 	tls_format_fingerprint(fp, sizeof(fp), spki);
 	if (client_paths_mkdirs(ctx->paths, err, sizeof(err)) != 0)
 		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
-	if (ctx->server_fp != NULL) {
-		if (client_trust_fingerprint_parse(want, ctx->server_fp) != 0)
-			return ctx_fail(SOTTO_EXIT_USAGE,
-			        "%s: not a fingerprint (SHA256: and 43 base64 characters)",
-			        ctx->server_fp);
-		if (memcmp(want, spki, sizeof(want)) != 0)
-			return ctx_fail(SOTTO_EXIT_NET,
-			        "the server %s has key %s, but --server-fingerprint says %s; "
-			        "refusing to connect",
-			        ctx->server, fp, ctx->server_fp);
-	}
-	if (client_trust_server_lookup(ctx->paths->known_servers, ctx->host, ctx->portnum, spki,
-	            &st, stored, err, sizeof(err)) != 0)
-		return ctx_fail(SOTTO_EXIT_USAGE, "%s", err);
+	if ((r = ctx_check_pin(ctx)) != 0)
+		return r;
+	if ((r = client_trust_server_lookup(ctx->paths->known_servers, ctx->host, ctx->portnum,
+	             spki, &st, stored, err, sizeof(err))) != 0)
+		return trust_file_fail(r, err);
 	if (st == CLIENT_TRUST_MATCH)
 		return 0;
 	if (st == CLIENT_TRUST_MISMATCH && ctx->server_fp == NULL) {
@@ -351,12 +344,13 @@ ctx_check_server(struct sotto_ctx *ctx)
 		        "accept a new key on purpose)",
 		        ctx->server, fp, ctx->paths->known_servers, fp2);
 	}
-	if (st == CLIENT_TRUST_MISMATCH && client_trust_server_remove(ctx->paths->known_servers,
-	                                           ctx->host, ctx->portnum, err, sizeof(err)) != 0)
-		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
-	if (client_trust_server_add(ctx->paths->known_servers, ctx->host, ctx->portnum, spki,
-	            (int64_t)time(NULL), err, sizeof(err)) != 0)
-		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
+	if (st == CLIENT_TRUST_MISMATCH &&
+	        (r = client_trust_server_remove(ctx->paths->known_servers, ctx->host, ctx->portnum,
+	                 err, sizeof(err))) != 0)
+		return trust_file_fail(r, err);
+	if ((r = client_trust_server_add(ctx->paths->known_servers, ctx->host, ctx->portnum, spki,
+	             (int64_t)time(NULL), err, sizeof(err))) != 0)
+		return trust_file_fail(r, err);
 	if (ctx->server_fp == NULL)
 		fprintf(stderr, "sotto: first contact with %s; its key %s is now pinned in %s\n",
 		        ctx->server, fp, ctx->paths->known_servers);
@@ -382,7 +376,12 @@ ctx_connect(struct sotto_ctx *ctx)
 	o.software = SOTTO_SOFTWARE;
 	if ((r = client_conn_open(&ctx->conn, &o, err, sizeof(err))) != 0)
 		return ctx_fail(SOTTO_EXIT_NET, "%s", err);
-	if (ctx->ca == NULL && (r = ctx_check_server(ctx)) != 0) {
+	/*
+	 * With --ca the chain and host name were checked in the handshake; a
+	 * --server-fingerprint given as well must match too (known_servers is left alone).
+	 */
+	r = ctx->ca != NULL ? ctx_check_pin(ctx) : ctx_check_server(ctx);
+	if (r != 0) {
 		client_conn_abort(ctx->conn);
 		ctx->conn = NULL;
 		return r;
@@ -423,17 +422,26 @@ ctx_request_fail(struct sotto_ctx *ctx, const char *what, int r)
 int
 ctx_login(struct sotto_ctx *ctx, Sotto__Frame **ok)
 {
+	Sotto__Frame *f = NULL;
 	char what[128];
 	int r;
 
+	if (ok != NULL)
+		*ok = NULL;
 	if ((r = ctx_need_user(ctx)) != 0 || (r = ctx_need_identity(ctx)) != 0 ||
 	        (r = ctx_connect(ctx)) != 0)
 		return r;
-	if ((r = client_conn_login(ctx->conn, ctx->username, ctx->id, ok)) != 0) {
+	if ((r = client_conn_login(ctx->conn, ctx->username, ctx->id, &f)) != 0) {
 		snprintf(what, sizeof(what), "cannot log in as %s", ctx->username);
 		return ctx_request_fail(ctx, what, r);
 	}
-	return 0;
+	/* Whatever the command, a login keeps the prekeys that peers fetch fresh. */
+	if ((r = account_prekeys(ctx, f->login_ok->otk_remaining)) == 0 && ok != NULL) {
+		*ok = f;
+		f = NULL;
+	}
+	frame_free(f);
+	return r;
 }
 
 static int
@@ -489,6 +497,7 @@ usage(FILE *fp)
 	            "  -4, -6                 IPv4 or IPv6 only\n"
 	            "  -h, --help             this help; COMMAND --help for a command's\n"
 	            "  -V, --version          the version\n"
+	            "  --                     end of options: the rest are operands\n"
 	            "\n"
 	            "commands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -523,7 +532,7 @@ int
 main(int argc, char **argv)
 {
 	struct sotto_ctx ctx;
-	const char *trust = NULL;
+	const char *trust = NULL, *test_now = NULL;
 	struct gopt gopts[] = {
 	        {"-H", &ctx.home},
 	        {"-s", &ctx.server},
@@ -533,10 +542,13 @@ main(int argc, char **argv)
 	        {"--ca", &ctx.ca},
 	        {"--server-fingerprint", &ctx.server_fp},
 	        {"--trust-new", &trust},
+	        /* Hidden and for tests only: the clock that prekey rotation reads. */
+	        {"--test-now", &test_now},
 	};
 	static const char *const subopts[] = {"-m", "--timeout", "--since", NULL};
+	static char dashdash[] = "--";
 	char **sub = NULL, err[512];
-	int nsub = 0, i, rc = SOTTO_EXIT_USAGE, help = 0, seen_cmd = 0;
+	int nsub = 0, i, j, rc = SOTTO_EXIT_USAGE, help = 0, seen_cmd = 0;
 	size_t k, n;
 
 	memset(&ctx, 0, sizeof(ctx));
@@ -549,7 +561,21 @@ main(int argc, char **argv)
 		const char *a = argv[i];
 		int matched = 0;
 
+		/*
+		 * "--" ends the options, global and the command's alike: every later
+		 * argument is an operand, the first one the command if none came
+		 * before.  The command still sees a "--" (in place of this one) when
+		 * an operand after it starts with '-', so that it does not take that
+		 * operand for an option.
+		 */
 		if (strcmp(a, "--") == 0) {
+			i++;
+			if (!seen_cmd && i < argc)
+				sub[nsub++] = argv[i++];
+			for (j = i; j < argc && argv[j][0] != '-'; j++)
+				;
+			if (j < argc)
+				sub[nsub++] = dashdash;
 			for (; i < argc; i++)
 				sub[nsub++] = argv[i];
 			break;
@@ -597,6 +623,18 @@ main(int argc, char **argv)
 		usage(stdout);
 		rc = 0;
 		goto out;
+	}
+	if (test_now != NULL) {
+		long long v;
+		char *end;
+
+		errno = 0;
+		v = strtoll(test_now, &end, 10);
+		if (errno != 0 || end == test_now || *end != '\0' || v <= 0) {
+			rc = ctx_fail(SOTTO_EXIT_USAGE, "--test-now %s: a Unix time", test_now);
+			goto out;
+		}
+		ctx.test_now = (int64_t)v;
 	}
 	if (client_paths_resolve(&ctx.paths, ctx.home, NULL, err, sizeof(err)) != 0) {
 		rc = ctx_fail(SOTTO_EXIT_USAGE, "%s", err);

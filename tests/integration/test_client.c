@@ -6,9 +6,13 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <criterion/criterion.h>
@@ -27,6 +31,7 @@
 #endif
 
 static struct testsrv srv;
+static const char *cu_cwd; /* the directory sotto runs in; NULL: the test's */
 
 struct cu {
 	char name[PROTO_USERNAME_MAX + 1];
@@ -49,6 +54,18 @@ teardown(void)
 }
 
 TestSuite(client, .init = setup, .fini = teardown, .timeout = 60);
+
+/* The server's key fingerprint, learnt through a connection of the test's own. */
+static void
+server_fp(char fp[FINGERPRINT_LEN])
+{
+	struct client_conn *c;
+	char err[512];
+
+	cr_assert_not_null(c = tconnect(&srv, 0, err, sizeof(err)), "%s", err);
+	client_conn_close(c);
+	tls_format_fingerprint(fp, FINGERPRINT_LEN, srv.spki);
+}
 
 /* A home with an identity (RSA-3072 if rsa) made by sotto-keygen. */
 static void
@@ -78,14 +95,16 @@ static void
 cu_run(struct proc_result *res, const struct cu *u, const char *input, ...)
 {
 	const char *argv[40];
-	char server[64];
+	char server[64], prog[PATH_MAX];
 	struct proc_opts po;
 	const char *a;
 	va_list ap;
 	size_t n = 0;
 
 	snprintf(server, sizeof(server), "127.0.0.1:%s", srv.port4);
-	argv[n++] = testsrv_program("sotto");
+	/* Absolute, for cu_cwd. */
+	cr_assert_not_null(realpath(testsrv_program("sotto"), prog));
+	argv[n++] = prog;
 	argv[n++] = "-H";
 	argv[n++] = u->home;
 	argv[n++] = "-s";
@@ -101,6 +120,7 @@ cu_run(struct proc_result *res, const struct cu *u, const char *input, ...)
 	po.input = input;
 	po.inputlen = input != NULL ? strlen(input) : 0;
 	po.env = (const char *const[]){"SOTTO_HOME", NULL};
+	po.cwd = cu_cwd;
 	cr_assert_eq(proc_run(res, argv, &po), 0);
 	cr_assert(res->exited, "sotto died of signal %d", res->signal);
 }
@@ -259,7 +279,8 @@ Test(client, bad_input)
 	cr_assert(strstr(res.err, "incorrect passphrase") != NULL, "%s", res.err);
 	proc_result_free(&res);
 	/* A forced fingerprint that does not match: both named. */
-	tls_format_fingerprint(fp, sizeof(fp), srv.spki);
+	server_fp(fp);
+	cr_assert_str_neq(fp, fake);
 	cu_ok(&res, &alice, 3, NULL, "--server-fingerprint", fake, "who", NULL);
 	cr_assert(strstr(res.err, fake) != NULL && strstr(res.err, fp) != NULL, "%s", res.err);
 	proc_result_free(&res);
@@ -344,9 +365,12 @@ Test(client, tampered_envelope)
 	proc_result_free(&res);
 }
 
-/* Play a malicious server: give bob a new identity key and a signed prekey it signed. */
+/*
+ * Play a malicious server: give bob a new identity key and a signed prekey
+ * it signed; newfp (may be NULL) receives the new key's fingerprint.
+ */
 static void
-swap_bob_key(void)
+swap_bob_key(char *newfp)
 {
 	struct identity *id = NULL;
 	uint8_t pub[32], sec[32], sig[IDENTITY_SIG_MAX];
@@ -397,6 +421,8 @@ swap_bob_key(void)
 	                     NULL),
 	        SQLITE_OK);
 	sqlite3_close(db);
+	if (newfp != NULL)
+		identity_fingerprint(newfp, &id->pub);
 	identity_free(id);
 }
 
@@ -424,7 +450,7 @@ Test(client, key_change_tofu)
 	cu_ok(&res, &alice, 0, NULL, "fingerprint", "bob", NULL, NULL);
 	cr_assert(strstr(res.out, fp) != NULL, "%s", res.out);
 	proc_result_free(&res);
-	swap_bob_key();
+	swap_bob_key(NULL);
 	cu_ok(&res, &alice, 0, NULL, "send", "bob", "-m", "after the swap");
 	cr_assert(strstr(res.err, "HAS CHANGED") != NULL, "%s", res.err);
 	cr_assert(strstr(res.err, fp) != NULL, "%s", res.err);
@@ -459,10 +485,524 @@ Test(client, key_change_verified)
 	proc_result_free(&res);
 	cu_ok(&res, &alice, 0, NULL, "verify", "bob", digits, NULL);
 	proc_result_free(&res);
-	swap_bob_key();
+	swap_bob_key(NULL);
 	cu_run(&res, &alice, NULL, "--json", "send", "bob", "-m", "must not go", (char *)NULL);
 	cr_assert_eq(res.status, 4, "%s\n%s", res.out, res.err);
 	cr_assert(strstr(res.out, "{\"event\":\"key_change\"") != NULL, "%s", res.out);
 	cr_assert(strstr(res.err, "HAS CHANGED") != NULL, "%s", res.err);
 	proc_result_free(&res);
+}
+
+/* A file's whole text in a static buffer; "" if it is missing. */
+static const char *
+slurp(const char *path)
+{
+	static char text[65536];
+	FILE *fp = fopen(path, "r");
+	size_t n = 0;
+
+	if (fp != NULL) {
+		n = fread(text, 1, sizeof(text) - 1, fp);
+		fclose(fp);
+	}
+	text[n] = '\0';
+	return text;
+}
+
+/* How many times needle occurs in s. */
+static int
+count(const char *s, const char *needle)
+{
+	int n = 0;
+
+	while ((s = strstr(s, needle)) != NULL) {
+		n++;
+		s += strlen(needle);
+	}
+	return n;
+}
+
+static void
+spit(const char *path, const char *mode, const char *text)
+{
+	FILE *fp = fopen(path, mode);
+
+	cr_assert_not_null(fp, "%s", path);
+	fputs(text, fp);
+	cr_assert_eq(fclose(fp), 0);
+}
+
+/* A changed key says so, with the key still on record; the banner keeps the name as it is. */
+Test(client, fingerprint_of_a_changed_key)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+	char oldfp[FINGERPRINT_LEN], newfp[FINGERPRINT_LEN], want[400];
+
+	pair(&alice, &bob, 0);
+	bob_fingerprint(&bob, oldfp);
+	cu_ok(&res, &alice, 0, NULL, "fingerprint", "bob", NULL, NULL);
+	snprintf(want, sizeof(want), "bob %s ED25519 (tofu)\n", oldfp);
+	cr_assert(strstr(res.out, want) != NULL, "%s", res.out);
+	proc_result_free(&res);
+	swap_bob_key(newfp);
+	cu_ok(&res, &alice, 0, NULL, "send", "bob", "-m", "after the swap");
+	cr_assert(strstr(res.err, "@    WARNING: THE IDENTITY KEY OF bob HAS CHANGED\n") != NULL,
+	        "%s", res.err);
+	cr_assert(strstr(res.err, "BOB") == NULL, "%s", res.err);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "fingerprint", "bob", NULL, NULL);
+	snprintf(want, sizeof(want), "bob %s ED25519 (changed)\nrecorded key: %s ", newfp, oldfp);
+	cr_assert(strstr(res.out, want) != NULL, "%s", res.out);
+	cr_assert(strstr(res.out, "(tofu)") == NULL, "%s", res.out);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "--json", "fingerprint", "bob", NULL);
+	snprintf(want, sizeof(want),
+	        "\"fingerprint\":\"%s\",\"level\":\"changed\",\"recorded_fingerprint\":\"%s\",",
+	        newfp, oldfp);
+	cr_assert(strstr(res.out, want) != NULL, "%s", res.out);
+	proc_result_free(&res);
+	/* Accepting the new key ends it. */
+	cu_ok(&res, &alice, 0, NULL, "trust", "bob", NULL, NULL);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "fingerprint", "bob", NULL, NULL);
+	snprintf(want, sizeof(want), "bob %s ED25519 (tofu)\nsafety number: ", newfp);
+	cr_assert(strstr(res.out, want) != NULL, "%s", res.out);
+	proc_result_free(&res);
+}
+
+/* "--" ends the options, the command's too: what follows is an operand. */
+Test(client, double_dash_ends_options)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""}, carol = {.name = ""};
+	struct proc_result res;
+
+	pair(&alice, &bob, 0);
+	cu_ok(&res, &alice, 1, NULL, "send", "bob", "--", "-m");
+	cr_assert(strstr(res.err, "usage: sotto send USER") != NULL, "%s", res.err);
+	cr_assert(strstr(res.err, "unknown option") == NULL, "%s", res.err);
+	proc_result_free(&res);
+	cu_run(&res, &alice, NULL, "send", "bob", "-m", "hi", "--", "-6", (char *)NULL);
+	cr_assert_eq(res.status, 1, "%s", res.err);
+	cr_assert(strstr(res.err, "usage: sotto send USER") != NULL, "%s", res.err);
+	proc_result_free(&res);
+	cu_run(&res, &alice, NULL, "--", "send", "bob", "-m", "hi", (char *)NULL);
+	cr_assert_eq(res.status, 1, "%s", res.err);
+	cr_assert(strstr(res.err, "usage: sotto send USER") != NULL, "%s", res.err);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 1, NULL, "history", "--", "--help", NULL);
+	cr_assert(strstr(res.err, "usage: sotto history USER") != NULL, "%s", res.err);
+	proc_result_free(&res);
+	/* Before the command, and before operands that look like none. */
+	cu_ok(&res, &alice, 0, NULL, "--", "fingerprint", NULL, NULL);
+	cr_assert(strstr(res.out, "(your key)") != NULL, "%s", res.out);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, "through stdin", "send", "--", "bob", NULL);
+	proc_result_free(&res);
+	cu_make(&carol, "carol", 0);
+	cu_ok(&res, &carol, 0, NULL, "register", "--", "carol", NULL);
+	cr_assert(strstr(res.out, "registered carol on ") != NULL, "%s", res.out);
+	proc_result_free(&res);
+	/* Only the message from standard input went out. */
+	cu_ok(&res, &bob, 0, NULL, "receive", NULL, NULL, NULL);
+	cr_assert(strstr(res.out, " alice: through stdin\n") != NULL, "%s\n%s", res.out, res.err);
+	cr_assert_eq(count(res.out, " alice: "), 1, "%s", res.out);
+	proc_result_free(&res);
+}
+
+/* With --ca, a --server-fingerprint given too must match as well; known_servers stays out of it. */
+Test(client, ca_and_server_fingerprint_both_checked)
+{
+	static const char fake[] = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+	struct cu dave = {.name = ""};
+	struct proc_result res;
+	char crt[400], other[400], fp[FINGERPRINT_LEN], ks[512];
+
+	cu_make(&dave, "dave", 0);
+	snprintf(crt, sizeof(crt), "%s/server.crt", srv.state);
+	snprintf(ks, sizeof(ks), "%s/known_servers", dave.home);
+	server_fp(fp);
+	cu_ok(&res, &dave, 0, NULL, "--ca", crt, "register", "dave");
+	proc_result_free(&res);
+	cu_run(&res, &dave, NULL, "--ca", crt, "--server-fingerprint", fake, "who", (char *)NULL);
+	cr_assert_eq(res.status, 3, "%s\n%s", res.out, res.err);
+	cr_assert(strstr(res.err, fake) != NULL && strstr(res.err, fp) != NULL, "%s", res.err);
+	cr_assert(strstr(res.out, "dave") == NULL, "%s", res.out);
+	proc_result_free(&res);
+	cu_run(&res, &dave, NULL, "--ca", crt, "--server-fingerprint", fp, "who", (char *)NULL);
+	cr_assert_eq(res.status, 0, "%s", res.err);
+	cr_assert(strstr(res.out, "dave online") != NULL, "%s", res.out);
+	proc_result_free(&res);
+	cr_assert_neq(access(ks, F_OK), 0, "%s was written", ks);
+	/* A CA that did not sign the server's certificate. */
+	snprintf(other, sizeof(other), "%s/other", srv.dir);
+	cr_assert_eq(proc_runl(&res, NULL, testsrv_program("sotto-keygen"), "-q", "-t", "tls", "-f",
+	                     other, "--san", "127.0.0.1", (char *)NULL),
+	        0);
+	cr_assert_eq(res.status, 0, "%s", res.err);
+	proc_result_free(&res);
+	strcat(other, ".crt");
+	cu_ok(&res, &dave, 3, NULL, "--ca", other, "who", NULL);
+	cr_assert(strstr(res.err, "did not verify") != NULL, "%s", res.err);
+	proc_result_free(&res);
+}
+
+/* register changes server and user in sotto.conf and leaves every other line alone. */
+Test(client, register_edits_sotto_conf_in_place)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+	char conf[512], text[1024], want[1024];
+	struct stat st;
+	mode_t old;
+
+	cu_make(&alice, "alice", 0);
+	cu_make(&bob, "bob", 0);
+	snprintf(conf, sizeof(conf), "%s/sotto.conf", alice.home);
+	snprintf(text, sizeof(text),
+	        "# alice's settings\n"
+	        "identity = %s\n"
+	        "\n"
+	        "  trust_new = tofu\n"
+	        "user = someone-else\n",
+	        alice.identity);
+	spit(conf, "w", text);
+	old = umask(022);
+	cu_ok(&res, &alice, 0, NULL, "register", "alice", NULL, NULL);
+	umask(old);
+	proc_result_free(&res);
+	snprintf(want, sizeof(want),
+	        "# alice's settings\n"
+	        "identity = %s\n"
+	        "\n"
+	        "  trust_new = tofu\n"
+	        "user = alice\n"
+	        "server = 127.0.0.1:%s\n",
+	        alice.identity, srv.port4);
+	cr_assert_str_eq(slurp(conf), want);
+	cr_assert_eq(stat(conf, &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0600, "mode %o", (unsigned)(st.st_mode & 07777));
+	/* A relative --identity is remembered as an absolute path... */
+	snprintf(conf, sizeof(conf), "%s/sotto.conf", bob.home);
+	cu_cwd = srv.dir;
+	cu_run(&res, &bob, NULL, "--identity", "bob/identity", "register", "bob", (char *)NULL);
+	cu_cwd = NULL;
+	cr_assert_eq(res.status, 0, "%s", res.err);
+	proc_result_free(&res);
+	snprintf(want, sizeof(want), "identity = %s\n", bob.identity);
+	cr_assert(strstr(slurp(conf), want) != NULL, "%s", slurp(conf));
+	/* ... so that it works from any directory. */
+	cu_ok(&res, &bob, 0, NULL, "fingerprint", NULL, NULL, NULL);
+	cr_assert(strstr(res.out, "(your key)") != NULL, "%s", res.out);
+	proc_result_free(&res);
+}
+
+/* identities writes an IPv6 server as -s takes it: in brackets. */
+Test(client, identities_bracket_ipv6_servers)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+	char v6[64], want[128];
+
+	pair(&alice, &bob, 0);
+	snprintf(v6, sizeof(v6), "[::1]:%s", srv.port6);
+	cu_run(&res, &alice, NULL, "-s", v6, "send", "bob", "-m", "over IPv6", (char *)NULL);
+	cr_assert_eq(res.status, 0, "%s", res.err);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "identities", NULL, NULL, NULL);
+	snprintf(want, sizeof(want), "%s bob ED25519 SHA256:", v6);
+	cr_assert(strstr(res.out, want) != NULL, "%s", res.out);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "--json", "identities", NULL, NULL);
+	snprintf(want, sizeof(want), "\"server\":\"%s\",\"user\":\"bob\"", v6);
+	cr_assert(strstr(res.out, want) != NULL, "%s", res.out);
+	proc_result_free(&res);
+}
+
+/*
+ * A malformed trust file is the user's to mend: every command says which
+ * line and exits 1, and a message that could not be checked stays queued.
+ */
+Test(client, malformed_trust_files_are_user_errors)
+{
+	static const char *const cmds[][4] = {
+	        {"receive", NULL, NULL, NULL},
+	        {"identities", NULL, NULL, NULL},
+	        {"fingerprint", "carol", NULL, NULL},
+	        {"send", "carol", "-m", "x"},
+	        {"trust", "carol", NULL, NULL},
+	        {"untrust", "carol", NULL, NULL},
+	        {"verify", "carol", "12345", NULL},
+	};
+	struct cu alice = {.name = ""}, bob = {.name = ""}, carol = {.name = ""};
+	struct proc_result res;
+	char kp[512], ks[512], where[600];
+	size_t i;
+
+	pair(&alice, &bob, 0);
+	cu_make(&carol, "carol", 0);
+	cu_register(&carol);
+	cu_ok(&res, &carol, 0, NULL, "send", "bob", "-m", "kept for later");
+	proc_result_free(&res);
+	snprintf(kp, sizeof(kp), "%s/known_peers", bob.home);
+	spit(kp, "w", "# edited by hand\nnot an entry\n");
+	snprintf(where, sizeof(where), "sotto: %s:2: ", kp);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		cu_ok(&res, &bob, 1, NULL, cmds[i][0], cmds[i][1], cmds[i][2], cmds[i][3]);
+		cr_assert(strstr(res.err, where) != NULL, "sotto %s: %s", cmds[i][0], res.err);
+		cr_assert(strstr(res.out, "kept for later") == NULL, "%s", res.out);
+		proc_result_free(&res);
+	}
+	/* Mended, the file lets the message in: it was not dropped. */
+	spit(kp, "w", "# edited by hand\n");
+	cu_ok(&res, &bob, 0, NULL, "receive", NULL, NULL, NULL);
+	cr_assert(strstr(res.out, " carol: kept for later\n") != NULL, "%s\n%s", res.out, res.err);
+	proc_result_free(&res);
+	/* known_servers likewise. */
+	snprintf(ks, sizeof(ks), "%s/known_servers", alice.home);
+	spit(ks, "a", "127.0.0.1:7443 not-a-fingerprint\n");
+	snprintf(where, sizeof(where), "sotto: %s:2: ", ks);
+	cu_ok(&res, &alice, 1, NULL, "who", NULL, NULL, NULL);
+	cr_assert(strstr(res.err, where) != NULL, "%s", res.err);
+	proc_result_free(&res);
+}
+
+#define DAY 86400
+
+/* A Unix time days days from now, as --test-now takes it, in a static buffer (two at a time). */
+static const char *
+days_on(double days)
+{
+	static char s[2][32];
+	static int which;
+
+	which ^= 1;
+	snprintf(s[which], sizeof(s[which]), "%lld",
+	        (long long)time(NULL) + (long long)(days * DAY));
+	return s[which];
+}
+
+/* The id of the signed prekey the server hands out for u, whose signature must check out. */
+static uint32_t
+bundle_spk_id(struct client_conn *c, const struct cu *u)
+{
+	struct identity_pub *pub = NULL;
+	Sotto__Frame req, *reply = NULL;
+	Sotto__GetBundle gb;
+	const Sotto__SignedPrekey *spk;
+	char path[512];
+	struct buf m;
+	uint32_t id;
+
+	sotto__get_bundle__init(&gb);
+	gb.username = proto_str(u->name);
+	frame_init(&req, 0);
+	req.body_case = SOTTO__FRAME__BODY_GET_BUNDLE;
+	req.get_bundle = &gb;
+	cr_assert_eq(client_conn_request(c, &req, &reply, 0), 0, "%s", client_conn_error(c));
+	cr_assert_eq(reply->body_case, SOTTO__FRAME__BODY_BUNDLE);
+	cr_assert_not_null(spk = reply->bundle->spk);
+	snprintf(path, sizeof(path), "%s.pub", u->identity);
+	cr_assert_eq(identity_pub_load(&pub, NULL, path), 0);
+	buf_init(&m, 0);
+	cr_assert_eq(sigmsg_spk(&m, spk->id, spk->public_key.data, spk->created), 0);
+	cr_assert_eq(identity_pub_verify(pub, spk->signature.data, spk->signature.len, buf_ptr(&m),
+	                     buf_len(&m)),
+	        0, "signed prekey %u does not verify", spk->id);
+	id = spk->id;
+	buf_free(&m);
+	identity_pub_free(pub);
+	frame_free(reply);
+	return id;
+}
+
+/* The signed prekeys in u's client.db, as "1,2,". */
+static const char *
+client_spk_ids(const struct cu *u)
+{
+	static char out[256];
+	char path[512];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "%s/client.db", u->home);
+	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	cr_assert_eq(
+	        sqlite3_prepare_v2(db, "SELECT id FROM signed_prekeys ORDER BY id", -1, &st, NULL),
+	        SQLITE_OK);
+	out[0] = '\0';
+	while (sqlite3_step(st) == SQLITE_ROW && n < sizeof(out) - 24)
+		n += (size_t)snprintf(
+		        out + n, sizeof(out) - n, "%lld,", (long long)sqlite3_column_int64(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return out;
+}
+
+/* How many one-time prekeys the server holds for name. */
+static int
+server_otks(const char *name)
+{
+	char path[512];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/sottod.db", srv.state);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM one_time_prekeys WHERE name = ?",
+	                     -1, &st, NULL),
+	        SQLITE_OK);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* A throwaway user that fetches bundles. */
+static struct client_conn *
+probe_login(struct tuser *probe)
+{
+	struct client_conn *c;
+	char err[512];
+
+	cr_assert_eq(tuser_new(probe, "probe", IDENTITY_ED25519), 0);
+	cr_assert_eq(tregister(&srv, probe), 0);
+	cr_assert_not_null(c = tlogin(&srv, probe, err, sizeof(err)), "%s", err);
+	return c;
+}
+
+/* Any login a week after the signed prekey was made replaces it; earlier ones do not. */
+Test(client, signed_prekey_rotates_weekly)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+	struct tuser probe;
+	struct client_conn *c;
+
+	pair(&alice, &bob, 0);
+	c = probe_login(&probe);
+	cr_assert_eq(bundle_spk_id(c, &bob), 1);
+	cu_ok(&res, &bob, 0, NULL, "--test-now", days_on(6.9), "who", NULL);
+	proc_result_free(&res);
+	cr_assert_eq(bundle_spk_id(c, &bob), 1);
+	cr_assert_str_eq(client_spk_ids(&bob), "1,");
+	cu_ok(&res, &bob, 0, NULL, "--test-now", days_on(8), "who", NULL);
+	cr_assert(strstr(res.out, "bob online") != NULL, "%s", res.out);
+	proc_result_free(&res);
+	cr_assert_eq(bundle_spk_id(c, &bob), 2);
+	cr_assert_str_eq(client_spk_ids(&bob), "1,2,");
+	/* Once a week, not at every login. */
+	cu_ok(&res, &bob, 0, NULL, "--test-now", days_on(9), "seen", "alice");
+	proc_result_free(&res);
+	cr_assert_eq(bundle_spk_id(c, &bob), 2);
+	cr_assert_str_eq(client_spk_ids(&bob), "1,2,");
+	client_conn_close(c);
+	tuser_free(&probe);
+}
+
+/*
+ * alice fetches bob's bundle before bob's signed prekey rotates and sends
+ * after it: within the grace period, bob still opens the session.
+ */
+Test(client, old_signed_prekey_opens_within_grace)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+
+	pair(&alice, &bob, 0);
+	cu_ok(&res, &alice, 0, NULL, "send", "bob", "-m", "before the rotation");
+	proc_result_free(&res);
+	/* who logs in (and rotates) but leaves the message queued. */
+	cu_ok(&res, &bob, 0, NULL, "--test-now", days_on(8), "who", NULL);
+	proc_result_free(&res);
+	cr_assert_str_eq(client_spk_ids(&bob), "1,2,");
+	/* alice has not heard from bob: her session still starts from signed prekey 1. */
+	cu_ok(&res, &alice, 0, NULL, "send", "bob", "-m", "after the rotation");
+	proc_result_free(&res);
+	cu_ok(&res, &bob, 0, NULL, "--test-now", days_on(8 + 13.9), "receive", NULL);
+	cr_assert(strstr(res.out, " alice: before the rotation\n") != NULL, "%s\n%s", res.out,
+	        res.err);
+	cr_assert(strstr(res.out, " alice: after the rotation\n") != NULL, "%s\n%s", res.out,
+	        res.err);
+	cr_assert(strstr(res.err, "could not be decrypted") == NULL, "%s", res.err);
+	proc_result_free(&res);
+	cr_assert_str_eq(client_spk_ids(&bob), "1,2,3,");
+}
+
+/* Past the grace period the old secret is gone: the row, its bytes, and what it opened. */
+Test(client, old_signed_prekey_is_deleted_after_grace)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+	uint8_t sealed[256];
+	int sealedlen;
+	char path[512];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	FILE *fp;
+	static uint8_t file[4 * 1024 * 1024];
+	size_t n;
+
+	pair(&alice, &bob, 0);
+	cu_ok(&res, &alice, 0, NULL, "send", "bob", "-m", "too late");
+	proc_result_free(&res);
+	cu_ok(&res, &bob, 0, NULL, "--test-now", days_on(8), "who", NULL);
+	proc_result_free(&res);
+	/* The sealed secret of signed prekey 1, to look for afterwards. */
+	snprintf(path, sizeof(path), "%s/client.db", bob.home);
+	cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(
+	                     db, "SELECT secret FROM signed_prekeys WHERE id = 1", -1, &st, NULL),
+	        SQLITE_OK);
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	sealedlen = sqlite3_column_bytes(st, 0);
+	cr_assert(sealedlen > 32 && sealedlen <= (int)sizeof(sealed));
+	memcpy(sealed, sqlite3_column_blob(st, 0), (size_t)sealedlen);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	/* 8 + 14 days: prekey 1 was retired on day 8, so its grace ended on day 22. */
+	cu_ok(&res, &bob, 0, NULL, "--test-now", days_on(23), "receive", NULL);
+	cr_assert(strstr(res.err, "a message from alice could not be decrypted") != NULL, "%s",
+	        res.err);
+	cr_assert(strstr(res.out, "too late") == NULL, "%s", res.out);
+	proc_result_free(&res);
+	cr_assert_str_eq(client_spk_ids(&bob), "2,3,");
+	cr_assert_not_null(fp = fopen(path, "rb"));
+	n = fread(file, 1, sizeof(file), fp);
+	fclose(fp);
+	cr_assert(n < sizeof(file));
+	cr_assert_null(memmem(file, n, sealed, (size_t)sealedlen),
+	        "the deleted secret is still in client.db");
+}
+
+/* Every login tops the one-time prekeys up below 20, not only send and receive. */
+Test(client, one_time_prekeys_topped_up_at_any_login)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+	struct tuser probe;
+	struct client_conn *c;
+	int i;
+
+	pair(&alice, &bob, 0);
+	c = probe_login(&probe);
+	for (i = 0; i < 80; i++)
+		cr_assert_eq(bundle_spk_id(c, &bob), 1);
+	cr_assert_eq(server_otks("bob"), 20);
+	/* At 20 nothing is added. */
+	cu_ok(&res, &bob, 0, NULL, "blocked", NULL, NULL, NULL);
+	proc_result_free(&res);
+	cr_assert_eq(server_otks("bob"), 20);
+	cr_assert_eq(bundle_spk_id(c, &bob), 1);
+	client_conn_close(c);
+	tuser_free(&probe);
+	cr_assert_eq(server_otks("bob"), 19);
+	cu_ok(&res, &bob, 0, NULL, "blocked", NULL, NULL, NULL);
+	proc_result_free(&res);
+	cr_assert_eq(server_otks("bob"), 100);
 }
