@@ -263,9 +263,9 @@ int
 cmd_verify(struct sotto_ctx *ctx, int argc, char **argv)
 {
 	struct identity_pub *mine = NULL, *theirs = NULL;
-	enum client_trust_level level;
+	struct client_trust_peer *p = NULL;
 	char peer[PROTO_USERNAME_MAX + 1], digits[SAFETY_DIGITS + 1], typed[512], err[512];
-	char recorded[FINGERPRINT_LEN];
+	char fp[FINGERPRINT_LEN];
 	size_t n = 0;
 	int i, r;
 
@@ -280,15 +280,43 @@ cmd_verify(struct sotto_ctx *ctx, int argc, char **argv)
 		n += (size_t)snprintf(typed + n, sizeof(typed) - n, "%s ", argv[i]);
 	}
 	if ((r = ctx_need_user(ctx)) != 0 || (r = ctx_own_pub(ctx, &mine)) != 0 ||
-	        (r = peer_key(ctx, peer, &theirs, &level, recorded)) != 0 ||
-	        (r = safety_of(ctx, mine, peer, theirs, digits)) != 0)
+	        (r = ctx_need_server(ctx)) != 0)
 		goto out;
-	if (!safety_matches(typed, digits)) {
-		r = ctx_fail(SOTTO_EXIT_TRUST,
-		        "the number does not match your safety number with %s; do not trust "
-		        "this key until you find out why",
-		        peer);
+	/*
+	 * The key recorded in known_peers first, which needs no server.  When the
+	 * number is not that key's (a verified peer made a new key, say), it may
+	 * be the key the server gives now: the one the user is told to verify.
+	 */
+	r = client_trust_peer_get(
+	        &p, ctx->paths->known_peers, ctx->host, ctx->portnum, peer, err, sizeof(err));
+	if (r != 0 && r != SOTTO_ERR_NOTFOUND) {
+		r = trust_file_fail(r, err);
 		goto out;
+	}
+	if (r == 0) {
+		if ((r = safety_of(ctx, mine, peer, p->pub, digits)) != 0)
+			goto out;
+		if (safety_matches(typed, digits)) {
+			theirs = p->pub;
+			p->pub = NULL;
+		}
+	}
+	if (theirs == NULL) {
+		if ((r = fetch_key(ctx, peer, &theirs)) != 0 ||
+		        (r = safety_of(ctx, mine, peer, theirs, digits)) != 0)
+			goto out;
+		if (!safety_matches(typed, digits)) {
+			r = ctx_fail(SOTTO_EXIT_TRUST,
+			        "the number does not match your safety number with %s; do not "
+			        "trust this key until you find out why",
+			        peer);
+			goto out;
+		}
+		if (p != NULL && !identity_pub_equal(p->pub, theirs)) {
+			identity_fingerprint(fp, theirs);
+			fprintf(stderr, "sotto: %s's new key %s replaces %s in %s\n", peer, fp,
+			        p->fingerprint, ctx->paths->known_peers);
+		}
 	}
 	if ((r = client_trust_peer_verify(ctx->paths->known_peers, ctx->host, ctx->portnum, peer,
 	             theirs, (int64_t)time(NULL), err, sizeof(err))) != 0) {
@@ -300,6 +328,7 @@ cmd_verify(struct sotto_ctx *ctx, int argc, char **argv)
 	else
 		printf("%s verified\n", peer);
 out:
+	client_trust_peer_free(p);
 	identity_pub_free(mine);
 	identity_pub_free(theirs);
 	return r;

@@ -365,6 +365,10 @@ Test(client, tampered_envelope)
 	proc_result_free(&res);
 }
 
+/* The identity key swap_bob_key() last put on the server for bob (SPKI DER). */
+static uint8_t swapped_der[1024];
+static size_t swapped_derlen;
+
 /*
  * Play a malicious server: give bob a new identity key and a signed prekey
  * it signed; newfp (may be NULL) receives the new key's fingerprint.
@@ -423,6 +427,9 @@ swap_bob_key(char *newfp)
 	sqlite3_close(db);
 	if (newfp != NULL)
 		identity_fingerprint(newfp, &id->pub);
+	cr_assert(id->pub.derlen <= sizeof(swapped_der));
+	memcpy(swapped_der, id->pub.der, id->pub.derlen);
+	swapped_derlen = id->pub.derlen;
 	identity_free(id);
 }
 
@@ -490,6 +497,28 @@ Test(client, key_change_verified)
 	cr_assert_eq(res.status, 4, "%s\n%s", res.out, res.err);
 	cr_assert(strstr(res.out, "{\"event\":\"key_change\"") != NULL, "%s", res.out);
 	cr_assert(strstr(res.err, "HAS CHANGED") != NULL, "%s", res.err);
+	proc_result_free(&res);
+	/* The number for the old key still matches the key on record, and changes nothing. */
+	cu_ok(&res, &alice, 0, NULL, "verify", "bob", digits, NULL);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 4, NULL, "send", "bob", "-m", "must not go either");
+	proc_result_free(&res);
+	/* Comparing numbers over the new key accepts it: verify fetches it from the server. */
+	snprintf(path, sizeof(path), "%s.pub", alice.identity);
+	cr_assert_eq(identity_pub_load(&a, NULL, path), 0);
+	cr_assert_eq(safety_number(digits, a->der, a->derlen, "alice", swapped_der, swapped_derlen,
+	                     "bob", SAFETY_ITERATIONS),
+	        0);
+	identity_pub_free(a);
+	cu_ok(&res, &alice, 0, NULL, "verify", "bob", digits, NULL);
+	cr_assert(strstr(res.err, "bob's new key SHA256:") != NULL, "%s", res.err);
+	cr_assert(strstr(res.out, "bob verified") != NULL, "%s", res.out);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "fingerprint", "bob", NULL, NULL);
+	cr_assert(strstr(res.out, "(verified)") != NULL, "%s", res.out);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "send", "bob", "-m", "to the new key");
+	cr_assert(strstr(res.err, "HAS CHANGED") == NULL, "%s", res.err);
 	proc_result_free(&res);
 }
 
