@@ -278,8 +278,10 @@ Test(client, bad_input)
 	        res.err);
 	proc_result_free(&res);
 	/* No subcommand, unknown subcommand, help. */
+	/* No subcommand without a terminal: the usage and a reason, not a hang. */
 	cu_ok(&res, &alice, 1, NULL, NULL, NULL, NULL, NULL);
-	cr_assert(strstr(res.err, "interactive mode is not built yet") != NULL);
+	cr_assert(strstr(res.err, "usage: sotto") != NULL, "%s", res.err);
+	cr_assert(strstr(res.err, "the interactive mode needs a terminal") != NULL, "%s", res.err);
 	proc_result_free(&res);
 	cu_ok(&res, &alice, 1, NULL, "frobnicate", NULL, NULL, NULL);
 	proc_result_free(&res);
