@@ -59,9 +59,17 @@ teardown(void)
 {
 	struct proc_result res;
 
+	char path[512];
+
 	if (tm.up) {
+		/* tmux leaves its socket behind: note where it is, then remove it. */
+		tm_tmux(&res, "display-message", "-p", "#{socket_path}", NULL, NULL);
+		snprintf(path, sizeof(path), "%.*s", (int)strcspn(res.out, "\n"), res.out);
+		proc_result_free(&res);
 		tm_tmux(&res, "kill-server", NULL, NULL, NULL, NULL);
 		proc_result_free(&res);
+		if (path[0] == '/')
+			unlink(path);
 		tm.up = 0;
 	}
 	testsrv_cleanup(&srv);
