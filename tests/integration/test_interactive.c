@@ -122,9 +122,9 @@ run(struct proc_result *res, const struct tclient *u, int want, const char *a1, 
 	        res->out, res->err);
 }
 
-/* Start sotto, interactive, as u in a 120x30 pane, and wait for its first prompt. */
+/* Start sotto, interactive, as u in a 120x30 pane, with extra global options (or NULL). */
 static void
-tm_start(const struct tclient *u)
+tm_start_with(const struct tclient *u, const char *extra)
 {
 	static int serial;
 	const char *argv[TCLIENT_ARGS_MAX + 1];
@@ -149,6 +149,8 @@ tm_start(const struct tclient *u)
 	n = tclient_argv(u, argv);
 	for (i = 0; i < n; i++)
 		o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, " '%s'", argv[i]);
+	if (extra != NULL)
+		o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, " %s", extra);
 	snprintf(cmd + o, sizeof(cmd) - o,
 	        "; echo $? > '%s/status.tmp'; stty -g > '%s/stty.after'; mv '%s/status.tmp' "
 	        "'%s/status'",
@@ -162,6 +164,12 @@ tm_start(const struct tclient *u)
 		proc_result_free(&res);
 	}
 	tm.up = 1;
+}
+
+static void
+tm_start(const struct tclient *u)
+{
+	tm_start_with(u, NULL);
 }
 
 static void
@@ -515,4 +523,29 @@ Test(interactive, idle_timeout_is_a_sentence_and_exit_3)
 	tm_start(&alice);
 	tm_expect("sotto: the server closed the connection: idle timeout");
 	cr_assert_eq(tm_exit_status(), 3, "%s", tm.screen);
+}
+
+/*
+ * A message under a key alice does not accept stays on the server; once she
+ * accepts it with /trust, sotto logs in again and the message shows.
+ */
+Test(interactive, trust_fetches_a_held_message)
+{
+	struct tclient alice, bob;
+	struct proc_result res;
+
+	start_server(NULL);
+	user(&alice, "alice");
+	user(&bob, "bob");
+	tm_start_with(&alice, "--trust-new never");
+	tm_expect("sotto>");
+	run(&res, &bob, 0, "send", "alice", "-m", "kept on the server");
+	proc_result_free(&res);
+	tm_expect("sotto: a message from bob stays on the server, unread");
+	cr_assert_null(strstr(tm.screen, "kept on the server"), "%s", tm.screen);
+	tm_line("/trust bob");
+	tm_expect("logged in again to fetch the messages the server held");
+	tm_expect(" bob: kept on the server\n");
+	tm_line("/quit");
+	cr_assert_eq(tm_exit_status(), 0);
 }
