@@ -820,6 +820,7 @@ tty_key(struct tty *t)
 
 		if (copy != NULL) {
 			history(t->hist, &he, H_ENTER, copy);
+			sotto_wipe(copy, len);
 			free(copy);
 		}
 	}
