@@ -114,6 +114,9 @@ int cmd_verify(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_trust(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_identities(struct sotto_ctx *ctx, int argc, char **argv);
 
+/* The interactive mode (client-interactive.c), when standard input and output are terminals. */
+int interactive_run(struct sotto_ctx *ctx);
+
 /* JSON: print s as a quoted JSON string. */
 void json_str(FILE *fp, const char *s, size_t len);
 /* Write a peer's text with terminal control characters replaced by '?'. */

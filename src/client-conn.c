@@ -510,6 +510,12 @@ client_conn_pending(const struct client_conn *c)
 }
 
 int
+client_conn_authed(const struct client_conn *c)
+{
+	return c->authed;
+}
+
+int
 client_conn_fd(const struct client_conn *c)
 {
 	return c->fd;

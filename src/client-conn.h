@@ -108,6 +108,9 @@ int client_conn_next_push(struct client_conn *c, Sotto__Frame **push, int timeou
  */
 int client_conn_next_frame(struct client_conn *c, Sotto__Frame **f, int timeout_ms) SOTTO_WUR;
 
+/* 1 once login or registration succeeded on this connection. */
+int client_conn_authed(const struct client_conn *c);
+
 /* Frames already received and queued (so poll() on the fd would miss them). */
 size_t client_conn_pending(const struct client_conn *c);
 int client_conn_fd(const struct client_conn *c);

@@ -428,6 +428,9 @@ ctx_login(struct sotto_ctx *ctx, Sotto__Frame **ok)
 
 	if (ok != NULL)
 		*ok = NULL;
+	/* The interactive mode runs one-shot commands on its logged-in connection. */
+	if (ok == NULL && ctx->conn != NULL && client_conn_authed(ctx->conn))
+		return 0;
 	if ((r = ctx_need_user(ctx)) != 0 || (r = ctx_need_identity(ctx)) != 0 ||
 	        (r = ctx_connect(ctx)) != 0)
 		return r;
@@ -444,14 +447,19 @@ ctx_login(struct sotto_ctx *ctx, Sotto__Frame **ok)
 	return r;
 }
 
+static void usage(FILE *fp);
+
 static int
 cmd_interactive(struct sotto_ctx *ctx, int argc, char **argv)
 {
-	(void)ctx;
 	(void)argc;
 	(void)argv;
-	return ctx_fail(SOTTO_EXIT_USAGE,
-	        "interactive mode is not built yet; use a subcommand (see sotto --help)");
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		usage(stderr);
+		return ctx_fail(SOTTO_EXIT_USAGE,
+		        "no command given, and the interactive mode needs a terminal");
+	}
+	return interactive_run(ctx);
 }
 
 struct command {

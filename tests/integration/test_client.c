@@ -7,8 +7,10 @@
 #include "config.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -67,15 +69,15 @@ server_fp(char fp[FINGERPRINT_LEN])
 	tls_format_fingerprint(fp, FINGERPRINT_LEN, srv.spki);
 }
 
-/* A home with an identity (RSA-3072 if rsa) made by sotto-keygen. */
+/* A home srv.dir/dir for name with an identity (RSA-3072 if rsa) made by sotto-keygen. */
 static void
-cu_make(struct cu *u, const char *name, int rsa)
+cu_make_in(struct cu *u, const char *dir, const char *name, int rsa)
 {
 	struct proc_result res;
 	FILE *fp;
 
 	snprintf(u->name, sizeof(u->name), "%s", name);
-	snprintf(u->home, sizeof(u->home), "%s/%s", srv.dir, name);
+	snprintf(u->home, sizeof(u->home), "%s/%s", srv.dir, dir);
 	snprintf(u->pass, sizeof(u->pass), "%s/pass", u->home);
 	snprintf(u->identity, sizeof(u->identity), "%s/identity", u->home);
 	cr_assert_eq(mkdir(u->home, 0700), 0);
@@ -88,6 +90,12 @@ cu_make(struct cu *u, const char *name, int rsa)
 	        0);
 	cr_assert_eq(res.status, 0, "sotto-keygen: %s", res.err);
 	proc_result_free(&res);
+}
+
+static void
+cu_make(struct cu *u, const char *name, int rsa)
+{
+	cu_make_in(u, name, name, rsa);
 }
 
 /* Run sotto as u against the test server with the arguments that follow (NULL-terminated). */
@@ -299,8 +307,10 @@ Test(client, bad_input)
 	        res.err);
 	proc_result_free(&res);
 	/* No subcommand, unknown subcommand, help. */
+	/* No subcommand without a terminal: the usage and a reason, not a hang. */
 	cu_ok(&res, &alice, 1, NULL, NULL, NULL, NULL, NULL);
-	cr_assert(strstr(res.err, "interactive mode is not built yet") != NULL);
+	cr_assert(strstr(res.err, "usage: sotto") != NULL, "%s", res.err);
+	cr_assert(strstr(res.err, "the interactive mode needs a terminal") != NULL, "%s", res.err);
 	proc_result_free(&res);
 	cu_ok(&res, &alice, 1, NULL, "frobnicate", NULL, NULL, NULL);
 	proc_result_free(&res);
@@ -369,14 +379,10 @@ Test(client, tampered_envelope)
 static uint8_t swapped_der[1024];
 static size_t swapped_derlen;
 
-/*
- * Play a malicious server: give bob a new identity key and a signed prekey
- * it signed; newfp (may be NULL) receives the new key's fingerprint.
- */
+/* Play a malicious server, or bob's new device: give bob id and a signed prekey it signed. */
 static void
-swap_bob_key(char *newfp)
+swap_bob_key_to(const struct identity *id)
 {
-	struct identity *id = NULL;
 	uint8_t pub[32], sec[32], sig[IDENTITY_SIG_MAX];
 	char path[512];
 	sqlite3 *db = NULL;
@@ -385,7 +391,6 @@ swap_bob_key(char *newfp)
 	size_t siglen;
 	struct buf m;
 
-	cr_assert_eq(identity_generate(&id, IDENTITY_ED25519, 0), 0);
 	snprintf(path, sizeof(path), "%s/sottod.db", srv.state);
 	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
 	sqlite3_busy_timeout(db, 10000);
@@ -408,7 +413,8 @@ swap_bob_key(char *newfp)
 	                     "'bob'",
 	                     -1, &st, NULL),
 	        SQLITE_OK);
-	sqlite3_bind_blob(st, 1, id->pub.der, (int)id->pub.derlen, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 1, identity_public(id)->der, (int)identity_public(id)->derlen,
+	        SQLITE_TRANSIENT);
 	cr_assert_eq(sqlite3_step(st), SQLITE_DONE);
 	sqlite3_finalize(st);
 	cr_assert_eq(sqlite3_prepare_v2(db,
@@ -425,6 +431,16 @@ swap_bob_key(char *newfp)
 	                     NULL),
 	        SQLITE_OK);
 	sqlite3_close(db);
+}
+
+/* Give bob a new identity key; newfp (may be NULL) receives its fingerprint. */
+static void
+swap_bob_key(char *newfp)
+{
+	struct identity *id = NULL;
+
+	cr_assert_eq(identity_generate(&id, IDENTITY_ED25519, 0), 0);
+	swap_bob_key_to(id);
 	if (newfp != NULL)
 		identity_fingerprint(newfp, &id->pub);
 	cr_assert(id->pub.derlen <= sizeof(swapped_der));
@@ -468,23 +484,33 @@ Test(client, key_change_tofu)
 	proc_result_free(&res);
 }
 
+/* alice's safety number with bob, from their .pub files. */
+static void
+safety_digits(const struct cu *alice, const struct cu *bob, char digits[SAFETY_DIGITS + 1])
+{
+	struct identity_pub *a = NULL, *b = NULL;
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s.pub", alice->identity);
+	cr_assert_eq(identity_pub_load(&a, NULL, path), 0);
+	snprintf(path, sizeof(path), "%s.pub", bob->identity);
+	cr_assert_eq(identity_pub_load(&b, NULL, path), 0);
+	cr_assert_eq(safety_number(digits, a->der, a->derlen, alice->name, b->der, b->derlen,
+	                     bob->name, SAFETY_ITERATIONS),
+	        0);
+	identity_pub_free(a);
+	identity_pub_free(b);
+}
+
 Test(client, key_change_verified)
 {
 	struct cu alice = {.name = ""}, bob = {.name = ""};
 	struct proc_result res;
-	struct identity_pub *a = NULL, *b = NULL;
+	struct identity_pub *a = NULL;
 	char digits[SAFETY_DIGITS + 1], wrong[SAFETY_DIGITS + 1], path[512];
 
 	pair(&alice, &bob, 0);
-	snprintf(path, sizeof(path), "%s.pub", alice.identity);
-	cr_assert_eq(identity_pub_load(&a, NULL, path), 0);
-	snprintf(path, sizeof(path), "%s.pub", bob.identity);
-	cr_assert_eq(identity_pub_load(&b, NULL, path), 0);
-	cr_assert_eq(safety_number(digits, a->der, a->derlen, "alice", b->der, b->derlen, "bob",
-	                     SAFETY_ITERATIONS),
-	        0);
-	identity_pub_free(a);
-	identity_pub_free(b);
+	safety_digits(&alice, &bob, digits);
 	memcpy(wrong, digits, sizeof(wrong));
 	wrong[0] = wrong[0] == '1' ? '2' : '1';
 	cu_ok(&res, &alice, 4, NULL, "verify", "bob", wrong, NULL);
@@ -1034,4 +1060,167 @@ Test(client, one_time_prekeys_topped_up_at_any_login)
 	cu_ok(&res, &bob, 0, NULL, "blocked", NULL, NULL, NULL);
 	proc_result_free(&res);
 	cr_assert_eq(server_otks("bob"), 100);
+}
+
+/*
+ * A message under a key alice refuses (she had verified bob; the server now
+ * has another key for him) is not acknowledged: it waits on the server,
+ * comes again at each receive, and is read once alice accepts the key.
+ */
+Test(client, message_under_refused_key_stays_queued)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""}, nb = {.name = ""};
+	struct identity *id = NULL;
+	struct proc_result res;
+	char digits[SAFETY_DIGITS + 1];
+	int i;
+
+	pair(&alice, &bob, 0);
+	safety_digits(&alice, &bob, digits);
+	cu_ok(&res, &alice, 0, NULL, "verify", "bob", digits, NULL);
+	proc_result_free(&res);
+	/* bob on a new device: a new identity, which the server now hands out. */
+	cu_make_in(&nb, "bob-new", "bob", 0);
+	cr_assert_eq(identity_load(&id, NULL, nb.identity, "pass of bob"), 0);
+	swap_bob_key_to(id);
+	identity_free(id);
+	cu_run(&res, &nb, NULL, "-u", "bob", "send", "alice", "-m", "from the new key",
+	        (char *)NULL);
+	cr_assert_eq(res.status, 0, "%s", res.err);
+	proc_result_free(&res);
+	for (i = 0; i < 2; i++) {
+		cu_run(&res, &alice, NULL, "--json", "receive", (char *)NULL);
+		cr_assert_eq(res.status, 4, "%s\n%s", res.out, res.err);
+		cr_assert_null(strstr(res.out, "from the new key"), "%s", res.out);
+		cr_assert_not_null(
+		        strstr(res.out, "{\"event\":\"held\",\"from\":\"bob\""), "%s", res.out);
+		cr_assert_not_null(strstr(res.err, "HAS CHANGED"), "%s", res.err);
+		cr_assert_not_null(
+		        strstr(res.err, "a message from bob stays on the server, unread"), "%s",
+		        res.err);
+		cr_assert_not_null(strstr(res.err, "sotto trust bob"), "%s", res.err);
+		proc_result_free(&res);
+	}
+	cu_ok(&res, &alice, 0, NULL, "trust", "bob", NULL, NULL);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "receive", NULL, NULL, NULL);
+	cr_assert_not_null(strstr(res.out, " bob: from the new key\n"), "%s\n%s", res.out, res.err);
+	proc_result_free(&res);
+}
+
+/* One message carries at most 64 KiB of text, from -m or from standard input. */
+Test(client, text_over_64k_is_refused)
+{
+	enum { MAX = 65536 };
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+	char *big, *want;
+
+	pair(&alice, &bob, 0);
+	cr_assert_not_null(big = malloc(MAX + 3));
+	cr_assert_not_null(want = malloc(MAX + 16));
+	memset(big, 'x', MAX + 1);
+	big[MAX + 1] = '\0';
+	cu_ok(&res, &alice, 1, NULL, "send", "bob", "-m", big);
+	cr_assert_not_null(
+	        strstr(res.err, "one message carries at most 65536 bytes"), "%s", res.err);
+	proc_result_free(&res);
+	big[MAX + 1] = '\n';
+	big[MAX + 2] = '\0';
+	cu_ok(&res, &alice, 1, big, "send", "bob", NULL, NULL);
+	cr_assert_not_null(
+	        strstr(res.err, "one message carries at most 65536 bytes"), "%s", res.err);
+	proc_result_free(&res);
+	/* Exactly 64 KiB and a final newline (dropped) is fine. */
+	memset(big, 'y', MAX);
+	big[MAX] = '\n';
+	big[MAX + 1] = '\0';
+	cu_ok(&res, &alice, 0, big, "send", "bob", NULL, NULL);
+	proc_result_free(&res);
+	cu_ok(&res, &bob, 0, NULL, "--json", "receive", NULL, NULL);
+	big[MAX] = '\0';
+	snprintf(want, MAX + 16, "\"text\":\"%s\"}", big);
+	cr_assert_not_null(strstr(res.out, want), "%.200s", res.out);
+	cr_assert_null(strstr(res.out, "\"text\":\"x"), "%.200s", res.out);
+	proc_result_free(&res);
+	free(big);
+	free(want);
+}
+
+/* Wait until who, run as u, lists name as online. */
+static void
+wait_online(const struct cu *u, const char *name)
+{
+	struct proc_result res;
+	char line[64];
+	int64_t deadline = tnow_ms() + 15000;
+	int found;
+
+	snprintf(line, sizeof(line), "%s online\n", name);
+	for (;;) {
+		cu_ok(&res, u, 0, NULL, "who", NULL, NULL, NULL);
+		found = strstr(res.out, line) != NULL;
+		proc_result_free(&res);
+		if (found)
+			return;
+		cr_assert_lt(tnow_ms(), deadline, "%s never came online", name);
+		tsleep_ms(100);
+	}
+}
+
+/* A follower: sotto receive --follow as u, left running. */
+static struct proc *
+follow(const struct cu *u)
+{
+	const char *argv[] = {testsrv_program("sotto"), "-H", u->home, "-s", NULL,
+	        "--passphrase-file", u->pass, "receive", "--follow", NULL};
+	char server[64];
+	struct proc_opts po;
+	struct proc *p = NULL;
+
+	snprintf(server, sizeof(server), "127.0.0.1:%s", srv.port4);
+	argv[4] = server;
+	memset(&po, 0, sizeof(po));
+	po.timeout_ms = -1;
+	po.env = (const char *const[]){"SOTTO_HOME", NULL};
+	cr_assert_eq(proc_start(&p, argv, &po), 0);
+	return p;
+}
+
+Test(client, broadcast_reaches_everyone_online)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""}, carol = {.name = ""};
+	struct proc_result res;
+	struct proc *pb, *pc;
+
+	pair(&alice, &bob, 0);
+	cu_make(&carol, "carol", 1);
+	cu_register(&carol);
+	/* Nobody else online: nothing to do, and it says so. */
+	cu_ok(&res, &alice, 0, NULL, "send", "--broadcast", "-m", "to nobody");
+	cr_assert_not_null(strstr(res.out, "nobody else is online"), "%s", res.out);
+	proc_result_free(&res);
+	pb = follow(&bob);
+	pc = follow(&carol);
+	wait_online(&alice, "bob");
+	wait_online(&alice, "carol");
+	cu_ok(&res, &alice, 0, NULL, "send", "--broadcast", "-m", "hello everyone");
+	cr_assert_not_null(strstr(res.out, "sent to bob\n"), "%s\n%s", res.out, res.err);
+	cr_assert_not_null(strstr(res.out, "sent to carol\n"), "%s\n%s", res.out, res.err);
+	cr_assert_null(strstr(res.out, "sent to alice"), "%s", res.out);
+	proc_result_free(&res);
+	cr_assert_eq(proc_wait_output(pb, " alice: hello everyone\n", 1, 15000), 0);
+	cr_assert_eq(proc_wait_output(pc, " alice: hello everyone\n", 1, 15000), 0);
+	proc_kill(pb, SIGTERM);
+	proc_kill(pc, SIGTERM);
+	cr_assert_eq(proc_wait(pb, &res, 10000), 0);
+	proc_result_free(&res);
+	cr_assert_eq(proc_wait(pc, &res, 10000), 0);
+	proc_result_free(&res);
+	cu_ok(&res, &alice, 0, NULL, "history", "carol", NULL, NULL);
+	cr_assert_not_null(strstr(res.out, "alice: hello everyone ["), "%s", res.out);
+	proc_result_free(&res);
+	/* A broadcast needs no recipient, and takes none. */
+	cu_ok(&res, &alice, 1, NULL, "send", "bob", "--broadcast", NULL);
+	proc_result_free(&res);
 }
