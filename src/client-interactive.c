@@ -42,6 +42,7 @@
 #define TTY_HISTORY     500                /* lines the editor remembers */
 #define TTY_ARGS        32                 /* words of a command */
 #define TTY_CTRL(c)     ((c)&0x1f)
+#define TTY_UPKEEP_SECS 3600 /* prekey upkeep in a long session */
 
 /* A message sent in this session, for its "delivered" and "read" lines. */
 struct tty_recent {
@@ -53,7 +54,7 @@ struct tty_recent {
 struct tty {
 	struct sotto_ctx *ctx;
 	struct event_base *base;
-	struct event *ev_in, *ev_conn, *ev_burst;
+	struct event *ev_in, *ev_conn, *ev_burst, *ev_upkeep;
 	struct event *ev_sig[6];
 	size_t nsig;
 	EditLine *el;
@@ -387,6 +388,38 @@ tty_reconnect(struct tty *t)
 	printf("logged in again to fetch the messages the server held\n");
 	frame_free(ok);
 	return 0;
+}
+
+/*
+ * A session may stay open for weeks: look after the prekeys now and then, as
+ * a login does, so that the signed prekey still rotates weekly and peers
+ * still find one-time prekeys.  An empty UploadPrekeys asks how many are left.
+ */
+static void
+tty_on_upkeep(evutil_socket_t fd, short what, void *arg)
+{
+	struct tty *t = arg;
+	Sotto__UploadPrekeys up;
+	Sotto__Frame req, *reply = NULL;
+	int r;
+
+	(void)fd;
+	(void)what;
+	if (t->done || t->ctx->conn == NULL)
+		return;
+	tty_hide(t);
+	sotto__upload_prekeys__init(&up);
+	frame_init(&req, 0);
+	req.body_case = SOTTO__FRAME__BODY_UPLOAD_PREKEYS;
+	req.upload_prekeys = &up;
+	r = client_conn_request(t->ctx->conn, &req, &reply, 0);
+	if (r != 0)
+		ctx_request_fail(t->ctx, "cannot look after the prekeys", r);
+	else if (reply->body_case == SOTTO__FRAME__BODY_PREKEYS_OK)
+		account_prekeys(t->ctx, reply->prekeys_ok->otk_remaining);
+	frame_free(reply);
+	/* Pushes that came while waiting for the reply are queued: show them. */
+	tty_drain(t);
 }
 
 /* ---- sending ------------------------------------------------------------------ */
@@ -895,6 +928,7 @@ static int
 tty_open(struct tty *t)
 {
 	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGTSTP};
+	const struct timeval upkeep = {TTY_UPKEEP_SECS, 0};
 	HistEvent he;
 	size_t i;
 
@@ -918,7 +952,9 @@ tty_open(struct tty *t)
 	el_source(t->el, NULL);
 	t->ev_in = event_new(t->base, STDIN_FILENO, EV_READ | EV_PERSIST, tty_on_input, t);
 	t->ev_burst = evtimer_new(t->base, tty_on_burst, t);
-	if (t->ev_in == NULL || t->ev_burst == NULL || event_add(t->ev_in, NULL) != 0)
+	t->ev_upkeep = event_new(t->base, -1, EV_PERSIST, tty_on_upkeep, t);
+	if (t->ev_in == NULL || t->ev_burst == NULL || t->ev_upkeep == NULL ||
+	        event_add(t->ev_in, NULL) != 0 || event_add(t->ev_upkeep, &upkeep) != 0)
 		return ctx_fail(SOTTO_EXIT_INTERNAL, "cannot watch the terminal");
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		t->ev_sig[i] = evsignal_new(t->base, sigs[i], tty_on_signal, t);
@@ -950,6 +986,8 @@ tty_close(struct tty *t)
 		event_free(t->ev_conn);
 	if (t->ev_burst != NULL)
 		event_free(t->ev_burst);
+	if (t->ev_upkeep != NULL)
+		event_free(t->ev_upkeep);
 	if (t->base != NULL)
 		event_base_free(t->base);
 	tty_burst_reset(t);

@@ -470,7 +470,7 @@ struct command {
 
 static const struct command commands[] = {
         {"register", cmd_register, "register USER"},
-        {"send", cmd_send, "send USER [-m TEXT]   (text from stdin without -m)"},
+        {"send", cmd_send, "send USER | --broadcast [-m TEXT]   (text from stdin without -m)"},
         {"receive", cmd_receive, "receive [--timeout S] [--follow]"},
         {"history", cmd_history, "history USER"},
         {"who", cmd_who, "who [--since S]"},
