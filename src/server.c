@@ -73,7 +73,7 @@ static void
 server_register_handlers(void)
 {
 	const struct server_handler *tables[] = {server_auth_handlers, server_prekey_handlers,
-	        server_route_handlers, server_presence_handlers};
+	        server_route_handlers, server_presence_handlers, server_group_handlers};
 	const struct server_handler *h;
 	size_t i;
 
@@ -856,7 +856,8 @@ server_new(struct server **out, struct event_base *base, struct config *cfg, str
 	TAILQ_INIT(&srv->commit_waits);
 	if (hmap_new(&srv->users) != 0 || hmap_new(&srv->by_serial) != 0 ||
 	        hmap_new(&srv->addrs) != 0 || hmap_new(&srv->blocks) != 0 ||
-	        hmap_new(&srv->pending_idx) != 0 || hmap_new(&srv->recent) != 0)
+	        hmap_new(&srv->pending_idx) != 0 || hmap_new(&srv->recent) != 0 ||
+	        hmap_new(&srv->groups) != 0)
 		goto out;
 	if ((srv->recent_ring = calloc(SERVER_RECENT_MAX, sizeof(*srv->recent_ring))) == NULL)
 		goto out;
@@ -1015,6 +1016,7 @@ server_free(struct server *srv)
 	hmap_free(srv->blocks);
 	hmap_free(srv->pending_idx);
 	hmap_free(srv->recent);
+	server_group_cache_free(srv);
 	free(srv->recent_ring);
 	if (srv->reap_ev != NULL)
 		event_free(srv->reap_ev);
