@@ -10,8 +10,8 @@
  *
  * A change is answered once its batch is committed, so Ok means stored.
  * Member lists are cached in memory for SendGroup's fan-out; a change drops
- * its group from the cache and the next use reads the store again (which a
- * batch that failed to commit has rolled back).
+ * its group from the cache, a batch that fails to commit drops them all, and
+ * the next use reads the store again.
  */
 #include "config.h"
 
@@ -47,16 +47,6 @@ group_free(struct srv_group *g)
 }
 
 static int
-group_free_cb(const void *key, size_t keylen, void *value, void *arg)
-{
-	(void)key;
-	(void)keylen;
-	(void)arg;
-	group_free(value);
-	return 0;
-}
-
-static int
 group_evict_cb(const void *key, size_t keylen, void *value, void *arg)
 {
 	hmap_del(arg, key, keylen);
@@ -65,13 +55,10 @@ group_evict_cb(const void *key, size_t keylen, void *value, void *arg)
 }
 
 void
-server_group_cache_free(struct server *srv)
+server_group_forget_all(struct server *srv)
 {
-	if (srv->groups == NULL)
-		return;
-	hmap_foreach(srv->groups, group_free_cb, NULL);
-	hmap_free(srv->groups);
-	srv->groups = NULL;
+	if (srv->groups != NULL)
+		hmap_foreach(srv->groups, group_evict_cb, srv->groups);
 }
 
 /* Forget the cached copy of group id (after a change). */

@@ -730,6 +730,8 @@ server_commit(struct server *srv)
 		log_error("cannot commit to the store: %s", store_last_error(srv->store));
 	if (r != 0 && store_in_batch(srv->store))
 		store_rollback(srv->store);
+	if (r != 0)
+		server_group_forget_all(srv);
 	server_route_after_commit(srv, r == 0);
 	while ((w = TAILQ_FIRST(&srv->commit_waits)) != NULL) {
 		TAILQ_REMOVE(&srv->commit_waits, w, entry);
@@ -1016,7 +1018,8 @@ server_free(struct server *srv)
 	hmap_free(srv->blocks);
 	hmap_free(srv->pending_idx);
 	hmap_free(srv->recent);
-	server_group_cache_free(srv);
+	server_group_forget_all(srv);
+	hmap_free(srv->groups);
 	free(srv->recent_ring);
 	if (srv->reap_ev != NULL)
 		event_free(srv->reap_ev);

@@ -255,7 +255,7 @@ void server_route_after_commit(struct server *srv, int committed);
 int server_route_send_group(struct conn *c, uint64_t id, const uint8_t msg_id[PROTO_MSG_ID_BYTES],
         const uint8_t group_id[PROTO_GROUP_ID_BYTES], struct srv_user *const *members, size_t n,
         const ProtobufCBinaryData *sealed) SOTTO_WUR;
-/* server-group.c: forget the cached groups (at shutdown). */
-void server_group_cache_free(struct server *srv);
+/* server-group.c: forget every cached group (a batch was lost, or at shutdown). */
+void server_group_forget_all(struct server *srv);
 
 #endif
