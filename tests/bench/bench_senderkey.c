@@ -48,11 +48,11 @@ cmp_double(const void *a, const void *b)
 static void
 cpu_run(struct bench_result *res, bench_fn fn, void *arg, size_t batches, size_t ops)
 {
-	double per[64], t0;
+	double per[64] = {0}, t0;
 	size_t i, j;
 
-	if (batches > 64)
-		batches = 64;
+	if (batches == 0 || batches > 64)
+		batches = batches == 0 ? 1 : 64;
 	for (j = 0; j < ops; j++)
 		fn(arg);
 	for (i = 0; i < batches; i++) {
