@@ -27,7 +27,7 @@
 #include "src/client-store.h"
 #include "src/sqlite-util.h"
 
-#define CS_SCHEMA_VERSION 1
+#define CS_SCHEMA_VERSION 2
 #define CS_OVERHEAD       (AEAD_XCHACHA_NPUBBYTES + AEAD_ABYTES)
 #define CS_AD_MAX         1024
 #define CS_META_NAME_MAX  64
@@ -90,6 +90,19 @@ static const char *const cs_migrations[CS_SCHEMA_VERSION] = {
         " secret BLOB NOT NULL,"
         " created INTEGER NOT NULL"
         ");",
+        /* 1 -> 2: groups and their sender chains (client-group.h); both sealed. */
+        "CREATE TABLE groups ("
+        " id BLOB NOT NULL PRIMARY KEY,"
+        " state BLOB NOT NULL,"
+        " updated INTEGER NOT NULL"
+        ") WITHOUT ROWID;"
+        "CREATE TABLE sender_keys ("
+        " grp BLOB NOT NULL,"
+        " sender TEXT NOT NULL,"
+        " state BLOB NOT NULL,"
+        " updated INTEGER NOT NULL,"
+        " PRIMARY KEY (grp, sender)"
+        ") WITHOUT ROWID;",
 };
 
 enum cs_id {
@@ -118,6 +131,14 @@ enum cs_id {
 	CS_META_PUT,
 	CS_META_GET,
 	CS_META_DEL,
+	CS_GROUP_PUT,
+	CS_GROUP_GET,
+	CS_GROUP_LIST,
+	CS_GROUP_DEL,
+	CS_SENDERKEY_PUT,
+	CS_SENDERKEY_GET,
+	CS_SENDERKEY_DEL,
+	CS_SENDERKEY_DEL_GROUP,
 	CS__COUNT
 };
 
@@ -164,6 +185,18 @@ static const char *const cs_sql[CS__COUNT] = {
                         " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
         [CS_META_GET] = "SELECT value FROM meta WHERE name = ?1",
         [CS_META_DEL] = "DELETE FROM meta WHERE name = ?1",
+        [CS_GROUP_PUT] = "INSERT INTO groups (id, state, updated) VALUES (?1, ?2, ?3)"
+                         " ON CONFLICT (id) DO UPDATE SET state = excluded.state,"
+                         " updated = excluded.updated",
+        [CS_GROUP_GET] = "SELECT state FROM groups WHERE id = ?1",
+        [CS_GROUP_LIST] = "SELECT id, state FROM groups ORDER BY id",
+        [CS_GROUP_DEL] = "DELETE FROM groups WHERE id = ?1",
+        [CS_SENDERKEY_PUT] = "INSERT INTO sender_keys (grp, sender, state, updated)"
+                             " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (grp, sender) DO UPDATE"
+                             " SET state = excluded.state, updated = excluded.updated",
+        [CS_SENDERKEY_GET] = "SELECT state FROM sender_keys WHERE grp = ?1 AND sender = ?2",
+        [CS_SENDERKEY_DEL] = "DELETE FROM sender_keys WHERE grp = ?1 AND sender = ?2",
+        [CS_SENDERKEY_DEL_GROUP] = "DELETE FROM sender_keys WHERE grp = ?1",
 };
 
 struct client_store {
@@ -1315,4 +1348,210 @@ out:
 		client_store_close(cs);
 	}
 	return r;
+}
+
+/* ---- groups and sender keys ----------------------------------------------------------- */
+
+/* Associated data naming a group row, and with a sender, a sender-key row. */
+static int
+cs_ad_group(struct buf *ad, const char *table, const uint8_t *id, const char *sender)
+{
+	int r;
+
+	if ((r = cs_ad_begin(ad, table)) != 0)
+		return r;
+	if ((r = buf_put(ad, id, CLIENT_STORE_GROUP_BYTES)) != 0 ||
+	        (sender != NULL && (r = buf_put_cstring(ad, sender)) != 0))
+		buf_free(ad);
+	return r;
+}
+
+int
+client_store_group_put(struct client_store *cs, const uint8_t id[CLIENT_STORE_GROUP_BYTES],
+        const uint8_t *state, size_t len, int64_t now)
+{
+	uint8_t *sealed = NULL;
+	size_t slen = 0;
+	struct buf ad;
+	sqlite3_stmt *st;
+	int r;
+
+	if (id == NULL || (state == NULL && len > 0))
+		return SOTTO_ERR_INVALID;
+	if (len > CLIENT_STORE_STATE_MAX) {
+		cs_set_error(cs, "a group record of %zu bytes is too large", len);
+		return SOTTO_ERR_RANGE;
+	}
+	if ((r = cs_ad_group(&ad, "groups", id, NULL)) != 0 ||
+	        (r = cs_seal(cs, &ad, state, len, &sealed, &slen)) != 0)
+		return r;
+	if ((r = cs_op_begin(cs)) != 0)
+		goto out;
+	st = cs_stmt(cs, CS_GROUP_PUT);
+	sqlu_blob(st, 1, id, CLIENT_STORE_GROUP_BYTES);
+	sqlu_blob(st, 2, sealed, slen);
+	sqlu_int(st, 3, now);
+	r = cs_op_end(cs, sqlu_run(&cs->sq, st));
+out:
+	free(sealed);
+	return r;
+}
+
+int
+client_store_group_get(struct client_store *cs, const uint8_t id[CLIENT_STORE_GROUP_BYTES],
+        uint8_t **state, size_t *len)
+{
+	struct buf ad;
+	sqlite3_stmt *st;
+	int r;
+
+	*state = NULL;
+	*len = 0;
+	if (id == NULL)
+		return SOTTO_ERR_INVALID;
+	if ((r = cs_ad_group(&ad, "groups", id, NULL)) != 0)
+		return r;
+	st = cs_stmt(cs, CS_GROUP_GET);
+	sqlu_blob(st, 1, id, CLIENT_STORE_GROUP_BYTES);
+	r = cs_get_sealed(cs, st, &ad, CLIENT_STORE_STATE_MAX, "a group record", state, len);
+	sqlu_done(st);
+	return r;
+}
+
+int
+client_store_group_list(struct client_store *cs, client_store_group_cb cb, void *arg)
+{
+	const uint8_t *id, *c;
+	uint8_t *state = NULL;
+	size_t idlen, clen, len = 0;
+	struct buf ad;
+	sqlite3_stmt *st;
+	int r;
+
+	if (cb == NULL)
+		return SOTTO_ERR_INVALID;
+	st = cs_stmt(cs, CS_GROUP_LIST);
+	while ((r = sqlu_step(&cs->sq, st)) == 1) {
+		id = cs_col_blob(st, 0, &idlen);
+		c = cs_col_blob(st, 1, &clen);
+		if (idlen != CLIENT_STORE_GROUP_BYTES) {
+			cs_set_error(cs, "%s: a group id is malformed", cs->path);
+			r = SOTTO_ERR_FORMAT;
+			break;
+		}
+		if ((r = cs_ad_group(&ad, "groups", id, NULL)) != 0 ||
+		        (r = cs_open(cs, &ad, c, clen, CLIENT_STORE_STATE_MAX, "a group record",
+		                 &state, &len)) != 0)
+			break;
+		r = cb(arg, id, state, len);
+		client_store_free_secret(state, len);
+		state = NULL;
+		if (r != 0) {
+			if (r > 0)
+				r = 0;
+			break;
+		}
+	}
+	sqlu_done(st);
+	return r;
+}
+
+int
+client_store_group_delete(struct client_store *cs, const uint8_t id[CLIENT_STORE_GROUP_BYTES])
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if (id == NULL)
+		return SOTTO_ERR_INVALID;
+	if ((r = cs_op_begin(cs)) != 0)
+		return r;
+	st = cs_stmt(cs, CS_SENDERKEY_DEL_GROUP);
+	sqlu_blob(st, 1, id, CLIENT_STORE_GROUP_BYTES);
+	if ((r = sqlu_run(&cs->sq, st)) == 0) {
+		st = cs_stmt(cs, CS_GROUP_DEL);
+		sqlu_blob(st, 1, id, CLIENT_STORE_GROUP_BYTES);
+		r = sqlu_run(&cs->sq, st);
+	}
+	return cs_op_end(cs, r);
+}
+
+int
+client_store_senderkey_put(struct client_store *cs, const uint8_t id[CLIENT_STORE_GROUP_BYTES],
+        const char *sender, const uint8_t *state, size_t len, int64_t now)
+{
+	char name[PROTO_USERNAME_MAX + 1];
+	uint8_t *sealed = NULL;
+	size_t slen = 0;
+	struct buf ad;
+	sqlite3_stmt *st;
+	int r;
+
+	if (id == NULL || (state == NULL && len > 0))
+		return SOTTO_ERR_INVALID;
+	if ((r = cs_peer(cs, name, sender)) != 0)
+		return r;
+	if (len > CLIENT_STORE_STATE_MAX) {
+		cs_set_error(cs, "a sender-key state of %zu bytes is too large", len);
+		return SOTTO_ERR_RANGE;
+	}
+	if ((r = cs_ad_group(&ad, "sender_keys", id, name)) != 0 ||
+	        (r = cs_seal(cs, &ad, state, len, &sealed, &slen)) != 0)
+		return r;
+	if ((r = cs_op_begin(cs)) != 0)
+		goto out;
+	st = cs_stmt(cs, CS_SENDERKEY_PUT);
+	sqlu_blob(st, 1, id, CLIENT_STORE_GROUP_BYTES);
+	sqlu_text(st, 2, name);
+	sqlu_blob(st, 3, sealed, slen);
+	sqlu_int(st, 4, now);
+	r = cs_op_end(cs, sqlu_run(&cs->sq, st));
+out:
+	free(sealed);
+	return r;
+}
+
+int
+client_store_senderkey_get(struct client_store *cs, const uint8_t id[CLIENT_STORE_GROUP_BYTES],
+        const char *sender, uint8_t **state, size_t *len)
+{
+	char name[PROTO_USERNAME_MAX + 1], what[PROTO_USERNAME_MAX + 48];
+	struct buf ad;
+	sqlite3_stmt *st;
+	int r;
+
+	*state = NULL;
+	*len = 0;
+	if (id == NULL)
+		return SOTTO_ERR_INVALID;
+	if ((r = cs_peer(cs, name, sender)) != 0 ||
+	        (r = cs_ad_group(&ad, "sender_keys", id, name)) != 0)
+		return r;
+	snprintf(what, sizeof(what), "the group sender key of %s", name);
+	st = cs_stmt(cs, CS_SENDERKEY_GET);
+	sqlu_blob(st, 1, id, CLIENT_STORE_GROUP_BYTES);
+	sqlu_text(st, 2, name);
+	r = cs_get_sealed(cs, st, &ad, CLIENT_STORE_STATE_MAX, what, state, len);
+	sqlu_done(st);
+	return r;
+}
+
+int
+client_store_senderkey_delete(
+        struct client_store *cs, const uint8_t id[CLIENT_STORE_GROUP_BYTES], const char *sender)
+{
+	char name[PROTO_USERNAME_MAX + 1];
+	sqlite3_stmt *st;
+	int r;
+
+	if (id == NULL)
+		return SOTTO_ERR_INVALID;
+	if ((r = cs_peer(cs, name, sender)) != 0)
+		return r;
+	if ((r = cs_op_begin(cs)) != 0)
+		return r;
+	st = cs_stmt(cs, CS_SENDERKEY_DEL);
+	sqlu_blob(st, 1, id, CLIENT_STORE_GROUP_BYTES);
+	sqlu_text(st, 2, name);
+	return cs_op_end(cs, sqlu_run(&cs->sq, st));
 }

@@ -2,7 +2,8 @@
  * The client's database, client.db in the profile's data directory (SQLite,
  * WAL, synchronous=NORMAL, mode 0600, schema versioned with user_version):
  * ratchet sessions, message history, envelope ids already seen, our own
- * prekeys, counters and a small key/value table.
+ * prekeys, counters, a small key/value table, and groups with their sender
+ * keys.
  *
  * Everything secret or private (ratchet states, message bodies, prekey
  * secrets, meta values) is sealed with XChaCha20-Poly1305 under a store key
@@ -232,5 +233,31 @@ int client_store_meta_set_str(
 int client_store_meta_get_str(struct client_store *cs, const char *name, char **value) SOTTO_WUR;
 int client_store_meta_set_int(struct client_store *cs, const char *name, int64_t value) SOTTO_WUR;
 int client_store_meta_get_int(struct client_store *cs, const char *name, int64_t *value) SOTTO_WUR;
+
+/*
+ * Groups (client-group.h): one sealed record per group id, and one sealed
+ * sender-key state per (group, sender), our own sending chain under our own
+ * name.  Records and states are at most CLIENT_STORE_STATE_MAX bytes; gets
+ * return new buffers (client_store_free_secret) or SOTTO_ERR_NOTFOUND.
+ */
+typedef int (*client_store_group_cb)(
+        void *arg, const uint8_t id[CLIENT_STORE_GROUP_BYTES], const uint8_t *state, size_t len);
+
+int client_store_group_put(struct client_store *cs, const uint8_t id[CLIENT_STORE_GROUP_BYTES],
+        const uint8_t *state, size_t len, int64_t now) SOTTO_WUR;
+int client_store_group_get(struct client_store *cs, const uint8_t id[CLIENT_STORE_GROUP_BYTES],
+        uint8_t **state, size_t *len) SOTTO_WUR;
+/* Every group record, in id order (the record is valid during the callback). */
+int client_store_group_list(struct client_store *cs, client_store_group_cb cb, void *arg) SOTTO_WUR;
+/* Forget a group and all its sender keys; 0 also when there was none. */
+int client_store_group_delete(
+        struct client_store *cs, const uint8_t id[CLIENT_STORE_GROUP_BYTES]) SOTTO_WUR;
+int client_store_senderkey_put(struct client_store *cs, const uint8_t id[CLIENT_STORE_GROUP_BYTES],
+        const char *sender, const uint8_t *state, size_t len, int64_t now) SOTTO_WUR;
+int client_store_senderkey_get(struct client_store *cs, const uint8_t id[CLIENT_STORE_GROUP_BYTES],
+        const char *sender, uint8_t **state, size_t *len) SOTTO_WUR;
+/* 0 also when there was none. */
+int client_store_senderkey_delete(struct client_store *cs,
+        const uint8_t id[CLIENT_STORE_GROUP_BYTES], const char *sender) SOTTO_WUR;
 
 #endif

@@ -49,6 +49,15 @@ static const char *const proto_errstr[] = {
         [SOTTO__ERROR_CODE__ERR_PERMISSION_DENIED] = "only an administrator may do that",
         [SOTTO__ERROR_CODE__ERR_REPLACED] = "you logged in again elsewhere, so this session "
                                             "was closed",
+        [SOTTO__ERROR_CODE__ERR_NOT_GROUP_OWNER] = "only the group's owner may change its "
+                                                   "members",
+        [SOTTO__ERROR_CODE__ERR_NO_SUCH_GROUP] = "there is no such group, or you are not a "
+                                                 "member of it",
+        [SOTTO__ERROR_CODE__ERR_GROUP_CONFLICT] = "the group changed meanwhile: fetch it and "
+                                                  "try again",
+        [SOTTO__ERROR_CODE__ERR_GROUP_LIMIT] = "the group has as many members, or the user is "
+                                               "in as many groups, as the server allows",
+        [SOTTO__ERROR_CODE__ERR_GROUP_EXISTS] = "another group already has that id",
 };
 
 const char *

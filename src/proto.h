@@ -47,6 +47,11 @@
 #define PROTO_MAX_ACK_IDS    1024 /* DeliverAck.msg_ids, Delivered.receipts */
 #define PROTO_MAX_WHO        1000 /* WhoReply.users, BlockedList.usernames */
 
+/* Groups: users in one request (and GroupInfo.members), the id's size, the signed context. */
+#define PROTO_MAX_GROUP_USERS 10000
+#define PROTO_GROUP_ID_BYTES  16
+#define PROTO_GROUP_CONTEXT   "sotto-group-v1"
+
 /*
  * A sentence a person understands for a wire error code (lower case, no
  * final period, so it reads after "cannot log in: "); never NULL, also for

@@ -62,6 +62,8 @@ struct config {
 	uint32_t auth_throttle;      /* failed logins per address per minute, 0 = off */
 	uint32_t output_high_water;  /* bytes */
 	uint32_t commit_window_ms;
+	uint32_t max_group_members;   /* members per group, the owner included */
+	uint32_t max_groups_per_user; /* groups one user may be a member of */
 	char **admins;
 	size_t n_admins;
 	enum log_level log_level;

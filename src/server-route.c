@@ -115,7 +115,24 @@ route_req_free(struct pending_req *req)
 	free(req);
 }
 
-/* Send the Ack or AckMulti of req (if its conn is still there) and free it. */
+static void
+route_reply_group(struct conn *c, const struct pending_req *req)
+{
+	Sotto__AckGroup ag;
+	Sotto__Frame rf;
+
+	sotto__ack_group__init(&ag);
+	frame_init(&rf, req->id);
+	rf.body_case = SOTTO__FRAME__BODY_ACK_GROUP;
+	rf.ack_group = &ag;
+	ag.msg_id = proto_bytes(req->msg_id, PROTO_MSG_ID_BYTES);
+	ag.group_id = proto_bytes(req->group_id, PROTO_GROUP_ID_BYTES);
+	ag.acks = req->ack_ptrs;
+	ag.n_acks = req->n_acks;
+	server_send(c, &rf);
+}
+
+/* Send the Ack, AckMulti or AckGroup of req (if its conn is still there) and free it. */
 static void
 route_req_reply(struct server *srv, struct pending_req *req)
 {
@@ -126,7 +143,9 @@ route_req_reply(struct server *srv, struct pending_req *req)
 	sotto__ack_multi__init(&am);
 	if (c != NULL && c->state == CONN_READY) {
 		frame_init(&rf, req->id);
-		if (req->multi) {
+		if (req->group) {
+			route_reply_group(c, req);
+		} else if (req->multi) {
 			rf.body_case = SOTTO__FRAME__BODY_ACK_MULTI;
 			rf.ack_multi = &am;
 			am.msg_id = proto_bytes(req->msg_id, PROTO_MSG_ID_BYTES);
@@ -167,10 +186,10 @@ route_pending_settle(struct server *srv, struct pending *p, int stored, uint32_t
 	route_req_settle(srv, req, p->ack_index, stored, error);
 }
 
-/* Push one envelope to c as Deliver. */
+/* Push one envelope to c as Deliver; a group envelope's bytes are group id || sealed. */
 static int
 route_push_deliver(struct conn *c, const char *from, const uint8_t msg_id[PROTO_MSG_ID_BYTES],
-        int64_t ts_ms, const uint8_t *sealed, size_t len)
+        int64_t ts_ms, const uint8_t *sealed, size_t len, int group)
 {
 	Sotto__Deliver d;
 	Sotto__Frame f;
@@ -182,6 +201,11 @@ route_push_deliver(struct conn *c, const char *from, const uint8_t msg_id[PROTO_
 	d.msg_id = proto_bytes(msg_id, PROTO_MSG_ID_BYTES);
 	d.from = proto_str(from);
 	d.timestamp_ms = (uint64_t)ts_ms;
+	if (group && len >= PROTO_GROUP_ID_BYTES) {
+		d.group_id = proto_bytes(sealed, PROTO_GROUP_ID_BYTES);
+		sealed += PROTO_GROUP_ID_BYTES;
+		len -= PROTO_GROUP_ID_BYTES;
+	}
 	d.sealed = proto_bytes(sealed, len);
 	return server_send(c, &f);
 }
@@ -244,6 +268,9 @@ route_receipt(struct server *srv, const char *sender, const char *recipient,
 		        store_last_error(srv->store));
 }
 
+static void route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_user *r,
+        const uint8_t *data, size_t len, int group);
+
 /* Accept one envelope for one recipient of req (index idx). */
 static void
 route_one(struct conn *c, struct pending_req *req, size_t idx, const char *to,
@@ -251,11 +278,7 @@ route_one(struct conn *c, struct pending_req *req, size_t idx, const char *to,
 {
 	struct server *srv = c->srv;
 	Sotto__Ack *ack = &req->acks[idx];
-	uint8_t key[PENDING_KEY_MAX];
 	struct srv_user *r;
-	struct pending *p, *orig;
-	size_t keylen;
-	int hidden;
 
 	sotto__ack__init(ack);
 	ack->msg_id = proto_bytes(req->msg_id, PROTO_MSG_ID_BYTES);
@@ -274,6 +297,21 @@ route_one(struct conn *c, struct pending_req *req, size_t idx, const char *to,
 		route_req_settle(srv, req, idx, 0, SOTTO__ERROR_CODE__ERR_BAD_REQUEST);
 		return;
 	}
+	route_enqueue(c, req, idx, r, sealed->data, sealed->len, 0);
+}
+
+/* Queue (and push, if it is live) data for recipient r of req (index idx, its Ack set up). */
+static void
+route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_user *r,
+        const uint8_t *data, size_t len, int group)
+{
+	struct server *srv = c->srv;
+	Sotto__Ack *ack = &req->acks[idx];
+	uint8_t key[PENDING_KEY_MAX];
+	struct pending *p, *orig;
+	size_t keylen;
+	int hidden;
+
 	hidden = server_blocks(srv, r, c->user);
 	ack->recipient_online = !hidden && r->conn != NULL;
 	ack->last_seen = hidden || r->conn != NULL ? 0 : (uint64_t)r->last_seen;
@@ -286,7 +324,7 @@ route_one(struct conn *c, struct pending_req *req, size_t idx, const char *to,
 		route_req_settle(srv, req, idx, 1, 0);
 		return;
 	}
-	if ((p = calloc(1, sizeof(*p))) == NULL || (p->sealed = malloc(sealed->len)) == NULL) {
+	if ((p = calloc(1, sizeof(*p))) == NULL || (p->sealed = malloc(len)) == NULL) {
 		free(p);
 		route_req_settle(srv, req, idx, 0, SOTTO__ERROR_CODE__ERR_INTERNAL);
 		return;
@@ -297,8 +335,9 @@ route_one(struct conn *c, struct pending_req *req, size_t idx, const char *to,
 	snprintf(p->sender, sizeof(p->sender), "%s", c->user->name);
 	memcpy(p->msg_id, req->msg_id, PROTO_MSG_ID_BYTES);
 	p->timestamp_ms = server_now_ms();
-	memcpy(p->sealed, sealed->data, sealed->len);
-	p->sealed_len = sealed->len;
+	memcpy(p->sealed, data, len);
+	p->sealed_len = len;
+	p->group = group;
 	keylen = route_pending_key(key, r->name, p->msg_id);
 	orig = hmap_get(srv->pending_idx, key, keylen);
 	if (orig != NULL && strcmp(orig->sender, p->sender) == 0) {
@@ -311,8 +350,9 @@ route_one(struct conn *c, struct pending_req *req, size_t idx, const char *to,
 			route_req_settle(srv, req, idx, 0, SOTTO__ERROR_CODE__ERR_INTERNAL);
 			return;
 		}
-		if (route_live(srv, r) && route_push_deliver(r->conn, p->sender, p->msg_id,
-		                                  p->timestamp_ms, p->sealed, p->sealed_len) == 0)
+		if (route_live(srv, r) &&
+		        route_push_deliver(r->conn, p->sender, p->msg_id, p->timestamp_ms,
+		                p->sealed, p->sealed_len, p->group) == 0)
 			p->pushed_serial = r->conn->serial;
 		else
 			r->unpushed++;
@@ -510,8 +550,9 @@ server_route_commit(struct server *srv)
 			p->deferred = 1;
 			continue;
 		}
-		r = store_queue_push(srv->store, p->recipient->name, STORE_KIND_ENVELOPE, p->sender,
-		        p->msg_id, p->timestamp_ms, p->sealed, p->sealed_len, &seq, &dup);
+		r = store_queue_push(srv->store, p->recipient->name,
+		        p->group ? STORE_KIND_GROUP : STORE_KIND_ENVELOPE, p->sender, p->msg_id,
+		        p->timestamp_ms, p->sealed, p->sealed_len, &seq, &dup);
 		if (r == SOTTO_ERR_NOTFOUND) {
 			/* The recipient was deleted within the window. */
 			continue;
@@ -606,9 +647,9 @@ route_drain_cb(void *arg, const struct store_msg *m)
 	struct drain_ctx *d = arg;
 	struct conn *c = d->c;
 
-	if (m->kind == STORE_KIND_ENVELOPE)
-		route_push_deliver(
-		        c, m->peer, m->msg_id, m->timestamp_ms, m->sealed, m->sealed_len);
+	if (m->kind != STORE_KIND_DELIVERED)
+		route_push_deliver(c, m->peer, m->msg_id, m->timestamp_ms, m->sealed, m->sealed_len,
+		        m->kind == STORE_KIND_GROUP);
 	else
 		route_push_delivered(c, m->peer, m->msg_id, m->timestamp_ms);
 	c->drain_seq = m->seq;
@@ -647,6 +688,44 @@ server_route_drain(struct conn *c)
 	}
 	/* Envelopes still in the commit window will be drained after the commit. */
 	c->live = c->user->unpushed == 0;
+}
+
+int
+server_route_send_group(struct conn *c, uint64_t id, const uint8_t msg_id[PROTO_MSG_ID_BYTES],
+        const uint8_t group_id[PROTO_GROUP_ID_BYTES], struct srv_user *const *members, size_t n,
+        const ProtobufCBinaryData *sealed)
+{
+	ProtobufCBinaryData mid = proto_bytes(msg_id, PROTO_MSG_ID_BYTES);
+	struct pending_req *req;
+	uint8_t *data;
+	size_t i, len = PROTO_GROUP_ID_BYTES + sealed->len;
+	int r;
+
+	if ((r = server_batch(c->srv)) != 0)
+		return r;
+	/* Stored and pushed as group id || sealed, so that the queue keeps the id. */
+	if ((data = malloc(len)) == NULL)
+		return SOTTO_ERR_NOMEM;
+	if ((req = route_req_new(c, id, &mid, n, 1)) == NULL) {
+		free(data);
+		return SOTTO_ERR_NOMEM;
+	}
+	req->group = 1;
+	memcpy(req->group_id, group_id, PROTO_GROUP_ID_BYTES);
+	memcpy(data, group_id, PROTO_GROUP_ID_BYTES);
+	memcpy(data + PROTO_GROUP_ID_BYTES, sealed->data, sealed->len);
+	req->outstanding++;
+	for (i = 0; i < n; i++) {
+		sotto__ack__init(&req->acks[i]);
+		req->acks[i].msg_id = proto_bytes(req->msg_id, PROTO_MSG_ID_BYTES);
+		snprintf(req->names[i], sizeof(req->names[i]), "%s", members[i]->name);
+		req->acks[i].to = req->names[i];
+		route_enqueue(c, req, i, members[i], data, len, 1);
+	}
+	free(data);
+	if (--req->outstanding == 0)
+		route_req_reply(c->srv, req);
+	return route_arm_commit(c->srv);
 }
 
 const struct server_handler server_route_handlers[] = {

@@ -73,7 +73,7 @@ static void
 server_register_handlers(void)
 {
 	const struct server_handler *tables[] = {server_auth_handlers, server_prekey_handlers,
-	        server_route_handlers, server_presence_handlers};
+	        server_route_handlers, server_presence_handlers, server_group_handlers};
 	const struct server_handler *h;
 	size_t i;
 
@@ -730,6 +730,8 @@ server_commit(struct server *srv)
 		log_error("cannot commit to the store: %s", store_last_error(srv->store));
 	if (r != 0 && store_in_batch(srv->store))
 		store_rollback(srv->store);
+	if (r != 0)
+		server_group_forget_all(srv);
 	server_route_after_commit(srv, r == 0);
 	while ((w = TAILQ_FIRST(&srv->commit_waits)) != NULL) {
 		TAILQ_REMOVE(&srv->commit_waits, w, entry);
@@ -856,7 +858,8 @@ server_new(struct server **out, struct event_base *base, struct config *cfg, str
 	TAILQ_INIT(&srv->commit_waits);
 	if (hmap_new(&srv->users) != 0 || hmap_new(&srv->by_serial) != 0 ||
 	        hmap_new(&srv->addrs) != 0 || hmap_new(&srv->blocks) != 0 ||
-	        hmap_new(&srv->pending_idx) != 0 || hmap_new(&srv->recent) != 0)
+	        hmap_new(&srv->pending_idx) != 0 || hmap_new(&srv->recent) != 0 ||
+	        hmap_new(&srv->groups) != 0)
 		goto out;
 	if ((srv->recent_ring = calloc(SERVER_RECENT_MAX, sizeof(*srv->recent_ring))) == NULL)
 		goto out;
@@ -1015,6 +1018,8 @@ server_free(struct server *srv)
 	hmap_free(srv->blocks);
 	hmap_free(srv->pending_idx);
 	hmap_free(srv->recent);
+	server_group_forget_all(srv);
+	hmap_free(srv->groups);
 	free(srv->recent_ring);
 	if (srv->reap_ev != NULL)
 		event_free(srv->reap_ev);

@@ -102,6 +102,8 @@ struct pending_req {
 	uint64_t conn_serial;
 	uint64_t id;
 	int multi; /* reply AckMulti rather than Ack */
+	int group; /* reply AckGroup for group_id */
+	uint8_t group_id[PROTO_GROUP_ID_BYTES];
 	size_t outstanding;
 	size_t n_acks;
 	Sotto__Ack *acks;      /* one per recipient, in request order */
@@ -122,6 +124,7 @@ struct pending {
 	uint64_t pushed_serial; /* conn it was pushed live to, or 0 */
 	int acked;              /* the recipient acknowledged it: never store */
 	int deferred;           /* pushed live, younger than a window: kept for the next commit */
+	int group;              /* a group envelope: sealed is group id[16] || sealed */
 	size_t sealed_len;
 	uint8_t *sealed;
 };
@@ -154,6 +157,7 @@ struct server {
 	struct hmap *blocks;      /* "blocker\0blocked" -> (void *)1 */
 	struct hmap *pending_idx; /* "recipient\0msg_id" -> struct pending */
 	struct hmap *recent;      /* "sender\0recipient\0msg_id" of recently acked */
+	struct hmap *groups;      /* group id -> struct srv_group (server-group.c's cache) */
 	uint8_t (*recent_ring)[2 * (PROTO_USERNAME_MAX + 1) + PROTO_MSG_ID_BYTES];
 	size_t recent_next;
 	struct pending_list pending;
@@ -188,6 +192,7 @@ extern const struct server_handler server_auth_handlers[];
 extern const struct server_handler server_prekey_handlers[];
 extern const struct server_handler server_route_handlers[];
 extern const struct server_handler server_presence_handlers[];
+extern const struct server_handler server_group_handlers[];
 
 /* server.c */
 int server_new(struct server **out, struct event_base *base, struct config *cfg, struct store *st,
@@ -243,5 +248,14 @@ void server_route_conn_gone(struct conn *c);
 int server_route_commit(struct server *srv);
 /* server-route.c: answer what waited for the commit (committed: it succeeded). */
 void server_route_after_commit(struct server *srv, int committed);
+/*
+ * server-route.c: route one SendGroup to members (n of them, the sender left
+ * out), answering AckGroup once each is queued or delivered.
+ */
+int server_route_send_group(struct conn *c, uint64_t id, const uint8_t msg_id[PROTO_MSG_ID_BYTES],
+        const uint8_t group_id[PROTO_GROUP_ID_BYTES], struct srv_user *const *members, size_t n,
+        const ProtobufCBinaryData *sealed) SOTTO_WUR;
+/* server-group.c: forget every cached group (a batch was lost, or at shutdown). */
+void server_group_forget_all(struct server *srv);
 
 #endif

@@ -43,3 +43,43 @@ sigmsg_spk(struct buf *b, uint32_t id, const uint8_t pub[PROTO_PREKEY_BYTES], ui
 		return r;
 	return 0;
 }
+
+int
+sigmsg_users_canonical(const char *const *users, size_t n)
+{
+	char norm[PROTO_USERNAME_MAX + 1];
+	size_t i;
+
+	if (users == NULL && n > 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (users[i] == NULL || proto_username_normalize(norm, users[i]) != 0 ||
+		        strcmp(norm, users[i]) != 0)
+			return 0;
+		if (i > 0 && strcmp(users[i - 1], users[i]) >= 0)
+			return 0;
+	}
+	return 1;
+}
+
+int
+sigmsg_group_change(struct buf *b, const uint8_t group_id[PROTO_GROUP_ID_BYTES], uint64_t serial,
+        uint32_t op, const char *signer, const char *const *users, size_t n)
+{
+	size_t i;
+	int r;
+
+	if (group_id == NULL || signer == NULL || op > UINT8_MAX || n > UINT32_MAX ||
+	        !sigmsg_users_canonical(users, n))
+		return SOTTO_ERR_INVALID;
+	if ((r = buf_put(b, PROTO_GROUP_CONTEXT, strlen(PROTO_GROUP_CONTEXT))) != 0 ||
+	        (r = buf_put(b, group_id, PROTO_GROUP_ID_BYTES)) != 0 ||
+	        (r = buf_put_u64(b, serial)) != 0 || (r = buf_put_u8(b, (uint8_t)op)) != 0 ||
+	        (r = buf_put_string(b, signer, strlen(signer))) != 0 ||
+	        (r = buf_put_u32(b, (uint32_t)n)) != 0)
+		return r;
+	for (i = 0; i < n; i++)
+		if ((r = buf_put_string(b, users[i], strlen(users[i]))) != 0)
+			return r;
+	return 0;
+}

@@ -71,6 +71,20 @@ struct store_ops {
 	int (*invite_use)(struct store *st, const uint8_t *hash, const char *used_by, int64_t now);
 
 	int (*prune)(struct store *st, int64_t now);
+
+	/* Groups: ids are STORE_GROUP_ID_BYTES, changes checked as store.h says. */
+	int (*group_create)(struct store *st, const uint8_t *id, const char *owner,
+	        const struct store_group_change *ch);
+	int (*group_get)(struct store *st, const uint8_t *id, struct store_group *out);
+	int (*group_apply)(
+	        struct store *st, const uint8_t *id, const struct store_group_change *ch);
+	int (*group_delete)(struct store *st, const uint8_t *id);
+	int (*group_is_member)(struct store *st, const uint8_t *id, const char *name, int *member);
+	int (*group_members)(
+	        struct store *st, const uint8_t *id, size_t limit, store_name_cb cb, void *arg);
+	int (*group_changes)(struct store *st, const uint8_t *id, uint64_t after, size_t limit,
+	        store_group_change_cb cb, void *arg);
+	int (*group_count_for)(struct store *st, const char *name, uint32_t *count);
 };
 
 struct store {

@@ -18,7 +18,7 @@
 #include "src/sqlite-util.h"
 #include "src/store-backend.h"
 
-#define SQ_SCHEMA_VERSION 1
+#define SQ_SCHEMA_VERSION 2
 #define SQ_STALE_FAILURES 86400        /* failure counts older than this are forgotten */
 #define SQ_INVITE_KEEP    (30 * 86400) /* used or expired invites kept for audit */
 
@@ -96,6 +96,31 @@ static const char *const sq_migrations[SQ_SCHEMA_VERSION] = {
         " failures INTEGER NOT NULL,"
         " locked_until INTEGER NOT NULL,"
         " last_failure INTEGER NOT NULL"
+        ") WITHOUT ROWID;",
+        /* 1 -> 2: groups (ids, owners, members, signed changes). */
+        "CREATE TABLE groups ("
+        " id BLOB NOT NULL PRIMARY KEY,"
+        " owner TEXT NOT NULL,"
+        " serial INTEGER NOT NULL,"
+        " created INTEGER NOT NULL"
+        ") WITHOUT ROWID;"
+        "CREATE TABLE group_members ("
+        " grp BLOB NOT NULL,"
+        " name TEXT NOT NULL,"
+        " joined INTEGER NOT NULL,"
+        " PRIMARY KEY (grp, name)"
+        ") WITHOUT ROWID;"
+        "CREATE INDEX group_members_by_name ON group_members(name, grp);"
+        /* users: the change's names joined with commas, which no username holds. */
+        "CREATE TABLE group_changes ("
+        " grp BLOB NOT NULL,"
+        " serial INTEGER NOT NULL,"
+        " op INTEGER NOT NULL,"
+        " signer TEXT NOT NULL,"
+        " users TEXT NOT NULL,"
+        " signature BLOB NOT NULL,"
+        " timestamp_ms INTEGER NOT NULL,"
+        " PRIMARY KEY (grp, serial)"
         ") WITHOUT ROWID;",
 };
 
@@ -216,10 +241,29 @@ static const char *const sq_sql[SQ__COUNT] = {
                              " (used_by IS NOT NULL AND used_at < ?1)",
 };
 
+/* The group statements, in a list of their own (see the groups block below). */
+enum sqg_id {
+	SQG_GROUP_INSERT,
+	SQG_GROUP_GET,
+	SQG_GROUP_SERIAL,
+	SQG_MEMBER_ADD,
+	SQG_MEMBER_DEL,
+	SQG_MEMBER_CHECK,
+	SQG_MEMBER_LIST,
+	SQG_MEMBER_COUNT_FOR,
+	SQG_CHANGE_INSERT,
+	SQG_CHANGE_LIST,
+	SQG_DEL_GROUP,
+	SQG_DEL_MEMBERS,
+	SQG_DEL_CHANGES,
+	SQG__COUNT
+};
+
 struct store_sqlite {
 	struct store base; /* first: a struct store * is a struct store_sqlite * */
 	struct sqlu sq;    /* writes its errors into base.error */
 	sqlite3_stmt *stmt[SQ__COUNT];
+	sqlite3_stmt *gstmt[SQG__COUNT];
 };
 
 static struct store_sqlite *
@@ -344,6 +388,8 @@ sq_close(struct store *st)
 
 	for (i = 0; i < SQ__COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
+	for (i = 0; i < SQG__COUNT; i++)
+		sqlite3_finalize(s->gstmt[i]);
 	sqlu_close(&s->sq);
 	free(s);
 }
@@ -780,7 +826,7 @@ sq_queue_push(struct store *stp, const char *recipient, enum store_kind kind, co
 		return r;
 	if ((r = sq_user_live(s, recipient)) != 0)
 		goto out;
-	if (kind == STORE_KIND_ENVELOPE) {
+	if (kind != STORE_KIND_DELIVERED) {
 		if ((r = sq_acked_find(s, recipient, peer, msg_id, &found)) != 0)
 			goto out;
 		if (found) {
@@ -843,7 +889,8 @@ sq_queue_fetch(struct store *stp, const char *recipient, uint64_t after_seq, siz
 		memset(&m, 0, sizeof(m));
 		m.seq = (uint64_t)sqlite3_column_int64(st, 0);
 		kind = sqlite3_column_int(st, 1);
-		if (kind != STORE_KIND_ENVELOPE && kind != STORE_KIND_DELIVERED) {
+		if (kind != STORE_KIND_ENVELOPE && kind != STORE_KIND_DELIVERED &&
+		        kind != STORE_KIND_GROUP) {
 			store_set_error(stp, "unknown queue item kind %d", kind);
 			r = SOTTO_ERR_FORMAT;
 			break;
@@ -888,6 +935,9 @@ sq_queue_count(struct store *stp, const char *recipient, uint32_t *count)
 	return 0;
 }
 
+static int sq_group_queued(
+        struct store_sqlite *s, const char *recipient, const char *peer, const uint8_t *msg_id);
+
 static int
 sq_queue_has(struct store *stp, const char *recipient, const char *peer, const uint8_t *msg_id,
         int *found)
@@ -908,6 +958,8 @@ sq_queue_has(struct store *stp, const char *recipient, const char *peer, const u
 	sqlu_blob(st, 4, msg_id, STORE_MSG_ID_BYTES);
 	r = sqlu_step(&s->sq, st);
 	sqlu_done(st);
+	if (r == 0)
+		r = sq_group_queued(s, recipient, peer, msg_id);
 	if (r < 0)
 		return r;
 	*found = r;
@@ -958,7 +1010,7 @@ sq_queue_delete(struct store *stp, const char *recipient, const uint8_t (*ids)[S
 		sqlu_blob(st, 2, ids[i], STORE_MSG_ID_BYTES);
 		sqlu_int(st, 3, max_seq > INT64_MAX ? INT64_MAX : (int64_t)max_seq);
 		while ((r = sqlu_step(&s->sq, st)) == 1) {
-			if (sqlite3_column_int(st, 0) != STORE_KIND_ENVELOPE)
+			if (sqlite3_column_int(st, 0) == STORE_KIND_DELIVERED)
 				continue;
 			if ((r = sq_col_name(s, st, 1, peer)) != 0 ||
 			        (r = sq_receipt_add(&v, &nv, &cap, peer, ids[i])) != 0)
@@ -1209,6 +1261,407 @@ out:
 	return sq_op_end(s, r);
 }
 
+/* ---- groups ----------------------------------------------------------------------- */
+
+static const char *const sqg_sql[SQG__COUNT] = {
+        [SQG_GROUP_INSERT] = "INSERT INTO groups (id, owner, serial, created)"
+                             " VALUES (?1, ?2, 1, ?3) ON CONFLICT DO NOTHING",
+        [SQG_GROUP_GET] = "SELECT owner, serial, created,"
+                          " (SELECT count(*) FROM group_members WHERE grp = ?1)"
+                          " FROM groups WHERE id = ?1",
+        [SQG_GROUP_SERIAL] = "UPDATE groups SET serial = ?2 WHERE id = ?1 AND serial = ?2 - 1",
+        [SQG_MEMBER_ADD] = "INSERT INTO group_members (grp, name, joined) VALUES (?1, ?2, ?3)"
+                           " ON CONFLICT DO NOTHING",
+        [SQG_MEMBER_DEL] = "DELETE FROM group_members WHERE grp = ?1 AND name = ?2",
+        [SQG_MEMBER_CHECK] = "SELECT 1 FROM group_members WHERE grp = ?1 AND name = ?2",
+        [SQG_MEMBER_LIST] = "SELECT name, joined FROM group_members WHERE grp = ?1"
+                            " ORDER BY name LIMIT ?2",
+        [SQG_MEMBER_COUNT_FOR] = "SELECT count(*) FROM group_members WHERE name = ?1",
+        [SQG_CHANGE_INSERT] = "INSERT INTO group_changes"
+                              " (grp, serial, op, signer, users, signature, timestamp_ms)"
+                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        [SQG_CHANGE_LIST] = "SELECT serial, op, signer, users, signature, timestamp_ms"
+                            " FROM group_changes WHERE grp = ?1 AND serial > ?2"
+                            " ORDER BY serial LIMIT ?3",
+        [SQG_DEL_GROUP] = "DELETE FROM groups WHERE id = ?1",
+        [SQG_DEL_MEMBERS] = "DELETE FROM group_members WHERE grp = ?1",
+        [SQG_DEL_CHANGES] = "DELETE FROM group_changes WHERE grp = ?1",
+};
+
+static int
+sqg_prepare(struct store_sqlite *s)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < SQG__COUNT; i++) {
+		rc = sqlite3_prepare_v3(
+		        s->sq.db, sqg_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->gstmt[i], NULL);
+		if (rc != SQLITE_OK)
+			return sqlu_fail(&s->sq, rc, sqg_sql[i]);
+	}
+	return 0;
+}
+
+static sqlite3_stmt *
+sqg_stmt(struct store_sqlite *s, enum sqg_id id)
+{
+	sqlite3_stmt *st = s->gstmt[id];
+
+	sqlu_done(st);
+	return st;
+}
+
+/* A statement on one group id (and maybe a name) that returns nothing. */
+static int
+sqg_run_id(
+        struct store_sqlite *s, enum sqg_id id, const uint8_t *grp, const char *name, int *changes)
+{
+	sqlite3_stmt *st = sqg_stmt(s, id);
+
+	sqlu_blob(st, 1, grp, STORE_GROUP_ID_BYTES);
+	if (name != NULL)
+		sqlu_text(st, 2, name);
+	return sq_write(s, st, changes);
+}
+
+/* Record ch: its users joined with commas. */
+static int
+sqg_change_insert(struct store_sqlite *s, const uint8_t *grp, const struct store_group_change *ch)
+{
+	size_t i, len = 1, off = 0, n;
+	sqlite3_stmt *st;
+	char *users;
+	int r;
+
+	for (i = 0; i < ch->n_users; i++)
+		len += strlen(ch->users[i]) + 1;
+	if ((users = malloc(len)) == NULL)
+		return SOTTO_ERR_NOMEM;
+	users[0] = '\0';
+	for (i = 0; i < ch->n_users; i++) {
+		n = strlen(ch->users[i]);
+		if (i > 0)
+			users[off++] = ',';
+		memcpy(users + off, ch->users[i], n);
+		off += n;
+	}
+	users[off] = '\0';
+	st = sqg_stmt(s, SQG_CHANGE_INSERT);
+	sqlu_blob(st, 1, grp, STORE_GROUP_ID_BYTES);
+	sqlu_int(st, 2, (int64_t)ch->serial);
+	sqlu_int(st, 3, ch->op);
+	sqlu_text(st, 4, ch->signer);
+	sqlu_text(st, 5, users);
+	sqlu_blob(st, 6, ch->signature, ch->signature_len);
+	sqlu_int(st, 7, ch->timestamp_ms);
+	r = sqlu_run(&s->sq, st);
+	free(users);
+	return r;
+}
+
+/* Add name to grp; SOTTO_ERR_NOTFOUND (naming it) if it is not a live user, EXISTS if a member. */
+static int
+sqg_member_add(struct store_sqlite *s, const uint8_t *grp, const char *name, int64_t now)
+{
+	sqlite3_stmt *st;
+	int r, changes = 0;
+
+	if ((r = sq_user_live(s, name)) != 0) {
+		if (r == SOTTO_ERR_NOTFOUND)
+			store_set_error(&s->base, "no such user: %s", name);
+		return r;
+	}
+	st = sqg_stmt(s, SQG_MEMBER_ADD);
+	sqlu_blob(st, 1, grp, STORE_GROUP_ID_BYTES);
+	sqlu_text(st, 2, name);
+	sqlu_int(st, 3, now);
+	if ((r = sq_write(s, st, &changes)) != 0)
+		return r;
+	if (changes == 0) {
+		store_set_error(&s->base, "already a member: %s", name);
+		return SOTTO_ERR_EXISTS;
+	}
+	return 0;
+}
+
+static int
+sqg_create(struct store *stp, const uint8_t *id, const char *owner,
+        const struct store_group_change *ch)
+{
+	struct store_sqlite *s = sq(stp);
+	int64_t now = ch->timestamp_ms / 1000;
+	sqlite3_stmt *st;
+	int r, changes = 0;
+	size_t i;
+
+	if ((r = sq_op_begin(s)) != 0)
+		return r;
+	st = sqg_stmt(s, SQG_GROUP_INSERT);
+	sqlu_blob(st, 1, id, STORE_GROUP_ID_BYTES);
+	sqlu_text(st, 2, owner);
+	sqlu_int(st, 3, now);
+	if ((r = sq_write(s, st, &changes)) != 0)
+		goto out;
+	if (changes == 0) {
+		store_set_error(stp, "group exists");
+		r = SOTTO_ERR_EXISTS;
+		goto out;
+	}
+	if ((r = sqg_member_add(s, id, owner, now)) != 0)
+		goto out;
+	for (i = 0; i < ch->n_users; i++)
+		if ((r = sqg_member_add(s, id, ch->users[i], now)) != 0)
+			goto out;
+	r = sqg_change_insert(s, id, ch);
+out:
+	return sq_op_end(s, r);
+}
+
+static int
+sqg_get(struct store *stp, const uint8_t *id, struct store_group *out)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int64_t n;
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sqg_stmt(s, SQG_GROUP_GET);
+	sqlu_blob(st, 1, id, STORE_GROUP_ID_BYTES);
+	if ((r = sqlu_step(&s->sq, st)) <= 0) {
+		if (r == 0) {
+			store_set_error(stp, "no such group");
+			r = SOTTO_ERR_NOTFOUND;
+		}
+		goto out;
+	}
+	memcpy(out->id, id, STORE_GROUP_ID_BYTES);
+	if ((r = sq_col_name(s, st, 0, out->owner)) != 0)
+		goto out;
+	out->serial = (uint64_t)sqlite3_column_int64(st, 1);
+	out->created = sqlite3_column_int64(st, 2);
+	n = sqlite3_column_int64(st, 3);
+	out->n_members = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	r = 0;
+out:
+	sqlu_done(st);
+	if (r != 0)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
+static int
+sqg_apply(struct store *stp, const uint8_t *id, const struct store_group_change *ch)
+{
+	struct store_sqlite *s = sq(stp);
+	int64_t now = ch->timestamp_ms / 1000;
+	sqlite3_stmt *st;
+	int r, changes = 0;
+	size_t i;
+
+	if ((r = sq_op_begin(s)) != 0)
+		return r;
+	st = sqg_stmt(s, SQG_GROUP_SERIAL);
+	sqlu_blob(st, 1, id, STORE_GROUP_ID_BYTES);
+	sqlu_int(st, 2, (int64_t)ch->serial);
+	if ((r = sq_write(s, st, &changes)) != 0)
+		goto out;
+	if (changes == 0) {
+		store_set_error(stp, "no such group, or serial %llu is not its next",
+		        (unsigned long long)ch->serial);
+		r = SOTTO_ERR_AGAIN;
+		goto out;
+	}
+	for (i = 0; i < ch->n_users; i++) {
+		if (ch->op == STORE_GROUP_ADD) {
+			if ((r = sqg_member_add(s, id, ch->users[i], now)) != 0)
+				goto out;
+			continue;
+		}
+		if ((r = sqg_run_id(s, SQG_MEMBER_DEL, id, ch->users[i], &changes)) != 0)
+			goto out;
+		if (changes == 0) {
+			store_set_error(stp, "not a member: %s", ch->users[i]);
+			r = SOTTO_ERR_NOTFOUND;
+			goto out;
+		}
+	}
+	r = sqg_change_insert(s, id, ch);
+out:
+	return sq_op_end(s, r);
+}
+
+static int
+sqg_delete(struct store *stp, const uint8_t *id)
+{
+	struct store_sqlite *s = sq(stp);
+	int r;
+
+	if ((r = sq_op_begin(s)) != 0)
+		return r;
+	if ((r = sqg_run_id(s, SQG_DEL_MEMBERS, id, NULL, NULL)) == 0 &&
+	        (r = sqg_run_id(s, SQG_DEL_CHANGES, id, NULL, NULL)) == 0)
+		r = sqg_run_id(s, SQG_DEL_GROUP, id, NULL, NULL);
+	return sq_op_end(s, r);
+}
+
+static int
+sqg_is_member(struct store *stp, const uint8_t *id, const char *name, int *member)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sqg_stmt(s, SQG_MEMBER_CHECK);
+	sqlu_blob(st, 1, id, STORE_GROUP_ID_BYTES);
+	sqlu_text(st, 2, name);
+	r = sqlu_step(&s->sq, st);
+	sqlu_done(st);
+	if (r < 0)
+		return r;
+	*member = r;
+	return 0;
+}
+
+static int
+sqg_members(struct store *stp, const uint8_t *id, size_t limit, store_name_cb cb, void *arg)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sqg_stmt(s, SQG_MEMBER_LIST);
+	sqlu_blob(st, 1, id, STORE_GROUP_ID_BYTES);
+	sqlu_int(st, 2, (int64_t)limit);
+	return sq_list_names(s, st, cb, arg);
+}
+
+/* Split a stored users column into names (pointing into text, which it edits). */
+static int
+sqg_split_users(struct store_sqlite *s, char *text, const char ***users, size_t *n)
+{
+	size_t cap = 1, i = 0;
+	char *p, *comma;
+	const char **v;
+
+	*users = NULL;
+	*n = 0;
+	if (*text == '\0')
+		return 0;
+	for (p = text; *p != '\0'; p++)
+		if (*p == ',')
+			cap++;
+	if (cap > STORE_GROUP_USERS_MAX || (v = calloc(cap, sizeof(*v))) == NULL) {
+		store_set_error(&s->base, "a stored group change has too many users");
+		return cap > STORE_GROUP_USERS_MAX ? SOTTO_ERR_FORMAT : SOTTO_ERR_NOMEM;
+	}
+	for (p = text; p != NULL; p = comma) {
+		if ((comma = strchr(p, ',')) != NULL)
+			*comma++ = '\0';
+		v[i++] = p;
+	}
+	*users = v;
+	*n = i;
+	return 0;
+}
+
+static int
+sqg_changes(struct store *stp, const uint8_t *id, uint64_t after, size_t limit,
+        store_group_change_cb cb, void *arg)
+{
+	struct store_sqlite *s = sq(stp);
+	char signer[STORE_NAME_MAX + 1], *text = NULL;
+	struct store_group_change ch;
+	const char **users = NULL;
+	sqlite3_stmt *st;
+	const char *t;
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sqg_stmt(s, SQG_CHANGE_LIST);
+	sqlu_blob(st, 1, id, STORE_GROUP_ID_BYTES);
+	sqlu_int(st, 2, (int64_t)after);
+	sqlu_int(st, 3, (int64_t)limit);
+	while ((r = sqlu_step(&s->sq, st)) == 1) {
+		memset(&ch, 0, sizeof(ch));
+		ch.serial = (uint64_t)sqlite3_column_int64(st, 0);
+		ch.op = (enum store_group_op)sqlite3_column_int(st, 1);
+		if ((r = sq_col_name(s, st, 2, signer)) != 0)
+			break;
+		ch.signer = signer;
+		t = (const char *)sqlite3_column_text(st, 3);
+		if ((text = strdup(t != NULL ? t : "")) == NULL) {
+			r = SOTTO_ERR_NOMEM;
+			break;
+		}
+		if ((r = sqg_split_users(s, text, &users, &ch.n_users)) != 0)
+			break;
+		ch.users = users;
+		ch.signature = sqlite3_column_blob(st, 4);
+		ch.signature_len = (size_t)sqlite3_column_bytes(st, 4);
+		ch.timestamp_ms = sqlite3_column_int64(st, 5);
+		r = cb(arg, &ch);
+		free(users);
+		free(text);
+		users = NULL;
+		text = NULL;
+		if (r != 0) {
+			if (r > 0)
+				r = 0;
+			break;
+		}
+	}
+	free(users);
+	free(text);
+	sqlu_done(st);
+	return r;
+}
+
+static int
+sqg_count_for(struct store *stp, const char *name, uint32_t *count)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int64_t n;
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sqg_stmt(s, SQG_MEMBER_COUNT_FOR);
+	sqlu_text(st, 1, name);
+	if ((r = sqlu_step(&s->sq, st)) < 0)
+		return r;
+	n = r == 1 ? sqlite3_column_int64(st, 0) : 0;
+	sqlu_done(st);
+	*count = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	return 0;
+}
+
+/* 1 if recipient has a group envelope (peer, msg_id) queued, 0 if not, or an error. */
+static int
+sq_group_queued(
+        struct store_sqlite *s, const char *recipient, const char *peer, const uint8_t *msg_id)
+{
+	sqlite3_stmt *st = sq_stmt(s, SQ_QUEUE_FIND);
+	int r;
+
+	sqlu_text(st, 1, recipient);
+	sqlu_int(st, 2, STORE_KIND_GROUP);
+	sqlu_text(st, 3, peer);
+	sqlu_blob(st, 4, msg_id, STORE_MSG_ID_BYTES);
+	r = sqlu_step(&s->sq, st);
+	sqlu_done(st);
+	return r;
+}
+/* ---- end groups ------------------------------------------------------------------- */
+
 static const struct store_ops sq_ops = {
         .name = "sqlite",
         .close = sq_close,
@@ -1241,6 +1694,14 @@ static const struct store_ops sq_ops = {
         .invite_create = sq_invite_create,
         .invite_use = sq_invite_use,
         .prune = sq_prune,
+        .group_create = sqg_create,
+        .group_get = sqg_get,
+        .group_apply = sqg_apply,
+        .group_delete = sqg_delete,
+        .group_is_member = sqg_is_member,
+        .group_members = sqg_members,
+        .group_changes = sqg_changes,
+        .group_count_for = sqg_count_for,
 };
 
 int
@@ -1284,7 +1745,8 @@ store_sqlite_open(struct store **out, const char *state_dir, char *err, size_t e
 	        (r = sqlu_pragma(&s->sq, "PRAGMA trusted_schema = OFF", NULL)) != 0 ||
 	        (r = sqlu_pragma(&s->sq, "PRAGMA foreign_keys = OFF", NULL)) != 0 ||
 	        (r = sqlu_migrate(&s->sq, sq_migrations, SQ_SCHEMA_VERSION, "sottod")) != 0 ||
-	        (r = sqlu_prepare(&s->sq, sq_sql, s->stmt, SQ__COUNT)) != 0)
+	        (r = sqlu_prepare(&s->sq, sq_sql, s->stmt, SQ__COUNT)) != 0 ||
+	        (r = sqg_prepare(s)) != 0)
 		goto out;
 	s->base.error[0] = '\0';
 	*out = &s->base;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "crypto/hash.h"
+#include "src/sigmsg.h"
 #include "src/store-backend.h"
 
 void
@@ -289,7 +290,9 @@ store_queue_push(struct store *st, const char *recipient, enum store_kind kind, 
 	*duplicate = 0;
 	if ((r = store_name(st, rn, recipient)) != 0 || (r = store_name(st, pn, peer)) != 0)
 		return r;
-	if ((kind != STORE_KIND_ENVELOPE && kind != STORE_KIND_DELIVERED) || msg_id == NULL ||
+	if ((kind != STORE_KIND_ENVELOPE && kind != STORE_KIND_DELIVERED &&
+	            kind != STORE_KIND_GROUP) ||
+	        msg_id == NULL || (kind == STORE_KIND_GROUP && sealed_len < STORE_GROUP_ID_BYTES) ||
 	        (sealed == NULL && sealed_len > 0))
 		return SOTTO_ERR_INVALID;
 	if (sealed_len > STORE_SEALED_MAX) {
@@ -508,4 +511,128 @@ int
 store_prune(struct store *st, int64_t now)
 {
 	return st->ops->prune(st, now);
+}
+
+/* ---- groups ------------------------------------------------------------------- */
+
+/* A change the backends can store as given: names canonical, sizes within the limits. */
+static int
+store_group_change_ok(struct store *st, const struct store_group_change *ch)
+{
+	char n[STORE_NAME_MAX + 1];
+
+	if (ch == NULL || ch->signer == NULL || proto_username_normalize(n, ch->signer) != 0 ||
+	        strcmp(n, ch->signer) != 0 || ch->op < STORE_GROUP_CREATE ||
+	        ch->op > STORE_GROUP_LEAVE || ch->n_users > STORE_GROUP_USERS_MAX ||
+	        !sigmsg_users_canonical(ch->users, ch->n_users) ||
+	        (ch->signature == NULL && ch->signature_len > 0) ||
+	        ch->signature_len > STORE_SIG_MAX || ch->serial == 0 || ch->serial > INT64_MAX) {
+		store_set_error(st, "malformed group change");
+		return SOTTO_ERR_INVALID;
+	}
+	return 0;
+}
+
+int
+store_group_create(struct store *st, const uint8_t id[STORE_GROUP_ID_BYTES], const char *owner,
+        const struct store_group_change *ch)
+{
+	char n[STORE_NAME_MAX + 1];
+	int r;
+
+	if (id == NULL)
+		return SOTTO_ERR_INVALID;
+	if ((r = store_name(st, n, owner)) != 0 || (r = store_group_change_ok(st, ch)) != 0)
+		return r;
+	if (ch->serial != 1 || ch->op != STORE_GROUP_CREATE || strcmp(ch->signer, n) != 0 ||
+	        ch->n_users + 1 > STORE_GROUP_USERS_MAX) {
+		store_set_error(st, "a group starts with its owner's creation, serial 1");
+		return SOTTO_ERR_INVALID;
+	}
+	return st->ops->group_create(st, id, n, ch);
+}
+
+int
+store_group_get(struct store *st, const uint8_t id[STORE_GROUP_ID_BYTES], struct store_group *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (id == NULL)
+		return SOTTO_ERR_INVALID;
+	return st->ops->group_get(st, id, out);
+}
+
+int
+store_group_apply(struct store *st, const uint8_t id[STORE_GROUP_ID_BYTES],
+        const struct store_group_change *ch)
+{
+	int r;
+
+	if (id == NULL)
+		return SOTTO_ERR_INVALID;
+	if ((r = store_group_change_ok(st, ch)) != 0)
+		return r;
+	if (ch->op == STORE_GROUP_CREATE || ch->n_users == 0) {
+		store_set_error(st, "a change after the creation adds, removes or leaves");
+		return SOTTO_ERR_INVALID;
+	}
+	return st->ops->group_apply(st, id, ch);
+}
+
+int
+store_group_delete(struct store *st, const uint8_t id[STORE_GROUP_ID_BYTES])
+{
+	if (id == NULL)
+		return SOTTO_ERR_INVALID;
+	return st->ops->group_delete(st, id);
+}
+
+int
+store_group_is_member(
+        struct store *st, const uint8_t id[STORE_GROUP_ID_BYTES], const char *name, int *member)
+{
+	char n[STORE_NAME_MAX + 1];
+	int r;
+
+	*member = 0;
+	if (id == NULL)
+		return SOTTO_ERR_INVALID;
+	if ((r = store_name(st, n, name)) != 0)
+		return r;
+	return st->ops->group_is_member(st, id, n, member);
+}
+
+int
+store_group_members(struct store *st, const uint8_t id[STORE_GROUP_ID_BYTES], size_t limit,
+        store_name_cb cb, void *arg)
+{
+	if (id == NULL || cb == NULL)
+		return SOTTO_ERR_INVALID;
+	if (limit > STORE_GROUP_USERS_MAX)
+		limit = STORE_GROUP_USERS_MAX;
+	return st->ops->group_members(st, id, limit, cb, arg);
+}
+
+int
+store_group_changes(struct store *st, const uint8_t id[STORE_GROUP_ID_BYTES], uint64_t after,
+        size_t limit, store_group_change_cb cb, void *arg)
+{
+	if (id == NULL || cb == NULL)
+		return SOTTO_ERR_INVALID;
+	if (after > INT64_MAX)
+		after = INT64_MAX;
+	if (limit > STORE_LIST_MAX)
+		limit = STORE_LIST_MAX;
+	return st->ops->group_changes(st, id, after, limit, cb, arg);
+}
+
+int
+store_group_count_for(struct store *st, const char *name, uint32_t *count)
+{
+	char n[STORE_NAME_MAX + 1];
+	int r;
+
+	*count = 0;
+	if ((r = store_name(st, n, name)) != 0)
+		return r;
+	return st->ops->group_count_for(st, n, count);
 }

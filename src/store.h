@@ -53,6 +53,7 @@ struct store;
 enum store_kind {
 	STORE_KIND_ENVELOPE = 1,  /* a sealed envelope: push as Deliver */
 	STORE_KIND_DELIVERED = 2, /* a delivery receipt: push as Delivered */
+	STORE_KIND_GROUP = 3,     /* a group envelope: sealed is group id[16] || sealed */
 };
 
 struct store_user {
@@ -263,5 +264,78 @@ int store_invite_use(
 
 /* Forget expired invites, lapsed lockouts and tombstones older than STORE_TOMBSTONE_TTL. */
 int store_prune(struct store *st, int64_t now) SOTTO_WUR;
+
+/*
+ * Groups: a 16-byte id, an owner, a member list (the owner included) and the
+ * signed membership changes that made it, numbered by serial from 1.  The
+ * store keeps the changes as given and applies them to the member list; the
+ * server checks signatures, permissions and limits before.  Queued group
+ * envelopes are STORE_KIND_GROUP items.
+ */
+#define STORE_GROUP_ID_BYTES  PROTO_GROUP_ID_BYTES
+#define STORE_GROUP_USERS_MAX PROTO_MAX_GROUP_USERS /* users in one change, members per group */
+
+enum store_group_op {
+	STORE_GROUP_CREATE = 1, /* the values of Sotto__GroupOp */
+	STORE_GROUP_ADD = 2,
+	STORE_GROUP_REMOVE = 3,
+	STORE_GROUP_LEAVE = 4,
+};
+
+/* One signed change (as given to the store, or valid during a callback). */
+struct store_group_change {
+	uint64_t serial;
+	enum store_group_op op;
+	const char *signer;
+	const char *const *users; /* lower case, sorted, distinct */
+	size_t n_users;
+	const uint8_t *signature;
+	size_t signature_len; /* at most STORE_SIG_MAX */
+	int64_t timestamp_ms; /* when it was accepted */
+};
+
+struct store_group {
+	uint8_t id[STORE_GROUP_ID_BYTES];
+	char owner[STORE_NAME_MAX + 1];
+	uint64_t serial; /* the latest change's */
+	uint32_t n_members;
+	int64_t created;
+};
+
+typedef int (*store_group_change_cb)(void *arg, const struct store_group_change *ch);
+
+/*
+ * Create group id owned by owner from its first change (serial 1,
+ * STORE_GROUP_CREATE, signed by owner): the members are the owner and
+ * ch->users.  SOTTO_ERR_EXISTS if the id is taken, SOTTO_ERR_NOTFOUND (the
+ * error names the user) if a member is not a live user, SOTTO_ERR_INVALID
+ * for a change that does not fit.
+ */
+int store_group_create(struct store *st, const uint8_t id[STORE_GROUP_ID_BYTES], const char *owner,
+        const struct store_group_change *ch) SOTTO_WUR;
+/* SOTTO_ERR_NOTFOUND if there is no such group. */
+int store_group_get(struct store *st, const uint8_t id[STORE_GROUP_ID_BYTES],
+        struct store_group *out) SOTTO_WUR;
+/*
+ * Record change ch and apply it: add the users (SOTTO_ERR_NOTFOUND, naming
+ * the user, if one is not a live user; SOTTO_ERR_EXISTS if one is a member),
+ * or remove them (SOTTO_ERR_NOTFOUND if one is not a member).  SOTTO_ERR_AGAIN
+ * unless ch->serial is the group's serial + 1.  Nothing changes on error.
+ */
+int store_group_apply(struct store *st, const uint8_t id[STORE_GROUP_ID_BYTES],
+        const struct store_group_change *ch) SOTTO_WUR;
+/* Delete a group with its members and changes (and nothing queued). */
+int store_group_delete(struct store *st, const uint8_t id[STORE_GROUP_ID_BYTES]) SOTTO_WUR;
+/* *member = 1 if name is a member of group id (0 also for no such group). */
+int store_group_is_member(struct store *st, const uint8_t id[STORE_GROUP_ID_BYTES],
+        const char *name, int *member) SOTTO_WUR;
+/* The members of group id, in name order (cb's when is the time it joined). */
+int store_group_members(struct store *st, const uint8_t id[STORE_GROUP_ID_BYTES], size_t limit,
+        store_name_cb cb, void *arg) SOTTO_WUR;
+/* The changes of group id with serial > after, oldest first, at most limit. */
+int store_group_changes(struct store *st, const uint8_t id[STORE_GROUP_ID_BYTES], uint64_t after,
+        size_t limit, store_group_change_cb cb, void *arg) SOTTO_WUR;
+/* How many groups name is a member of. */
+int store_group_count_for(struct store *st, const char *name, uint32_t *count) SOTTO_WUR;
 
 #endif
