@@ -306,7 +306,7 @@ ctx_need_store(struct sotto_ctx *ctx)
 	r = client_store_open(&ctx->store, ctx->paths->data_dir, key, err, sizeof(err));
 	sotto_wipe(key, sizeof(key));
 	if (r == SOTTO_ERR_VERIFY)
-		return ctx_fail(SOTTO_EXIT_USAGE, "%s (made with another identity key?)", err);
+		return ctx_fail(SOTTO_EXIT_USAGE, "%s", err);
 	if (r != 0)
 		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
 	return 0;
