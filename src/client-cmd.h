@@ -100,6 +100,7 @@ int cmd_fingerprint(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_verify(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_trust(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_identities(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_reset(struct sotto_ctx *ctx, int argc, char **argv);
 
 /* JSON: print s as a quoted JSON string. */
 void json_str(FILE *fp, const char *s, size_t len);

@@ -467,6 +467,7 @@ static const struct command commands[] = {
         {"trust", cmd_trust, "trust USER"},
         {"untrust", cmd_trust, "untrust USER"},
         {"identities", cmd_identities, "identities"},
+        {"reset", cmd_reset, "reset USER"},
 };
 
 static void

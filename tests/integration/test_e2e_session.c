@@ -2,8 +2,8 @@
  * End-to-end sessions between real sotto clients through a real sottod:
  * a server that replays the first message of a session under a new id, two
  * users who both start a session before either has received the other's
- * first message, and the message for a store opened with the wrong identity
- * key.
+ * first message, sotto reset, and the message for a store opened with the
+ * wrong identity key.
  */
 #include "config.h"
 
@@ -336,6 +336,35 @@ Test(e2e_session, simultaneous_several_messages)
 	cu_send(&bob, "alice", "bob four");
 	cu_expect(&alice, "bob", "bob one", "bob two", "bob three", "bob four", (char *)NULL);
 	chat(&alice, &bob, 3);
+}
+
+/* After sotto reset, the next message starts a new session and the peer follows. */
+Test(e2e_session, reset)
+{
+	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct proc_result res;
+
+	pair(&alice, &bob);
+	cu_run(&res, &bob, 0, "reset", "alice", (char *)NULL);
+	cr_assert_not_null(strstr(res.out, "no session with alice"), "%s", res.out);
+	proc_result_free(&res);
+	chat(&alice, &bob, 1);
+	/* alice's read receipt, on the old session, would not decrypt after the reset. */
+	cu_expect(&bob, "alice", (char *)NULL);
+	cu_run(&res, &bob, 0, "reset", "alice", (char *)NULL);
+	cr_assert_not_null(strstr(res.out, "the session with alice is reset"), "%s", res.out);
+	proc_result_free(&res);
+	cu_run(&res, &bob, 1, "reset", (char *)NULL);
+	cr_assert_not_null(strstr(res.err, "usage: sotto reset USER"), "%s", res.err);
+	proc_result_free(&res);
+	cu_send(&bob, "alice", "a new start");
+	cu_expect(&alice, "bob", "a new start", (char *)NULL);
+	cu_expect(&bob, "alice", (char *)NULL);
+	chat(&alice, &bob, 2);
+	/* History survives a reset. */
+	cu_run(&res, &bob, 0, "history", "alice", (char *)NULL);
+	cr_assert_not_null(strstr(res.out, "alice to bob, round 0"), "%s", res.out);
+	proc_result_free(&res);
 }
 
 /* The wrong identity key for a profile is named once, clearly. */
