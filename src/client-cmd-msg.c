@@ -16,6 +16,7 @@
 
 #include "crypto/util.h"
 #include "src/client-cmd.h"
+#include "src/client-e2e.h"
 #include "src/client-msg.h"
 
 #define RECEIVE_IDLE_MS 1000 /* receive's default quiet period */
@@ -260,6 +261,8 @@ cmd_receive(struct sotto_ctx *ctx, int argc, char **argv)
 		if (r != 0)
 			break;
 	}
+	if (r == 0 && (r = e2e_store_prune(ctx->store, (int64_t)time(NULL))) != 0)
+		r = ctx_fail(SOTTO_EXIT_INTERNAL, "%s", client_store_last_error(ctx->store));
 	/* Messages left on the server for want of a trusted key: say so in the status. */
 	if (r == 0 && held > 0)
 		r = SOTTO_EXIT_TRUST;

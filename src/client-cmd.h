@@ -113,6 +113,7 @@ int cmd_fingerprint(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_verify(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_trust(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_identities(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_reset(struct sotto_ctx *ctx, int argc, char **argv);
 
 /* The interactive mode (client-interactive.c), when standard input and output are terminals. */
 int interactive_run(struct sotto_ctx *ctx);

@@ -6,8 +6,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "crypto/buf.h"
+#include "crypto/hash.h"
 #include "crypto/util.h"
 #include "crypto/x3dh.h"
 #include "src/client-e2e.h"
@@ -19,6 +21,7 @@ e2e_session_free(struct e2e_session *s)
 	if (s == NULL)
 		return;
 	ratchet_free(s->r);
+	ratchet_free(s->prev);
 	free(s->hdr);
 	identity_pub_free(s->peer);
 	free(s);
@@ -45,7 +48,7 @@ e2e_session_load(struct client_store *cs, const char *peer, struct e2e_session *
 	}
 	if ((r = buf_get_u8(&b, &ver)) != 0)
 		goto out;
-	if (ver != E2E_SESSION_VERSION) {
+	if (ver != 1 && ver != E2E_SESSION_VERSION) {
 		r = SOTTO_ERR_FORMAT;
 		goto out;
 	}
@@ -65,6 +68,15 @@ e2e_session_load(struct client_store *cs, const char *peer, struct e2e_session *
 	if ((r = buf_get_string_direct(&b, &p, &plen, X3DH_ENC_MAX)) != 0 ||
 	        (r = identity_pub_from_der(&s->peer, p, plen)) != 0)
 		goto out;
+	if (ver >= 2) {
+		if ((r = buf_get_string_direct(&b, &p, &plen, CLIENT_STORE_STATE_MAX)) != 0 ||
+		        (plen > 0 && (r = ratchet_deserialize(&s->prev, p, plen)) != 0))
+			goto out;
+	}
+	if (buf_len(&b) != 0) {
+		r = SOTTO_ERR_FORMAT;
+		goto out;
+	}
 	*out = s;
 	s = NULL;
 out:
@@ -77,19 +89,23 @@ int
 e2e_session_save(
         struct client_store *cs, const char *peer, const struct e2e_session *s, int64_t now)
 {
-	struct buf b, st;
+	struct buf b, st, prev;
 	int r;
 
 	buf_init_secure(&b, CLIENT_STORE_STATE_MAX);
 	buf_init_secure(&st, CLIENT_STORE_STATE_MAX);
+	buf_init_secure(&prev, CLIENT_STORE_STATE_MAX);
 	if ((r = ratchet_serialize(s->r, &st)) != 0 ||
+	        (s->prev != NULL && (r = ratchet_serialize(s->prev, &prev)) != 0) ||
 	        (r = buf_put_u8(&b, E2E_SESSION_VERSION)) != 0 ||
 	        (r = buf_put_string(&b, buf_ptr(&st), buf_len(&st))) != 0 ||
 	        (r = buf_put_string(&b, s->hdr, s->hdrlen)) != 0 ||
-	        (r = buf_put_string(&b, s->peer->der, s->peer->derlen)) != 0)
+	        (r = buf_put_string(&b, s->peer->der, s->peer->derlen)) != 0 ||
+	        (r = buf_put_string(&b, buf_ptr(&prev), buf_len(&prev))) != 0)
 		goto out;
 	r = client_store_session_put(cs, peer, buf_ptr(&b), buf_len(&b), now);
 out:
+	buf_free(&prev);
 	buf_free(&st);
 	buf_free(&b);
 	return r;
@@ -231,14 +247,13 @@ out:
 	return r;
 }
 
-/* Answer an X3DH header with our prekeys: a new session, and the first plaintext. */
+/* Answer the X3DH header hdr of sl with our prekeys: a new session, and the first plaintext. */
 static int
 e2e_respond(struct client_store *cs, const struct identity *self, const Sottoc__Sealed *sl,
-        struct e2e_session **out, uint8_t **pt, size_t *ptlen)
+        const struct x3dh_header *hdr, struct e2e_session **out, uint8_t **pt, size_t *ptlen)
 {
 	struct e2e_session *s = NULL;
 	struct x3dh_session *xs = NULL;
-	struct x3dh_header *hdr = NULL;
 	struct x3dh_priv me;
 	struct x3dh_pub them;
 	struct x3dh_prekeys pk;
@@ -247,13 +262,12 @@ e2e_respond(struct client_store *cs, const struct identity *self, const Sottoc__
 	int r;
 
 	*out = NULL;
-	if ((s = calloc(1, sizeof(*s))) == NULL || (hdr = calloc(1, sizeof(*hdr))) == NULL) {
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		r = SOTTO_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = x3dh_header_parse(hdr, sl->x3dh_header.data, sl->x3dh_header.len)) != 0 ||
-	        (r = identity_pub_from_der(
-	                 &s->peer, sl->sender_identity.data, sl->sender_identity.len)) != 0)
+	if ((r = identity_pub_from_der(
+	             &s->peer, sl->sender_identity.data, sl->sender_identity.len)) != 0)
 		goto out;
 	if ((r = client_store_spk_get(cs, hdr->spk_id, &spk, &spklen, NULL)) != 0)
 		goto out;
@@ -287,19 +301,85 @@ e2e_respond(struct client_store *cs, const struct identity *self, const Sottoc__
 out:
 	client_store_free_secret(spk, spklen);
 	client_store_free_secret(otk, otklen);
-	free(hdr);
 	x3dh_session_free(xs);
 	e2e_session_free(s);
 	return r;
 }
 
+/* The tag that names an X3DH handshake in client.db: a hash of its ephemeral key. */
+static void
+e2e_x3dh_tag(uint8_t tag[CLIENT_STORE_X3DH_TAG_BYTES], const struct x3dh_header *hdr)
+{
+	static const char info[] = E2E_X3DH_TAG_INFO;
+	uint8_t m[sizeof(info) - 1 + X25519_KEYBYTES];
+
+	memcpy(m, info, sizeof(info) - 1);
+	memcpy(m + sizeof(info) - 1, hdr->ek, X25519_KEYBYTES);
+	hash_sha256(tag, m, sizeof(m));
+}
+
+/*
+ * Answer sl's X3DH header, unless it was answered before (SOTTO_ERR_EXISTS),
+ * and remember it.  The tag is the ephemeral key's: an honest initiator never
+ * uses one twice, and no other field can change without changing the secret.
+ */
+static int
+e2e_answer(struct client_store *cs, const struct identity *self, const Sottoc__Sealed *sl,
+        struct e2e_session **out, uint8_t **pt, size_t *ptlen)
+{
+	struct x3dh_header *hdr = NULL;
+	uint8_t tag[CLIENT_STORE_X3DH_TAG_BYTES];
+	int r, seen = 0;
+
+	*out = NULL;
+	if ((hdr = calloc(1, sizeof(*hdr))) == NULL)
+		return SOTTO_ERR_NOMEM;
+	if ((r = x3dh_header_parse(hdr, sl->x3dh_header.data, sl->x3dh_header.len)) != 0)
+		goto out;
+	e2e_x3dh_tag(tag, hdr);
+	if ((r = client_store_x3dh_seen(cs, tag, &seen)) != 0)
+		goto out;
+	if (seen) {
+		r = SOTTO_ERR_EXISTS;
+		goto out;
+	}
+	if ((r = e2e_respond(cs, self, sl, hdr, out, pt, ptlen)) != 0)
+		goto out;
+	if ((r = client_store_x3dh_add(cs, tag, hdr->spk_id, (int64_t)time(NULL))) != 0) {
+		e2e_session_free(*out);
+		*out = NULL;
+		if (*pt != NULL) {
+			sotto_wipe(*pt, *ptlen);
+			free(*pt);
+			*pt = NULL;
+		}
+	}
+out:
+	free(hdr);
+	return r;
+}
+
+/*
+ * 1 if the new session ns, from the peer, loses to s: s is ours, still
+ * pending, with the same peer key, and our name sorts first.  Both sides
+ * apply this rule, so both keep the session the lower name started.
+ */
+static int
+e2e_ours_wins(const struct e2e_session *s, const struct e2e_session *ns, const char *self_name,
+        const char *peer)
+{
+	return s != NULL && s->hdr != NULL && identity_pub_equal(s->peer, ns->peer) &&
+	       strcmp(self_name, peer) < 0;
+}
+
 int
-e2e_open(struct client_store *cs, const struct identity *self, const char *peer,
-        const uint8_t *sealed, size_t len, struct e2e_session **sess, int *fresh,
+e2e_open(struct client_store *cs, const struct identity *self, const char *self_name,
+        const char *peer, const uint8_t *sealed, size_t len, struct e2e_session **sess, int *fresh,
         Sottoc__Content **content)
 {
+	char me[PROTO_USERNAME_MAX + 1], them[PROTO_USERNAME_MAX + 1];
 	Sottoc__Sealed *sl = NULL;
-	struct e2e_session *s = NULL;
+	struct e2e_session *s = NULL, *ns = NULL;
 	uint8_t *pt = NULL;
 	size_t ptlen = 0;
 	int r;
@@ -307,6 +387,9 @@ e2e_open(struct client_store *cs, const struct identity *self, const char *peer,
 	*sess = NULL;
 	*fresh = 0;
 	*content = NULL;
+	if (proto_username_normalize(me, self_name) != 0 ||
+	        proto_username_normalize(them, peer) != 0)
+		return SOTTO_ERR_INVALID;
 	if ((sl = sottoc__sealed__unpack(NULL, len, sealed)) == NULL ||
 	        sl->version != E2E_SEALED_VERSION) {
 		r = SOTTO_ERR_FORMAT;
@@ -317,15 +400,27 @@ e2e_open(struct client_store *cs, const struct identity *self, const char *peer,
 		goto out;
 	if (s != NULL &&
 	        (r = ratchet_decrypt(s->r, sl->ratchet.data, sl->ratchet.len, &pt, &ptlen)) == 0) {
-		/* The peer has replied: stop sending our X3DH header. */
+		/* The peer has replied: stop sending our X3DH header; its old session is done. */
 		free(s->hdr);
 		s->hdr = NULL;
 		s->hdrlen = 0;
+		ratchet_free(s->prev);
+		s->prev = NULL;
+	} else if (s != NULL && s->prev != NULL &&
+	           ratchet_decrypt(s->prev, sl->ratchet.data, sl->ratchet.len, &pt, &ptlen) == 0) {
+		/* Sent on the peer's session before the peer had ours. */
 	} else if (sl->x3dh_header.len > 0) {
-		e2e_session_free(s);
-		s = NULL;
-		if ((r = e2e_respond(cs, self, sl, &s, &pt, &ptlen)) != 0)
+		if ((r = e2e_answer(cs, self, sl, &ns, &pt, &ptlen)) != 0)
 			goto out;
+		if (e2e_ours_wins(s, ns, me, them)) {
+			ratchet_free(s->prev);
+			s->prev = ns->r;
+			ns->r = NULL;
+		} else {
+			e2e_session_free(s);
+			s = ns;
+			ns = NULL;
+		}
 		*fresh = 1;
 	} else {
 		r = s == NULL ? SOTTO_ERR_NOTFOUND : r;
@@ -343,8 +438,19 @@ out:
 		sotto_wipe(pt, ptlen);
 		free(pt);
 	}
+	e2e_session_free(ns);
 	e2e_session_free(s);
 	if (sl != NULL)
 		sottoc__sealed__free_unpacked(sl, NULL);
 	return r;
+}
+
+int
+e2e_store_prune(struct client_store *cs, int64_t now)
+{
+	int r;
+
+	if ((r = client_store_seen_prune(cs, now, CLIENT_STORE_SEEN_DAYS, NULL)) != 0)
+		return r;
+	return client_store_x3dh_prune(cs, NULL);
 }

@@ -497,7 +497,8 @@ handle_deliver(struct sotto_ctx *ctx, const Sotto__Deliver *d, const struct msg_
 		client_store_rollback(ctx->store);
 		return deliver_ack(ctx, d->msg_id.data);
 	}
-	r = e2e_open(ctx->store, ctx->id, peer, d->sealed.data, d->sealed.len, &s, &fresh, &c);
+	r = e2e_open(ctx->store, ctx->id, ctx->username, peer, d->sealed.data, d->sealed.len, &s,
+	        &fresh, &c);
 	if (r != 0) {
 		client_store_rollback(ctx->store);
 		/* Remember the id anyway, so that a replay is dropped quietly. */
@@ -505,6 +506,10 @@ handle_deliver(struct sotto_ctx *ctx, const Sotto__Deliver *d, const struct msg_
 		            ctx->store, peer, d->msg_id.data, (int64_t)time(NULL), &seen) != 0)
 			return ctx_fail(
 			        SOTTO_EXIT_INTERNAL, "%s", client_store_last_error(ctx->store));
+		if (r == SOTTO_ERR_EXISTS) {
+			fprintf(stderr, "sotto: dropped a replayed message from %s\n", peer);
+			return deliver_ack(ctx, d->msg_id.data);
+		}
 		fprintf(stderr,
 		        "sotto: a message from %s could not be decrypted (tampered or replayed); "
 		        "ignored\n",

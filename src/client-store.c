@@ -27,13 +27,25 @@
 #include "src/client-store.h"
 #include "src/sqlite-util.h"
 
-#define CS_SCHEMA_VERSION 2
+#define CS_SCHEMA_VERSION 3
 #define CS_OVERHEAD       (AEAD_XCHACHA_NPUBBYTES + AEAD_ABYTES)
 #define CS_AD_MAX         1024
 #define CS_META_NAME_MAX  64
 #define CS_IDS_MAX        100000
 #define CS_CHECK_TEXT     "sotto client store key check"
 #define CS_DAY            86400
+
+/*
+ * X3DH headers already answered (client_store_x3dh_*), so that a replayed
+ * first message cannot start a session again: the header's tag, and the
+ * signed prekey it was answered with, whose deletion ends the tag's use.
+ */
+#define CS_MIGRATE_X3DH_SEEN                     \
+	"CREATE TABLE IF NOT EXISTS x3dh_seen (" \
+	" tag BLOB NOT NULL PRIMARY KEY,"        \
+	" spk_id INTEGER NOT NULL,"              \
+	" seen_at INTEGER NOT NULL"              \
+	") WITHOUT ROWID;"
 
 /*
  * Schema migrations: cs_migrations[i] takes user_version i to i + 1.  Never
@@ -103,6 +115,8 @@ static const char *const cs_migrations[CS_SCHEMA_VERSION] = {
         " updated INTEGER NOT NULL,"
         " PRIMARY KEY (grp, sender)"
         ") WITHOUT ROWID;",
+        /* 2 -> 3: answered X3DH headers. */
+        CS_MIGRATE_X3DH_SEEN,
 };
 
 enum cs_id {
@@ -139,6 +153,10 @@ enum cs_id {
 	CS_SENDERKEY_GET,
 	CS_SENDERKEY_DEL,
 	CS_SENDERKEY_DEL_GROUP,
+	/* answered X3DH headers */
+	CS_X3DH_SEEN_GET,
+	CS_X3DH_SEEN_ADD,
+	CS_X3DH_SEEN_PRUNE,
 	CS__COUNT
 };
 
@@ -197,6 +215,12 @@ static const char *const cs_sql[CS__COUNT] = {
         [CS_SENDERKEY_GET] = "SELECT state FROM sender_keys WHERE grp = ?1 AND sender = ?2",
         [CS_SENDERKEY_DEL] = "DELETE FROM sender_keys WHERE grp = ?1 AND sender = ?2",
         [CS_SENDERKEY_DEL_GROUP] = "DELETE FROM sender_keys WHERE grp = ?1",
+        /* answered X3DH headers */
+        [CS_X3DH_SEEN_GET] = "SELECT 1 FROM x3dh_seen WHERE tag = ?1",
+        [CS_X3DH_SEEN_ADD] = "INSERT INTO x3dh_seen (tag, spk_id, seen_at) VALUES (?1, ?2, ?3)"
+                             " ON CONFLICT DO NOTHING",
+        [CS_X3DH_SEEN_PRUNE] = "DELETE FROM x3dh_seen WHERE spk_id NOT IN"
+                               " (SELECT id FROM signed_prekeys)",
 };
 
 struct client_store {
@@ -1220,6 +1244,65 @@ client_store_meta_get_int(struct client_store *cs, const char *name, int64_t *va
 	free(s);
 	return r;
 }
+
+/* --- answered X3DH headers --- */
+
+int
+client_store_x3dh_seen(
+        struct client_store *cs, const uint8_t tag[CLIENT_STORE_X3DH_TAG_BYTES], int *seen)
+{
+	sqlite3_stmt *st = cs_stmt(cs, CS_X3DH_SEEN_GET);
+	int r;
+
+	*seen = 0;
+	sqlu_blob(st, 1, tag, CLIENT_STORE_X3DH_TAG_BYTES);
+	if ((r = sqlu_step(&cs->sq, st)) >= 0) {
+		*seen = r == 1;
+		r = 0;
+	}
+	sqlu_done(st);
+	return r;
+}
+
+int
+client_store_x3dh_add(struct client_store *cs, const uint8_t tag[CLIENT_STORE_X3DH_TAG_BYTES],
+        uint32_t spk_id, int64_t now)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = cs_op_begin(cs)) != 0)
+		return r;
+	st = cs_stmt(cs, CS_X3DH_SEEN_ADD);
+	sqlu_blob(st, 1, tag, CLIENT_STORE_X3DH_TAG_BYTES);
+	sqlu_int(st, 2, spk_id);
+	sqlu_int(st, 3, now);
+	if ((r = sqlu_run(&cs->sq, st)) == 0 && sqlite3_changes(cs->sq.db) == 0) {
+		cs_set_error(cs, "this X3DH header was answered before");
+		r = SOTTO_ERR_EXISTS;
+	}
+	return cs_op_end(cs, r);
+}
+
+int
+client_store_x3dh_prune(struct client_store *cs, uint32_t *pruned)
+{
+	sqlite3_stmt *st;
+	int r, n = 0;
+
+	if (pruned != NULL)
+		*pruned = 0;
+	if ((r = cs_op_begin(cs)) != 0)
+		return r;
+	st = cs_stmt(cs, CS_X3DH_SEEN_PRUNE);
+	if ((r = sqlu_run(&cs->sq, st)) == 0)
+		n = sqlite3_changes(cs->sq.db);
+	if ((r = cs_op_end(cs, r)) == 0 && pruned != NULL)
+		*pruned = n < 0 ? 0 : (uint32_t)n;
+	return r;
+}
+
+/* --- end answered X3DH headers --- */
 
 /*
  * Prove the key: open the sealed check value, or seal one into a new

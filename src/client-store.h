@@ -260,4 +260,22 @@ int client_store_senderkey_get(struct client_store *cs, const uint8_t id[CLIENT_
 int client_store_senderkey_delete(struct client_store *cs,
         const uint8_t id[CLIENT_STORE_GROUP_BYTES], const char *sender) SOTTO_WUR;
 
+/*
+ * X3DH headers already answered, so that a server replaying the first
+ * message of a session cannot start it again (client-e2e.c): tag names one
+ * header (CLIENT_STORE_X3DH_TAG_BYTES, not secret), spk_id the signed prekey
+ * that answered it.  *seen is 1 if tag is remembered.
+ */
+#define CLIENT_STORE_X3DH_TAG_BYTES 32
+int client_store_x3dh_seen(struct client_store *cs, const uint8_t tag[CLIENT_STORE_X3DH_TAG_BYTES],
+        int *seen) SOTTO_WUR;
+/* Remember tag; SOTTO_ERR_EXISTS if it is remembered already (nothing changes). */
+int client_store_x3dh_add(struct client_store *cs, const uint8_t tag[CLIENT_STORE_X3DH_TAG_BYTES],
+        uint32_t spk_id, int64_t now) SOTTO_WUR;
+/*
+ * Forget the tags answered with a signed prekey that is no longer stored: such
+ * a header cannot be answered again.  *pruned (may be NULL) counts them.
+ */
+int client_store_x3dh_prune(struct client_store *cs, uint32_t *pruned) SOTTO_WUR;
+
 #endif

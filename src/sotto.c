@@ -284,7 +284,7 @@ ctx_need_store(struct sotto_ctx *ctx)
 	r = client_store_open(&ctx->store, ctx->paths->data_dir, key, err, sizeof(err));
 	sotto_wipe(key, sizeof(key));
 	if (r == SOTTO_ERR_VERIFY)
-		return ctx_fail(SOTTO_EXIT_USAGE, "%s (made with another identity key?)", err);
+		return ctx_fail(SOTTO_EXIT_USAGE, "%s", err);
 	if (r != 0)
 		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", err);
 	return 0;
@@ -483,6 +483,7 @@ static const struct command commands[] = {
         {"trust", cmd_trust, "trust USER"},
         {"untrust", cmd_trust, "untrust USER"},
         {"identities", cmd_identities, "identities"},
+        {"reset", cmd_reset, "reset USER"},
 };
 
 static void
