@@ -32,6 +32,7 @@
 
 #include "crypto/util.h"
 #include "src/client-cmd.h"
+#include "src/client-e2e.h"
 #include "src/client-msg.h"
 
 #define TTY_PASTE_LINES 5                  /* a burst of more lines than this asks first */
@@ -415,8 +416,10 @@ tty_on_upkeep(evutil_socket_t fd, short what, void *arg)
 	r = client_conn_request(t->ctx->conn, &req, &reply, 0);
 	if (r != 0)
 		ctx_request_fail(t->ctx, "cannot look after the prekeys", r);
-	else if (reply->body_case == SOTTO__FRAME__BODY_PREKEYS_OK)
-		account_prekeys(t->ctx, reply->prekeys_ok->otk_remaining);
+	else if (reply->body_case == SOTTO__FRAME__BODY_PREKEYS_OK &&
+	         account_prekeys(t->ctx, reply->prekeys_ok->otk_remaining) == 0 &&
+	         e2e_store_prune(t->ctx->store, (int64_t)time(NULL)) != 0)
+		ctx_fail(SOTTO_EXIT_INTERNAL, "%s", client_store_last_error(t->ctx->store));
 	frame_free(reply);
 	/* Pushes that came while waiting for the reply are queued: show them. */
 	tty_drain(t);
