@@ -330,6 +330,7 @@ Test(interactive, incoming_message_keeps_the_half_typed_line)
 	struct tclient alice, bob;
 	struct proc_result res;
 	char last[512];
+	int64_t deadline;
 
 	start_server(NULL);
 	user(&alice, "alice");
@@ -340,8 +341,18 @@ Test(interactive, incoming_message_keeps_the_half_typed_line)
 	run(&res, &bob, 0, "send", "alice", "-m", "news from bob");
 	proc_result_free(&res);
 	tm_expect(" bob: news from bob\n");
-	/* The message went above the prompt; the line being typed is untouched. */
-	tm_last_line(last, sizeof(last));
+	/*
+	 * The message went above the prompt; the line being typed is untouched.
+	 * The prompt is drawn again just after the message: give it a moment.
+	 */
+	deadline = tnow_ms() + WAIT_MS;
+	for (;;) {
+		tm_capture();
+		tm_last_line(last, sizeof(last));
+		if (strcmp(last, "bob> half-typed") == 0 || tnow_ms() > deadline)
+			break;
+		tsleep_ms(50);
+	}
 	cr_assert_str_eq(last, "bob> half-typed", "the input line was broken:\n%s", tm.screen);
 	cr_assert_lt(strstr(tm.screen, " bob: news from bob"), strstr(tm.screen, "bob> half-typed"),
 	        "%s", tm.screen);
