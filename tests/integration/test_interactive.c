@@ -246,6 +246,24 @@ tm_last_line(char *out, size_t outlen)
 	snprintf(out, outlen, "%.*s", (int)(e - b), b);
 }
 
+/* Wait until the screen's last line is want (sotto redraws the prompt just after output). */
+static void
+tm_expect_last(const char *want)
+{
+	int64_t deadline = tnow_ms() + WAIT_MS;
+	char last[512];
+
+	for (;;) {
+		tm_capture();
+		tm_last_line(last, sizeof(last));
+		if (strcmp(last, want) == 0)
+			return;
+		cr_assert(
+		        tnow_ms() <= deadline, "the last line is not \"%s\":\n%s", want, tm.screen);
+		tsleep_ms(50);
+	}
+}
+
 static char *
 slurp(const char *path)
 {
@@ -329,8 +347,6 @@ Test(interactive, incoming_message_keeps_the_half_typed_line)
 {
 	struct tclient alice, bob;
 	struct proc_result res;
-	char last[512];
-	int64_t deadline;
 
 	start_server(NULL);
 	user(&alice, "alice");
@@ -341,19 +357,8 @@ Test(interactive, incoming_message_keeps_the_half_typed_line)
 	run(&res, &bob, 0, "send", "alice", "-m", "news from bob");
 	proc_result_free(&res);
 	tm_expect(" bob: news from bob\n");
-	/*
-	 * The message went above the prompt; the line being typed is untouched.
-	 * The prompt is drawn again just after the message: give it a moment.
-	 */
-	deadline = tnow_ms() + WAIT_MS;
-	for (;;) {
-		tm_capture();
-		tm_last_line(last, sizeof(last));
-		if (strcmp(last, "bob> half-typed") == 0 || tnow_ms() > deadline)
-			break;
-		tsleep_ms(50);
-	}
-	cr_assert_str_eq(last, "bob> half-typed", "the input line was broken:\n%s", tm.screen);
+	/* The message went above the prompt; the line being typed is untouched. */
+	tm_expect_last("bob> half-typed");
 	cr_assert_lt(strstr(tm.screen, " bob: news from bob"), strstr(tm.screen, "bob> half-typed"),
 	        "%s", tm.screen);
 	tm_type(" and finished");
@@ -427,7 +432,6 @@ Test(interactive, ctrl_c_clears_the_line)
 {
 	struct tclient alice, bob;
 	struct proc_result res;
-	char last[512];
 
 	start_server(NULL);
 	user(&alice, "alice");
@@ -437,9 +441,7 @@ Test(interactive, ctrl_c_clears_the_line)
 	tm_expect("bob> never to be sent");
 	tm_key("C-c");
 	tm_expect("bob> never to be sent^C");
-	tm_capture();
-	tm_last_line(last, sizeof(last));
-	cr_assert_str_eq(last, "bob>", "%s", tm.screen);
+	tm_expect_last("bob>");
 	tm_line("clean line");
 	tm_expect("alice -> bob: clean line [sent]");
 	run(&res, &bob, 0, "--json", "receive", "--timeout", "3");
