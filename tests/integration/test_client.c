@@ -6,11 +6,11 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -138,9 +138,24 @@ static void
 cu_ok(struct proc_result *res, const struct cu *u, int want, const char *input, const char *a1,
         const char *a2, const char *a3, const char *a4)
 {
+	char files[2048];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
 	cu_run(res, u, input, a1, a2, a3, a4, (char *)NULL);
-	cr_assert_eq(res->status, want, "sotto %s %s: exit %d, want %d\nstdout: %s\nstderr: %s", a1,
-	        a2 != NULL ? a2 : "", res->status, want, res->out, res->err);
+	if (res->status == want)
+		return;
+	/* What the home held, to tell a sotto bug from a file gone missing. */
+	snprintf(files, sizeof(files), " (cannot open)");
+	if ((d = opendir(u->home)) != NULL) {
+		files[0] = '\0';
+		while ((de = readdir(d)) != NULL && n < sizeof(files) - 1)
+			n += (size_t)snprintf(files + n, sizeof(files) - n, " %s", de->d_name);
+		closedir(d);
+	}
+	cr_assert_fail("sotto %s %s: exit %d, want %d\nstdout: %s\nstderr: %s\n%s holds:%s", a1,
+	        a2 != NULL ? a2 : "", res->status, want, res->out, res->err, u->home, files);
 }
 
 static void
