@@ -54,6 +54,7 @@ enum conn_state {
 
 struct server;
 struct srv_user;
+struct server_files;
 
 struct conn {
 	TAILQ_ENTRY(conn) entry; /* server.conns, then server.dead */
@@ -167,6 +168,7 @@ struct server {
 	int commit_all; /* the next commit writes every pending envelope, however young */
 	int stopping;
 	uint64_t stat_routed;
+	struct server_files *files; /* server-file.c: open transfers, the blob directory */
 };
 
 /* A request handler: reply exactly once (or close), return 0 or a negative code. */
@@ -188,6 +190,7 @@ extern const struct server_handler server_auth_handlers[];
 extern const struct server_handler server_prekey_handlers[];
 extern const struct server_handler server_route_handlers[];
 extern const struct server_handler server_presence_handlers[];
+extern const struct server_handler server_file_handlers[];
 
 /* server.c */
 int server_new(struct server **out, struct event_base *base, struct config *cfg, struct store *st,
@@ -243,5 +246,13 @@ void server_route_conn_gone(struct conn *c);
 int server_route_commit(struct server *srv);
 /* server-route.c: answer what waited for the commit (committed: it succeeded). */
 void server_route_after_commit(struct server *srv, int committed);
+
+/* server-file.c: open the blob directory, drop orphans, start the file_ttl sweep. */
+int server_file_init(struct server *srv) SOTTO_WUR;
+void server_file_free(struct server *srv);
+/* server-file.c: c's output has room: send more of its downloads. */
+void server_file_pump(struct conn *c);
+/* server-file.c: a conn is going away; close its transfers (partial uploads stay). */
+void server_file_conn_gone(struct conn *c);
 
 #endif
