@@ -1,8 +1,18 @@
 /* Chunked file encryption with crypto_secretstream_xchacha20poly1305; see filecrypt.h. */
 #include "config.h"
 
+/*
+ * The plaintext hash uses OpenSSL's SHA256_CTX, deprecated in 3.0 but the
+ * only OpenSSL SHA-256 whose state is a plain struct that can be saved and
+ * restored at a chunk boundary; it runs the same SHA-NI/AVX code as EVP,
+ * four to five times faster than libsodium's portable SHA-256, which would
+ * otherwise cap a transfer at about 300 MB/s.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+
 #include <string.h>
 
+#include <openssl/sha.h>
 #include <sodium.h>
 
 #include "filecrypt.h"
@@ -15,10 +25,11 @@ _Static_assert(
 _Static_assert(FILECRYPT_ABYTES == crypto_secretstream_xchacha20poly1305_ABYTES, "overhead");
 _Static_assert(FILECRYPT_KEYBYTES == crypto_secretstream_xchacha20poly1305_KEYBYTES, "key size");
 _Static_assert(sizeof(crypto_secretstream_xchacha20poly1305_state) == 52, "stream state layout");
+_Static_assert(sizeof(((SHA256_CTX *)0)->data) == 64, "SHA-256 block buffer");
 
 struct filecrypt {
 	crypto_secretstream_xchacha20poly1305_state ss;
-	crypto_hash_sha256_state sha;
+	SHA256_CTX sha;
 	uint64_t chunks;
 	uint64_t bytes;
 	int dir; /* FC_PUSH or FC_PULL */
@@ -81,7 +92,10 @@ filecrypt_alloc(struct filecrypt **out, int dir)
 		return SOTTO_ERR_NOMEM;
 	memset(fc, 0, sizeof(*fc));
 	fc->dir = dir;
-	crypto_hash_sha256_init(&fc->sha);
+	if (SHA256_Init(&fc->sha) != 1) {
+		sodium_free(fc);
+		return SOTTO_ERR_CRYPTO;
+	}
 	*out = fc;
 	return 0;
 }
@@ -135,8 +149,8 @@ filecrypt_push(struct filecrypt *fc, uint8_t *c, const uint8_t *m, size_t mlen, 
 	if (crypto_secretstream_xchacha20poly1305_push(&fc->ss, c, NULL, m, mlen, NULL, 0, tag) !=
 	        0)
 		return SOTTO_ERR_CRYPTO;
-	if (mlen > 0)
-		crypto_hash_sha256_update(&fc->sha, m, mlen);
+	if (mlen > 0 && SHA256_Update(&fc->sha, m, mlen) != 1)
+		return SOTTO_ERR_CRYPTO;
 	fc->chunks++;
 	fc->bytes += mlen;
 	fc->final = final != 0;
@@ -193,9 +207,12 @@ filecrypt_pull(
 		r = SOTTO_ERR_FORMAT;
 		goto out;
 	}
+	if (n > 0 && SHA256_Update(&fc->sha, m, (size_t)n) != 1) {
+		sodium_memzero(m, (size_t)n);
+		r = SOTTO_ERR_CRYPTO;
+		goto out;
+	}
 	memcpy(&fc->ss, &ss, sizeof(ss));
-	if (n > 0)
-		crypto_hash_sha256_update(&fc->sha, m, (size_t)n);
 	fc->chunks++;
 	fc->bytes += n;
 	fc->final = *final;
@@ -210,16 +227,17 @@ out:
 int
 filecrypt_finish(struct filecrypt *fc, uint8_t hash[FILECRYPT_HASHBYTES])
 {
-	crypto_hash_sha256_state sha;
+	SHA256_CTX sha;
+	int ok;
 
 	memset(hash, 0, FILECRYPT_HASHBYTES);
 	if (!fc->final)
 		return SOTTO_ERR_SHORT;
 	/* On a copy, so that finishing twice gives the same answer. */
 	memcpy(&sha, &fc->sha, sizeof(sha));
-	crypto_hash_sha256_final(&sha, hash);
+	ok = SHA256_Final(hash, &sha);
 	sodium_memzero(&sha, sizeof(sha));
-	return 0;
+	return ok == 1 ? 0 : SOTTO_ERR_CRYPTO;
 }
 
 uint64_t
@@ -283,15 +301,16 @@ filecrypt_save(const struct filecrypt *fc, uint8_t out[FILECRYPT_STATEBYTES])
 	memcpy(p, fc->ss._pad, sizeof(fc->ss._pad));
 	p += sizeof(fc->ss._pad);
 	for (i = 0; i < 8; i++) {
-		p[0] = (uint8_t)(fc->sha.state[i] >> 24);
-		p[1] = (uint8_t)(fc->sha.state[i] >> 16);
-		p[2] = (uint8_t)(fc->sha.state[i] >> 8);
-		p[3] = (uint8_t)fc->sha.state[i];
+		p[0] = (uint8_t)(fc->sha.h[i] >> 24);
+		p[1] = (uint8_t)(fc->sha.h[i] >> 16);
+		p[2] = (uint8_t)(fc->sha.h[i] >> 8);
+		p[3] = (uint8_t)fc->sha.h[i];
 		p += 4;
 	}
-	fc_put64(p, fc->sha.count);
+	/* The message length in bits, then the pending block as the bytes it holds. */
+	fc_put64(p, (uint64_t)fc->sha.Nh << 32 | fc->sha.Nl);
 	p += 8;
-	memcpy(p, fc->sha.buf, sizeof(fc->sha.buf));
+	memcpy(p, fc->sha.data, 64);
 }
 
 int
@@ -299,6 +318,7 @@ filecrypt_restore(struct filecrypt **out, const uint8_t in[FILECRYPT_STATEBYTES]
 {
 	struct filecrypt *fc = NULL;
 	const uint8_t *p = in;
+	uint64_t bits;
 	int i, r;
 
 	*out = NULL;
@@ -319,15 +339,19 @@ filecrypt_restore(struct filecrypt **out, const uint8_t in[FILECRYPT_STATEBYTES]
 	memcpy(fc->ss._pad, p, sizeof(fc->ss._pad));
 	p += sizeof(fc->ss._pad);
 	for (i = 0; i < 8; i++) {
-		fc->sha.state[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-		                   (uint32_t)p[2] << 8 | (uint32_t)p[3];
+		fc->sha.h[i] = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+		               (uint32_t)p[3];
 		p += 4;
 	}
-	fc->sha.count = fc_get64(p);
+	bits = fc_get64(p);
 	p += 8;
-	memcpy(fc->sha.buf, p, sizeof(fc->sha.buf));
+	fc->sha.Nl = (SHA_LONG)bits;
+	fc->sha.Nh = (SHA_LONG)(bits >> 32);
+	memcpy(fc->sha.data, p, 64);
+	fc->sha.num = (unsigned int)(fc->bytes % 64);
+	fc->sha.md_len = SHA256_DIGEST_LENGTH;
 	/* The hash counts bits: it must agree with the bytes the state claims. */
-	if (fc->sha.count != fc->bytes * 8 || fc->bytes > FILECRYPT_MAX_PLAIN ||
+	if (bits != fc->bytes * 8 || fc->bytes > FILECRYPT_MAX_PLAIN ||
 	        fc->chunks > fc->bytes / FILECRYPT_CHUNK + 1) {
 		filecrypt_free(fc);
 		return SOTTO_ERR_FORMAT;
