@@ -154,8 +154,9 @@ struct up_ctx {
 	uint64_t ids[UP_MAX_INFLIGHT];
 	uint64_t ends[UP_MAX_INFLIGHT]; /* stream offset each request's data ends at */
 	size_t head, count;
-	uint64_t acked; /* stream bytes the server has acknowledged */
-	uint64_t sent;  /* stream bytes sent */
+	uint64_t acked;     /* stream bytes the server has acknowledged */
+	uint64_t sent;      /* stream bytes sent */
+	uint64_t last_sync; /* where the last chunk sent as a request ended */
 	char *err;
 	size_t errlen;
 };
@@ -209,7 +210,10 @@ up_reply(struct up_ctx *u, int timeout_ms, int *got)
 	return r;
 }
 
-/* Wait until fewer than max_count requests and max_bytes stream bytes are unanswered. */
+/*
+ * Wait until at most max_count requests, and max_bytes of the stream up to
+ * the last request, are unanswered.
+ */
 static int
 up_drain(struct up_ctx *u, size_t max_count, uint64_t max_bytes)
 {
@@ -220,7 +224,7 @@ up_drain(struct up_ctx *u, size_t max_count, uint64_t max_bytes)
 		if ((r = up_reply(u, 0, &got)) != 0)
 			return r;
 	} while (got != 0 && u->count > 0);
-	while (u->count > 0 && (u->count > max_count || u->sent - u->acked > max_bytes)) {
+	while (u->count > 0 && (u->count > max_count || u->last_sync - u->acked > max_bytes)) {
 		if ((r = up_reply(u, cf_timeout(u->o), &got)) != 0)
 			return r;
 		if (got == 0) {
@@ -231,15 +235,19 @@ up_drain(struct up_ctx *u, size_t max_count, uint64_t max_bytes)
 	return 0;
 }
 
-/* Send stream bytes [from, from + len) in frames the server accepts. */
+/*
+ * Send stream bytes [from, from + len) in frames the server accepts.  Most
+ * go as notifications; one every CLIENT_FILE_SYNC bytes is a request, whose
+ * Ok acknowledges it and everything before it.
+ */
 static int
 up_send(struct up_ctx *u, const uint8_t *fid, const uint8_t *data, size_t len, uint64_t from)
 {
 	size_t piece = PROTO_FILE_CHUNK_MAX, n;
 	Sotto__UploadChunk uc;
 	Sotto__Frame f;
-	uint64_t id;
-	int r;
+	uint64_t id = 0;
+	int r, sync;
 
 	if (client_conn_max_frame(u->c) < piece + FRAME_OVERHEAD)
 		piece = client_conn_max_frame(u->c) - FRAME_OVERHEAD;
@@ -254,14 +262,19 @@ up_send(struct up_ctx *u, const uint8_t *fid, const uint8_t *data, size_t len, u
 		frame_init(&f, 0);
 		f.body_case = SOTTO__FRAME__BODY_UPLOAD_CHUNK;
 		f.upload_chunk = &uc;
-		if ((r = client_conn_send(u->c, &f, &id)) != 0) {
+		sync = from + n - u->last_sync >= CLIENT_FILE_SYNC;
+		r = sync ? client_conn_send(u->c, &f, &id) : client_conn_notify(u->c, &f);
+		if (r != 0) {
 			cf_err(u->err, u->errlen, "upload interrupted: %s",
 			        client_conn_error(u->c));
 			return r;
 		}
-		u->ids[(u->head + u->count) % UP_MAX_INFLIGHT] = id;
-		u->ends[(u->head + u->count) % UP_MAX_INFLIGHT] = from + n;
-		u->count++;
+		if (sync) {
+			u->ids[(u->head + u->count) % UP_MAX_INFLIGHT] = id;
+			u->ends[(u->head + u->count) % UP_MAX_INFLIGHT] = from + n;
+			u->count++;
+			u->last_sync = from + n;
+		}
 		u->sent = from + n;
 		data += n;
 		len -= n;
@@ -376,7 +389,7 @@ client_file_upload(struct client_conn *c, struct client_file_upload *up, const c
 	u->c = c;
 	u->o = o;
 	u->up = up;
-	u->acked = u->sent = offset;
+	u->acked = u->sent = u->last_sync = offset;
 	u->err = err;
 	u->errlen = errlen;
 	if ((r = cf_progress(o, cf_plain_before(offset, up->size), up->size)) != 0) {

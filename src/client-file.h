@@ -6,9 +6,11 @@
  *
  * Both directions stream: a file is read, encrypted and sent one 64 KiB
  * chunk at a time, and received, decrypted and written the same way, so
- * memory does not grow with the file.  Uploads pipeline their chunks, with at
- * most CLIENT_FILE_WINDOW bytes unacknowledged, so they pay no round trip
- * per chunk.
+ * memory does not grow with the file.  Uploads pipeline their chunks: most
+ * go as notifications and one every CLIENT_FILE_SYNC bytes as a request
+ * whose Ok acknowledges all before it, with at most CLIENT_FILE_WINDOW bytes
+ * unacknowledged, so an upload pays no round trip, and the server writes no
+ * reply, per chunk.
  *
  * Resume: a transfer that stops (the connection drops, the progress callback
  * says stop) returns an error and leaves its state in the caller's struct
@@ -39,6 +41,7 @@
 #include "src/proto.h"
 
 #define CLIENT_FILE_WINDOW   (4 * 1024 * 1024) /* upload bytes in flight at most */
+#define CLIENT_FILE_SYNC     (1024 * 1024)     /* an acknowledged chunk every this many bytes */
 #define CLIENT_FILE_NAME_MAX 200               /* bytes of a sanitized name */
 #define CLIENT_FILE_EXT_MAX  16                /* an extension kept through truncation */
 #define CLIENT_FILE_COPIES   999               /* "name (1).ext" .. "name (999).ext" */

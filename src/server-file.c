@@ -52,6 +52,8 @@ struct file_up {
 	uint64_t size;      /* declared */
 	uint64_t written;   /* bytes in the file */
 	uint64_t synced_to; /* write-back started up to here */
+	uint32_t fail_code; /* a chunk sent as a notification failed: this ErrorCode ... */
+	char fail_msg[160]; /* ... and message answer the next chunk with an id, or UploadEnd */
 };
 
 struct file_down {
@@ -374,11 +376,11 @@ file_upload_begin(struct conn *c, uint64_t id, const Sotto__Frame *f)
 		        ub->n_recipients == 1 ? "" : "s");
 	}
 	u = &fc->up[fc->n_up++];
+	memset(u, 0, sizeof(*u));
 	memcpy(u->id, ub->file_id.data, PROTO_FILE_ID_BYTES);
 	u->fd = fd;
 	u->size = ub->size;
 	u->written = (uint64_t)stt.st_size > ub->size ? ub->size : (uint64_t)stt.st_size;
-	u->synced_to = 0;
 	fd = -1;
 	r = file_send_ready(c, id, ub->file_id.data, u->written, 0);
 out:
@@ -396,6 +398,22 @@ out:
 	return r;
 }
 
+/*
+ * A chunk failed: answer it if it is a request; if it is a notification,
+ * remember the first failure for the next chunk with an id or UploadEnd.
+ */
+static int
+file_chunk_fail(struct conn *c, uint64_t id, struct file_up *u, uint32_t code, const char *msg)
+{
+	if (id != 0)
+		return server_send_error(c, id, code, msg, 0);
+	if (u != NULL && u->fail_code == 0) {
+		u->fail_code = code;
+		snprintf(u->fail_msg, sizeof(u->fail_msg), "%s", msg);
+	}
+	return 0;
+}
+
 static int
 file_upload_chunk(struct conn *c, uint64_t id, const Sotto__Frame *f)
 {
@@ -409,23 +427,26 @@ file_upload_chunk(struct conn *c, uint64_t id, const Sotto__Frame *f)
 	off_t at;
 
 	if (!file_id_ok(&uc->file_id))
-		return server_send_error(
-		        c, id, SOTTO__ERROR_CODE__ERR_BAD_REQUEST, "file_id must be 16 bytes", 0);
+		return file_chunk_fail(c, id, NULL, SOTTO__ERROR_CODE__ERR_BAD_REQUEST,
+		        "file_id must be 16 bytes");
 	if ((u = file_up_find(fc, uc->file_id.data)) == NULL)
-		return server_send_error(c, id, SOTTO__ERROR_CODE__ERR_BAD_REQUEST,
-		        "no upload of this file is open on this connection: send UploadBegin", 0);
+		return file_chunk_fail(c, id, NULL, SOTTO__ERROR_CODE__ERR_BAD_REQUEST,
+		        "no upload of this file is open on this connection: send UploadBegin");
+	/* After a failure nothing more is written until UploadBegin starts over. */
+	if (u->fail_code != 0)
+		return id != 0 ? server_send_error(c, id, u->fail_code, u->fail_msg, 0) : 0;
 	if (uc->data.len > PROTO_FILE_CHUNK_MAX)
-		return server_send_error(c, id, SOTTO__ERROR_CODE__ERR_BAD_REQUEST,
-		        "a chunk holds at most 66560 bytes", 0);
+		return file_chunk_fail(c, id, u, SOTTO__ERROR_CODE__ERR_BAD_REQUEST,
+		        "a chunk holds at most 66560 bytes");
 	if (uc->offset != u->written) {
 		snprintf(msg, sizeof(msg), "chunk at offset %" PRIu64 ", expected %" PRIu64,
 		        uc->offset, u->written);
-		return server_send_error(c, id, SOTTO__ERROR_CODE__ERR_BAD_REQUEST, msg, 0);
+		return file_chunk_fail(c, id, u, SOTTO__ERROR_CODE__ERR_BAD_REQUEST, msg);
 	}
 	if (uc->data.len > u->size - u->written) {
 		snprintf(msg, sizeof(msg),
 		        "the chunk runs past the declared size of %" PRIu64 " bytes", u->size);
-		return server_send_error(c, id, SOTTO__ERROR_CODE__ERR_BAD_REQUEST, msg, 0);
+		return file_chunk_fail(c, id, u, SOTTO__ERROR_CODE__ERR_BAD_REQUEST, msg);
 	}
 	at = (off_t)u->written;
 	while (left > 0) {
@@ -434,10 +455,9 @@ file_upload_chunk(struct conn *c, uint64_t id, const Sotto__Frame *f)
 				continue;
 			log_error("file %s: cannot write: %s", file_short(u->id), strerror(errno));
 			/* Nothing is acknowledged past what is on disk: a resume starts there. */
-			return server_send_error(c, id, SOTTO__ERROR_CODE__ERR_INTERNAL,
+			return file_chunk_fail(c, id, u, SOTTO__ERROR_CODE__ERR_INTERNAL,
 			        errno == ENOSPC ? "the server's disk is full"
-			                        : "the server cannot write the file",
-			        0);
+			                        : "the server cannot write the file");
 		}
 		p += n;
 		left -= (size_t)n;
@@ -452,7 +472,7 @@ file_upload_chunk(struct conn *c, uint64_t id, const Sotto__Frame *f)
 		u->synced_to = u->written;
 	}
 #endif
-	return server_send_ok(c, id);
+	return id != 0 ? server_send_ok(c, id) : 0;
 }
 
 static int
@@ -478,6 +498,8 @@ file_upload_end(struct conn *c, uint64_t id, const Sotto__Frame *f)
 		return server_send_error(c, id, SOTTO__ERROR_CODE__ERR_BAD_REQUEST,
 		        "no upload of this file is open on this connection: send UploadBegin", 0);
 	}
+	if (u->fail_code != 0)
+		return server_send_error(c, id, u->fail_code, u->fail_msg, 0);
 	if (u->written != u->size) {
 		snprintf(msg, sizeof(msg), "only %" PRIu64 " of %" PRIu64 " bytes were sent",
 		        u->written, u->size);
@@ -901,8 +923,11 @@ server_file_free(struct server *srv)
 
 const struct server_handler server_file_handlers[] = {
         {SOTTO__FRAME__BODY_UPLOAD_BEGIN, 0, file_upload_begin},
-        /* Chunks are bounded by the upload's size, not by the request rate. */
-        {SOTTO__FRAME__BODY_UPLOAD_CHUNK, HANDLER_NOLIMIT, file_upload_chunk},
+        /*
+         * Chunks are bounded by the upload's size, not by the request rate, and
+         * most travel as notifications (no Ok each).
+         */
+        {SOTTO__FRAME__BODY_UPLOAD_CHUNK, HANDLER_NOTIFY | HANDLER_NOLIMIT, file_upload_chunk},
         {SOTTO__FRAME__BODY_UPLOAD_END, 0, file_upload_end},
         {SOTTO__FRAME__BODY_DOWNLOAD, 0, file_download},
         {SOTTO__FRAME__BODY_FILE_DONE, 0, file_done},

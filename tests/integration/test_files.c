@@ -536,6 +536,31 @@ Test(files, upload_protocol_errors)
 	cr_assert_eq(rep->upload_ready->offset, 100);
 	cr_assert_not(rep->upload_ready->complete);
 	frame_free(rep);
+	/*
+	 * A chunk sent as a notification that fails is reported to the next chunk
+	 * sent as a request, and to UploadEnd; the chunks in between are dropped.
+	 */
+	uc.offset = 120;
+	uc.data = proto_bytes(data, 10);
+	frame_init(&req, 0);
+	req.body_case = SOTTO__FRAME__BODY_UPLOAD_CHUNK;
+	req.upload_chunk = &uc;
+	cr_assert_eq(client_conn_notify(a, &req), 0);
+	uc.offset = 100;
+	cr_assert_eq(client_conn_notify(a, &req), 0);
+	rep = NULL;
+	expect_error(client_conn_request(a, &req, &rep, 0), &rep,
+	        SOTTO__ERROR_CODE__ERR_BAD_REQUEST, "chunk at offset 120, expected 100");
+	req.body_case = SOTTO__FRAME__BODY_UPLOAD_END;
+	req.upload_end = &ue;
+	rep = NULL;
+	expect_error(client_conn_request(a, &req, &rep, 0), &rep,
+	        SOTTO__ERROR_CODE__ERR_BAD_REQUEST, "chunk at offset 120");
+	/* UploadBegin starts over from what is stored: nothing was written meanwhile. */
+	rep = NULL;
+	cr_assert_eq(begin_raw(a, id, 150, to, 1, &rep), 0, "%s", client_conn_error(a));
+	cr_assert_eq(rep->upload_ready->offset, 100);
+	frame_free(rep);
 	client_conn_close(a);
 	client_conn_close(c);
 }
