@@ -153,8 +153,7 @@ series_print(struct series *s, const char *client, const char *server)
 	        hi, client, cc, server, sc);
 }
 
-static void __attribute__((format(printf, 1, 2)))
-die(const char *fmt, ...)
+static void __attribute__((format(printf, 1, 2))) die(const char *fmt, ...)
 {
 	va_list ap;
 
