@@ -157,6 +157,7 @@ struct up_ctx {
 	uint64_t acked;     /* stream bytes the server has acknowledged */
 	uint64_t sent;      /* stream bytes sent */
 	uint64_t last_sync; /* where the last chunk sent as a request ended */
+	uint64_t polled;    /* last_sync when replies were last looked for without waiting */
 	char *err;
 	size_t errlen;
 };
@@ -219,11 +220,17 @@ up_drain(struct up_ctx *u, size_t max_count, uint64_t max_bytes)
 {
 	int r, got;
 
-	/* First whatever has already arrived, without waiting. */
-	do {
+	/*
+	 * First whatever has already arrived, without waiting; only after a new
+	 * request, since nothing else of ours can have come (a read that finds
+	 * nothing costs two system calls, too many to spend on every chunk).
+	 */
+	while (u->count > 0 && u->last_sync > u->polled) {
 		if ((r = up_reply(u, 0, &got)) != 0)
 			return r;
-	} while (got != 0 && u->count > 0);
+		if (got == 0)
+			u->polled = u->last_sync;
+	}
 	while (u->count > 0 && (u->count > max_count || u->last_sync - u->acked > max_bytes)) {
 		if ((r = up_reply(u, cf_timeout(u->o), &got)) != 0)
 			return r;
@@ -650,7 +657,6 @@ down_chunk(struct down_ctx *d)
 		left -= (size_t)n;
 		at += n;
 	}
-	sotto_wipe(d->pbuf, mlen);
 	d->dl->written += mlen;
 	if (d->dl->written > d->of->size) {
 		cf_err(d->err, d->errlen, "the file is longer than offered");
