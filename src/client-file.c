@@ -622,7 +622,8 @@ struct down_ctx {
 	uint8_t header[FILECRYPT_HEADERBYTES];
 	uint8_t *cbuf; /* FILECRYPT_CCHUNK */
 	size_t clen;
-	uint8_t *pbuf; /* FILECRYPT_CHUNK */
+	uint8_t *pbuf;      /* FILECRYPT_CHUNK */
+	uint64_t synced_to; /* write-back started up to here */
 	char *err;
 	size_t errlen;
 };
@@ -658,6 +659,14 @@ down_chunk(struct down_ctx *d)
 		at += n;
 	}
 	d->dl->written += mlen;
+#ifdef SYNC_FILE_RANGE_WRITE
+	/* Start write-back as the file arrives, so that the fsync at the end is short. */
+	if (d->dl->written - d->synced_to >= CLIENT_FILE_WRITEBACK) {
+		(void)sync_file_range(d->fd, (off_t)d->synced_to,
+		        (off_t)(d->dl->written - d->synced_to), SYNC_FILE_RANGE_WRITE);
+		d->synced_to = d->dl->written;
+	}
+#endif
 	if (d->dl->written > d->of->size) {
 		cf_err(d->err, d->errlen, "the file is longer than offered");
 		return SOTTO_ERR_VERIFY;

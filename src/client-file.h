@@ -40,12 +40,13 @@
 #include "src/client-conn.h"
 #include "src/proto.h"
 
-#define CLIENT_FILE_WINDOW   (4 * 1024 * 1024) /* upload bytes in flight at most */
-#define CLIENT_FILE_SYNC     (1024 * 1024)     /* an acknowledged chunk every this many bytes */
-#define CLIENT_FILE_NAME_MAX 200               /* bytes of a sanitized name */
-#define CLIENT_FILE_EXT_MAX  16                /* an extension kept through truncation */
-#define CLIENT_FILE_COPIES   999               /* "name (1).ext" .. "name (999).ext" */
-#define CLIENT_FILE_PART_PFX ".sotto-"         /* partial downloads: .sotto-<hex id>.part */
+#define CLIENT_FILE_WINDOW    (4 * 1024 * 1024) /* upload bytes in flight at most */
+#define CLIENT_FILE_SYNC      (1024 * 1024)     /* an acknowledged chunk every this many bytes */
+#define CLIENT_FILE_WRITEBACK (8 * 1024 * 1024) /* start writing a download to disk this often */
+#define CLIENT_FILE_NAME_MAX  200               /* bytes of a sanitized name */
+#define CLIENT_FILE_EXT_MAX   16                /* an extension kept through truncation */
+#define CLIENT_FILE_COPIES    999               /* "name (1).ext" .. "name (999).ext" */
+#define CLIENT_FILE_PART_PFX  ".sotto-"         /* partial downloads: .sotto-<hex id>.part */
 
 /* done of total plaintext bytes; return non-zero to stop the transfer (resumably). */
 typedef int (*client_file_progress_fn)(void *arg, uint64_t done, uint64_t total);
