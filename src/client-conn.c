@@ -456,6 +456,19 @@ client_conn_notify(struct client_conn *c, Sotto__Frame *f)
 }
 
 int
+client_conn_send(struct client_conn *c, Sotto__Frame *req, uint64_t *id)
+{
+	*id = 0;
+	if (c->closed) {
+		client_set_err(c, "the connection is closed");
+		return SOTTO_ERR_CLOSED;
+	}
+	req->id = ++c->next_id;
+	*id = req->id;
+	return client_send_frame(c, req);
+}
+
+int
 client_conn_next_push(struct client_conn *c, Sotto__Frame **push, int timeout_ms)
 {
 	struct push_item *it;

@@ -95,6 +95,13 @@ int client_conn_request(
 int client_conn_notify(struct client_conn *c, Sotto__Frame *f) SOTTO_WUR;
 
 /*
+ * Send req with the next request id (also stored in *id) without waiting;
+ * the reply comes through client_conn_next_frame().  For pipelined requests
+ * (UploadChunk) and requests answered by a stream of frames (Download).
+ */
+int client_conn_send(struct client_conn *c, Sotto__Frame *req, uint64_t *id) SOTTO_WUR;
+
+/*
  * The next pushed frame (Deliver, Delivered, Closing), waiting up to
  * timeout_ms (0: do not wait, -1: forever).  SOTTO_ERR_AGAIN on timeout.
  */

@@ -49,6 +49,11 @@ static const char *const proto_errstr[] = {
         [SOTTO__ERROR_CODE__ERR_PERMISSION_DENIED] = "only an administrator may do that",
         [SOTTO__ERROR_CODE__ERR_REPLACED] = "you logged in again elsewhere, so this session "
                                             "was closed",
+        [SOTTO__ERROR_CODE__ERR_FILE_TOO_LARGE] = "the file is larger than the server accepts",
+        [SOTTO__ERROR_CODE__ERR_QUOTA_EXCEEDED] = "your files on the server would take more "
+                                                  "space than your quota allows",
+        [SOTTO__ERROR_CODE__ERR_NO_SUCH_FILE] = "the server has no such file for you: it was "
+                                                "withdrawn, expired or already fetched",
         [SOTTO__ERROR_CODE__ERR_NOT_GROUP_OWNER] = "only the group's owner may change its "
                                                    "members",
         [SOTTO__ERROR_CODE__ERR_NO_SUCH_GROUP] = "there is no such group, or you are not a "

@@ -33,6 +33,10 @@
 #define PROTO_PREKEY_BYTES    32 /* X25519 public prekeys */
 #define PROTO_USERNAME_MAX    32 /* [a-z0-9][a-z0-9._-]{0,31} */
 
+/* Files (issue 6); UploadBegin.recipients is bounded by PROTO_MAX_RECIPIENTS. */
+#define PROTO_FILE_ID_BYTES  16             /* UploadBegin.file_id, chosen by the sender */
+#define PROTO_FILE_CHUNK_MAX (65536 + 1024) /* UploadChunk.data; DownloadChunk.data <= 64 KiB */
+
 /* Domain separation for the identity signatures of Login and RegisterUser. */
 #define PROTO_AUTH_CONTEXT     "sotto-auth-v1"
 #define PROTO_REGISTER_CONTEXT "sotto-register-v1"

@@ -20,6 +20,7 @@
 enum config_type {
 	CONFIG_T_COUNT,   /* a plain number */
 	CONFIG_T_BYTES,   /* a number with an optional K, M or G suffix (powers of 1024) */
+	CONFIG_T_BYTES64, /* the same in a uint64_t field, also with T */
 	CONFIG_T_SECONDS, /* a number with an optional s, m, h or d suffix */
 	CONFIG_T_PATH,    /* a non-empty string */
 	CONFIG_T_LISTEN,  /* host:port, repeatable */
@@ -32,8 +33,8 @@ enum config_type {
 struct config_key {
 	const char *name;
 	enum config_type type;
-	size_t off; /* of the uint32_t or char * field */
-	uint32_t min, max;
+	size_t off; /* of the uint32_t, uint64_t or char * field */
+	uint64_t min, max;
 };
 
 #define CONFIG_U32(name, type, min, max)                             \
@@ -44,6 +45,9 @@ struct config_key {
 	{                                                        \
 #name, type, offsetof(struct config, name), 0, 0 \
 	}
+
+/* A byte count in a uint64_t field. */
+#define CONFIG_U64(name, min, max) CONFIG_U32(name, CONFIG_T_BYTES64, min, max)
 
 static const struct config_key config_keys[] = {
         CONFIG_STR(listen, CONFIG_T_LISTEN),
@@ -64,6 +68,9 @@ static const struct config_key config_keys[] = {
         CONFIG_U32(auth_throttle, CONFIG_T_COUNT, 0, 100000),
         CONFIG_U32(output_high_water, CONFIG_T_BYTES, 65536, 1073741824),
         CONFIG_U32(commit_window_ms, CONFIG_T_COUNT, 0, 1000),
+        CONFIG_U64(max_file_size, 0, CONFIG_FILE_BYTES_MAX),
+        CONFIG_U64(user_quota, 0, CONFIG_FILE_BYTES_MAX),
+        CONFIG_U32(file_ttl, CONFIG_T_SECONDS, 1, 365 * 86400),
         CONFIG_U32(max_group_members, CONFIG_T_COUNT, 2, 10000),
         CONFIG_U32(max_groups_per_user, CONFIG_T_COUNT, 1, 100000),
         CONFIG_STR(admins, CONFIG_T_ADMINS),
@@ -76,6 +83,7 @@ _Static_assert(CONFIG_NKEYS <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");
 /* A value parsed but not yet applied, so that a bad value changes nothing. */
 struct config_value {
 	uint32_t u;
+	uint64_t u64; /* CONFIG_T_BYTES64 */
 	char *s;
 	struct config_listen *listen;
 	char **names;
@@ -116,6 +124,12 @@ static uint32_t *
 config_u32(struct config *cfg, const struct config_key *k)
 {
 	return (uint32_t *)(void *)((char *)cfg + k->off);
+}
+
+static uint64_t *
+config_u64(struct config *cfg, const struct config_key *k)
+{
+	return (uint64_t *)(void *)((char *)cfg + k->off);
 }
 
 static char **
@@ -178,10 +192,11 @@ config_parse_number(const char *s, const char *units, const uint64_t *mult, uint
 }
 
 static int
-config_parse_u32(
-        const struct config_key *k, const char *value, uint32_t *out, char *err, size_t errlen)
+config_parse_uint(
+        const struct config_key *k, const char *value, uint64_t *out, char *err, size_t errlen)
 {
-	static const uint64_t bytes_mult[] = {1024, 1024, 1048576, 1048576, 1073741824, 1073741824};
+	static const uint64_t bytes_mult[] = {1024, 1024, 1048576, 1048576, 1073741824, 1073741824,
+	        UINT64_C(1099511627776), UINT64_C(1099511627776)};
 	static const uint64_t secs_mult[] = {1, 60, 3600, 86400};
 	uint64_t v;
 	int r;
@@ -189,6 +204,9 @@ config_parse_u32(
 	switch (k->type) {
 	case CONFIG_T_BYTES:
 		r = config_parse_number(value, "KkMmGg", bytes_mult, &v);
+		break;
+	case CONFIG_T_BYTES64:
+		r = config_parse_number(value, "KkMmGgTt", bytes_mult, &v);
 		break;
 	case CONFIG_T_SECONDS:
 		r = config_parse_number(value, "smhd", secs_mult, &v);
@@ -198,7 +216,7 @@ config_parse_u32(
 		break;
 	}
 	if (r != 0) {
-		if (k->type == CONFIG_T_BYTES)
+		if (k->type == CONFIG_T_BYTES || k->type == CONFIG_T_BYTES64)
 			config_err(err, errlen,
 			        "%s: expected a size such as 65536 or 64K, got \"%s\"", k->name,
 			        value);
@@ -212,10 +230,11 @@ config_parse_u32(
 		return SOTTO_ERR_INVALID;
 	}
 	if (v < k->min || v > k->max) {
-		config_err(err, errlen, "%s: must be between %u and %u", k->name, k->min, k->max);
+		config_err(err, errlen, "%s: must be between %llu and %llu", k->name,
+		        (unsigned long long)k->min, (unsigned long long)k->max);
 		return SOTTO_ERR_INVALID;
 	}
-	*out = (uint32_t)v;
+	*out = v;
 	return 0;
 }
 
@@ -371,8 +390,13 @@ config_parse(const struct config_key *k, const char *value, struct config_value 
 	switch (k->type) {
 	case CONFIG_T_COUNT:
 	case CONFIG_T_BYTES:
+	case CONFIG_T_BYTES64:
 	case CONFIG_T_SECONDS:
-		return config_parse_u32(k, value, &v->u, err, errlen);
+		/* Every 32-bit key's max fits in 32 bits, so v->u holds what was accepted. */
+		if (config_parse_uint(k, value, &v->u64, err, errlen) != 0)
+			return SOTTO_ERR_INVALID;
+		v->u = (uint32_t)v->u64;
+		return 0;
 	case CONFIG_T_PATH:
 		if (strlen(value) >= 4096) {
 			config_err(err, errlen, "%s: path too long", k->name);
@@ -469,6 +493,9 @@ config_apply(struct config *cfg, const struct config_key *k, struct config_value
 	case CONFIG_T_BYTES:
 	case CONFIG_T_SECONDS:
 		*config_u32(cfg, k) = v->u;
+		break;
+	case CONFIG_T_BYTES64:
+		*config_u64(cfg, k) = v->u64;
 		break;
 	case CONFIG_T_PATH:
 		free(*config_strp(cfg, k));
@@ -595,6 +622,9 @@ config_init(struct config *cfg)
 	cfg->auth_throttle = 20;
 	cfg->output_high_water = 1048576;
 	cfg->commit_window_ms = 1;
+	cfg->max_file_size = CONFIG_DEFAULT_MAX_FILE_SIZE;
+	cfg->user_quota = CONFIG_DEFAULT_USER_QUOTA;
+	cfg->file_ttl = CONFIG_DEFAULT_FILE_TTL;
 	cfg->max_group_members = 1000;
 	cfg->max_groups_per_user = 500;
 	cfg->log_level = LOG_LEVEL_INFO;
@@ -805,6 +835,12 @@ config_write(const struct config *cfg, FILE *fp)
 		case CONFIG_T_SECONDS:
 			fprintf(fp, "%s = %u\n", k->name,
 			        *(const uint32_t *)(const void *)((const char *)cfg + k->off));
+			break;
+		case CONFIG_T_BYTES64:
+			fprintf(fp, "%s = %llu\n", k->name,
+			        (unsigned long long)*(
+			                const uint64_t *)(const void *)((const char *)cfg +
+			                                                k->off));
 			break;
 		case CONFIG_T_PATH: {
 			const char *s = *(char *const *)(const void *)((const char *)cfg + k->off);

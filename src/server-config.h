@@ -29,6 +29,11 @@
 #define CONFIG_LINE_MAX          4096
 #define CONFIG_LIST_MAX          64 /* listen addresses, admins */
 #define CONFIG_KEYS_MAX          32
+/* Files (issue 6): defaults and the ceiling of max_file_size and user_quota. */
+#define CONFIG_DEFAULT_MAX_FILE_SIZE (UINT64_C(1) << 30) /* 1 GiB */
+#define CONFIG_DEFAULT_USER_QUOTA    (UINT64_C(4) << 30) /* 4 GiB */
+#define CONFIG_DEFAULT_FILE_TTL      (7 * 86400)         /* seconds */
+#define CONFIG_FILE_BYTES_MAX        (UINT64_C(1) << 50)
 
 enum config_registration {
 	CONFIG_REGISTRATION_OPEN = 1, /* the values of Sotto__RegistrationPolicy */
@@ -62,6 +67,9 @@ struct config {
 	uint32_t auth_throttle;      /* failed logins per address per minute, 0 = off */
 	uint32_t output_high_water;  /* bytes */
 	uint32_t commit_window_ms;
+	uint64_t max_file_size;       /* ciphertext bytes per file */
+	uint64_t user_quota;          /* bytes of files one user may have stored */
+	uint32_t file_ttl;            /* seconds a blob is kept after its upload began */
 	uint32_t max_group_members;   /* members per group, the owner included */
 	uint32_t max_groups_per_user; /* groups one user may be a member of */
 	char **admins;

@@ -73,7 +73,8 @@ static void
 server_register_handlers(void)
 {
 	const struct server_handler *tables[] = {server_auth_handlers, server_prekey_handlers,
-	        server_route_handlers, server_presence_handlers, server_group_handlers};
+	        server_route_handlers, server_presence_handlers, server_group_handlers,
+	        server_file_handlers};
 	const struct server_handler *h;
 	size_t i;
 
@@ -169,6 +170,7 @@ server_conn_detach(struct conn *c)
 	if (u == NULL)
 		return;
 	server_route_conn_gone(c);
+	server_file_conn_gone(c);
 	if (u->conn == c) {
 		u->conn = NULL;
 		u->last_seen = server_now();
@@ -511,6 +513,8 @@ server_write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (c->state == CONN_READY && !c->live)
 		server_route_drain(c);
+	if (c->state == CONN_READY)
+		server_file_pump(c);
 }
 
 static void
@@ -869,6 +873,8 @@ server_new(struct server **out, struct event_base *base, struct config *cfg, str
 	        (srv->prune_ev = event_new(base, -1, EV_PERSIST, server_prune_cb, srv)) == NULL)
 		goto out;
 	server_timer_add_ms(srv->prune_ev, 3600 * 1000);
+	if ((r = server_file_init(srv)) != 0)
+		goto out;
 	*out = srv;
 	srv = NULL;
 	r = 0;
@@ -1002,6 +1008,7 @@ server_free(struct server *srv)
 		server_conn_close(c);
 	if (srv->reap_ev != NULL)
 		server_reap_cb(-1, 0, srv);
+	server_file_free(srv);
 	while ((w = TAILQ_FIRST(&srv->commit_waits)) != NULL) {
 		TAILQ_REMOVE(&srv->commit_waits, w, entry);
 		free(w);

@@ -54,6 +54,7 @@ enum conn_state {
 
 struct server;
 struct srv_user;
+struct server_files;
 
 struct conn {
 	TAILQ_ENTRY(conn) entry; /* server.conns, then server.dead */
@@ -171,6 +172,7 @@ struct server {
 	int commit_all; /* the next commit writes every pending envelope, however young */
 	int stopping;
 	uint64_t stat_routed;
+	struct server_files *files; /* server-file.c: open transfers, the blob directory */
 };
 
 /* A request handler: reply exactly once (or close), return 0 or a negative code. */
@@ -192,6 +194,7 @@ extern const struct server_handler server_auth_handlers[];
 extern const struct server_handler server_prekey_handlers[];
 extern const struct server_handler server_route_handlers[];
 extern const struct server_handler server_presence_handlers[];
+extern const struct server_handler server_file_handlers[];
 extern const struct server_handler server_group_handlers[];
 
 /* server.c */
@@ -257,5 +260,13 @@ int server_route_send_group(struct conn *c, uint64_t id, const uint8_t msg_id[PR
         const ProtobufCBinaryData *sealed) SOTTO_WUR;
 /* server-group.c: forget every cached group (a batch was lost, or at shutdown). */
 void server_group_forget_all(struct server *srv);
+
+/* server-file.c: open the blob directory, drop orphans, start the file_ttl sweep. */
+int server_file_init(struct server *srv) SOTTO_WUR;
+void server_file_free(struct server *srv);
+/* server-file.c: c's output has room: send more of its downloads. */
+void server_file_pump(struct conn *c);
+/* server-file.c: a conn is going away; close its transfers (partial uploads stay). */
+void server_file_conn_gone(struct conn *c);
 
 #endif

@@ -72,6 +72,20 @@ struct store_ops {
 
 	int (*prune)(struct store *st, int64_t now);
 
+	/* Files (issue 6). */
+	int (*file_create)(struct store *st, const struct store_file *f,
+	        char (*recipients)[STORE_NAME_MAX + 1], size_t n);
+	int (*file_get)(struct store *st, const uint8_t *id, struct store_file *out);
+	int (*file_role)(
+	        struct store *st, const uint8_t *id, const char *name, enum store_file_role *role);
+	int (*file_set_complete)(struct store *st, const uint8_t *id);
+	int (*file_done)(
+	        struct store *st, const uint8_t *id, const char *name, uint32_t *remaining);
+	int (*file_delete)(struct store *st, const uint8_t *id);
+	int (*file_usage)(struct store *st, const char *uploader, uint64_t *bytes);
+	int (*file_list_expired)(
+	        struct store *st, int64_t before, size_t limit, store_file_cb cb, void *arg);
+
 	/* Groups: ids are STORE_GROUP_ID_BYTES, changes checked as store.h says. */
 	int (*group_create)(struct store *st, const uint8_t *id, const char *owner,
 	        const struct store_group_change *ch);

@@ -18,7 +18,7 @@
 #include "src/sqlite-util.h"
 #include "src/store-backend.h"
 
-#define SQ_SCHEMA_VERSION 2
+#define SQ_SCHEMA_VERSION 3
 #define SQ_STALE_FAILURES 86400        /* failure counts older than this are forgotten */
 #define SQ_INVITE_KEEP    (30 * 86400) /* used or expired invites kept for audit */
 
@@ -121,6 +121,22 @@ static const char *const sq_migrations[SQ_SCHEMA_VERSION] = {
         " signature BLOB NOT NULL,"
         " timestamp_ms INTEGER NOT NULL,"
         " PRIMARY KEY (grp, serial)"
+        ") WITHOUT ROWID;",
+        /* 2 -> 3: file blobs (issue 6); the bytes are files under the state directory. */
+        "CREATE TABLE files ("
+        " id BLOB NOT NULL PRIMARY KEY,"
+        " uploader TEXT NOT NULL,"
+        " size INTEGER NOT NULL,"
+        " complete INTEGER NOT NULL DEFAULT 0,"
+        " created INTEGER NOT NULL"
+        ") WITHOUT ROWID;"
+        "CREATE INDEX files_by_uploader ON files(uploader);"
+        "CREATE INDEX files_by_created ON files(created);"
+        "CREATE TABLE file_recipients ("
+        " id BLOB NOT NULL,"
+        " recipient TEXT NOT NULL,"
+        " done INTEGER NOT NULL DEFAULT 0,"
+        " PRIMARY KEY (id, recipient)"
         ") WITHOUT ROWID;",
 };
 
@@ -259,10 +275,43 @@ enum sqg_id {
 	SQG__COUNT
 };
 
+/* Files (issue 6): statements of their own, so that the file block stays in one place. */
+enum sqf_id {
+	SQF_INSERT,
+	SQF_RCPT_INSERT,
+	SQF_GET,
+	SQF_ROLE,
+	SQF_COMPLETE,
+	SQF_DONE,
+	SQF_PENDING,
+	SQF_DELETE,
+	SQF_DELETE_RCPTS,
+	SQF_USAGE,
+	SQF_EXPIRED,
+	SQF__COUNT
+};
+
+static const char *const sqf_sql[SQF__COUNT] = {
+        [SQF_INSERT] = "INSERT INTO files (id, uploader, size, created) VALUES (?1, ?2, ?3, ?4)"
+                       " ON CONFLICT DO NOTHING",
+        [SQF_RCPT_INSERT] = "INSERT OR IGNORE INTO file_recipients (id, recipient) VALUES (?1, ?2)",
+        [SQF_GET] = "SELECT uploader, size, complete, created FROM files WHERE id = ?1",
+        [SQF_ROLE] = "SELECT done FROM file_recipients WHERE id = ?1 AND recipient = ?2",
+        [SQF_COMPLETE] = "UPDATE files SET complete = 1 WHERE id = ?1",
+        [SQF_DONE] = "UPDATE file_recipients SET done = 1 WHERE id = ?1 AND recipient = ?2",
+        [SQF_PENDING] = "SELECT count(*) FROM file_recipients WHERE id = ?1 AND done = 0",
+        [SQF_DELETE] = "DELETE FROM files WHERE id = ?1",
+        [SQF_DELETE_RCPTS] = "DELETE FROM file_recipients WHERE id = ?1",
+        [SQF_USAGE] = "SELECT coalesce(sum(size), 0) FROM files WHERE uploader = ?1",
+        [SQF_EXPIRED] = "SELECT id, uploader, size, complete, created FROM files"
+                        " WHERE created < ?1 ORDER BY created LIMIT ?2",
+};
+
 struct store_sqlite {
 	struct store base; /* first: a struct store * is a struct store_sqlite * */
 	struct sqlu sq;    /* writes its errors into base.error */
 	sqlite3_stmt *stmt[SQ__COUNT];
+	sqlite3_stmt *fstmt[SQF__COUNT];
 	sqlite3_stmt *gstmt[SQG__COUNT];
 };
 
@@ -390,6 +439,8 @@ sq_close(struct store *st)
 		sqlite3_finalize(s->stmt[i]);
 	for (i = 0; i < SQG__COUNT; i++)
 		sqlite3_finalize(s->gstmt[i]);
+	for (i = 0; i < SQF__COUNT; i++)
+		sqlite3_finalize(s->fstmt[i]);
 	sqlu_close(&s->sq);
 	free(s);
 }
@@ -1662,6 +1713,255 @@ sq_group_queued(
 }
 /* ---- end groups ------------------------------------------------------------------- */
 
+/* --- files (issue 6) --- */
+
+static int
+sqf_prepare(struct store_sqlite *s)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < SQF__COUNT; i++) {
+		rc = sqlite3_prepare_v3(
+		        s->sq.db, sqf_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->fstmt[i], NULL);
+		if (rc != SQLITE_OK)
+			return sqlu_fail(&s->sq, rc, sqf_sql[i]);
+	}
+	return 0;
+}
+
+static sqlite3_stmt *
+sqf_stmt(struct store_sqlite *s, enum sqf_id id)
+{
+	sqlite3_stmt *st = s->fstmt[id];
+
+	sqlu_done(st);
+	return st;
+}
+
+/* Fill f from a row of (uploader, size, complete, created) starting at column col. */
+static int
+sqf_row(struct store_sqlite *s, sqlite3_stmt *st, int col, struct store_file *f)
+{
+	int64_t size = sqlite3_column_int64(st, col + 1);
+	int r;
+
+	if ((r = sq_col_name(s, st, col, f->uploader)) != 0)
+		return r;
+	if (size < 0) {
+		store_set_error(&s->base, "negative file size in %s", sqlite3_sql(st));
+		return SOTTO_ERR_FORMAT;
+	}
+	f->size = (uint64_t)size;
+	f->complete = sqlite3_column_int(st, col + 2) != 0;
+	f->created = sqlite3_column_int64(st, col + 3);
+	return 0;
+}
+
+static int
+sqf_create(struct store *stp, const struct store_file *f, char (*recipients)[STORE_NAME_MAX + 1],
+        size_t n)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r, changes = 0;
+	size_t i;
+
+	if ((r = sq_op_begin(s)) != 0)
+		return r;
+	if ((r = sq_user_live(s, f->uploader)) != 0)
+		goto out;
+	st = sqf_stmt(s, SQF_INSERT);
+	sqlu_blob(st, 1, f->id, STORE_FILE_ID_BYTES);
+	sqlu_text(st, 2, f->uploader);
+	sqlu_int(st, 3, (int64_t)f->size);
+	sqlu_int(st, 4, f->created);
+	if ((r = sq_write(s, st, &changes)) != 0)
+		goto out;
+	if (changes == 0) {
+		store_set_error(stp, "file id in use");
+		r = SOTTO_ERR_EXISTS;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((r = sq_user_live(s, recipients[i])) != 0) {
+			store_set_error(stp, "no such user: %s", recipients[i]);
+			goto out;
+		}
+		st = sqf_stmt(s, SQF_RCPT_INSERT);
+		sqlu_blob(st, 1, f->id, STORE_FILE_ID_BYTES);
+		sqlu_text(st, 2, recipients[i]);
+		if ((r = sqlu_run(&s->sq, st)) != 0)
+			goto out;
+	}
+out:
+	return sq_op_end(s, r);
+}
+
+static int
+sqf_get(struct store *stp, const uint8_t *id, struct store_file *out)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sqf_stmt(s, SQF_GET);
+	sqlu_blob(st, 1, id, STORE_FILE_ID_BYTES);
+	if ((r = sqlu_step(&s->sq, st)) == 1) {
+		memcpy(out->id, id, STORE_FILE_ID_BYTES);
+		r = sqf_row(s, st, 0, out);
+	} else if (r == 0) {
+		store_set_error(stp, "no such file");
+		r = SOTTO_ERR_NOTFOUND;
+	}
+	sqlu_done(st);
+	if (r != 0)
+		memset(out, 0, sizeof(*out));
+	return r;
+}
+
+static int
+sqf_role(struct store *stp, const uint8_t *id, const char *name, enum store_file_role *role)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sqf_stmt(s, SQF_ROLE);
+	sqlu_blob(st, 1, id, STORE_FILE_ID_BYTES);
+	sqlu_text(st, 2, name);
+	if ((r = sqlu_step(&s->sq, st)) == 1) {
+		*role = sqlite3_column_int(st, 0) != 0 ? STORE_FILE_FINISHED : STORE_FILE_PENDING;
+		r = 0;
+	}
+	sqlu_done(st);
+	return r;
+}
+
+static int
+sqf_set_complete(struct store *stp, const uint8_t *id)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r, changes = 0;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sqf_stmt(s, SQF_COMPLETE);
+	sqlu_blob(st, 1, id, STORE_FILE_ID_BYTES);
+	if ((r = sq_write(s, st, &changes)) != 0)
+		return r;
+	if (changes == 0) {
+		store_set_error(stp, "no such file");
+		return SOTTO_ERR_NOTFOUND;
+	}
+	return 0;
+}
+
+static int
+sqf_done(struct store *stp, const uint8_t *id, const char *name, uint32_t *remaining)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r, changes = 0;
+	int64_t n;
+
+	if ((r = sq_op_begin(s)) != 0)
+		return r;
+	st = sqf_stmt(s, SQF_DONE);
+	sqlu_blob(st, 1, id, STORE_FILE_ID_BYTES);
+	sqlu_text(st, 2, name);
+	if ((r = sq_write(s, st, &changes)) != 0)
+		goto out;
+	if (changes == 0) {
+		store_set_error(stp, "not a recipient of this file");
+		r = SOTTO_ERR_NOTFOUND;
+		goto out;
+	}
+	st = sqf_stmt(s, SQF_PENDING);
+	sqlu_blob(st, 1, id, STORE_FILE_ID_BYTES);
+	if ((r = sqlu_step(&s->sq, st)) < 0)
+		goto out;
+	n = r == 1 ? sqlite3_column_int64(st, 0) : 0;
+	sqlu_done(st);
+	*remaining = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	r = 0;
+out:
+	return sq_op_end(s, r);
+}
+
+static int
+sqf_delete(struct store *stp, const uint8_t *id)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sq_op_begin(s)) != 0)
+		return r;
+	st = sqf_stmt(s, SQF_DELETE_RCPTS);
+	sqlu_blob(st, 1, id, STORE_FILE_ID_BYTES);
+	if ((r = sqlu_run(&s->sq, st)) != 0)
+		goto out;
+	st = sqf_stmt(s, SQF_DELETE);
+	sqlu_blob(st, 1, id, STORE_FILE_ID_BYTES);
+	r = sqlu_run(&s->sq, st);
+out:
+	return sq_op_end(s, r);
+}
+
+static int
+sqf_usage(struct store *stp, const char *uploader, uint64_t *bytes)
+{
+	struct store_sqlite *s = sq(stp);
+	sqlite3_stmt *st;
+	int64_t n;
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sqf_stmt(s, SQF_USAGE);
+	sqlu_text(st, 1, uploader);
+	if ((r = sqlu_step(&s->sq, st)) < 0)
+		return r;
+	n = r == 1 ? sqlite3_column_int64(st, 0) : 0;
+	sqlu_done(st);
+	*bytes = n < 0 ? 0 : (uint64_t)n;
+	return 0;
+}
+
+static int
+sqf_list_expired(struct store *stp, int64_t before, size_t limit, store_file_cb cb, void *arg)
+{
+	struct store_sqlite *s = sq(stp);
+	struct store_file f;
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	st = sqf_stmt(s, SQF_EXPIRED);
+	sqlu_int(st, 1, before);
+	sqlu_int(st, 2, (int64_t)limit);
+	while ((r = sqlu_step(&s->sq, st)) == 1) {
+		memset(&f, 0, sizeof(f));
+		if ((r = sq_col_fixed(s, st, 0, f.id, sizeof(f.id))) != 0 ||
+		        (r = sqf_row(s, st, 1, &f)) != 0)
+			break;
+		if ((r = cb(arg, &f)) != 0) {
+			if (r > 0)
+				r = 0;
+			break;
+		}
+	}
+	sqlu_done(st);
+	return r;
+}
+
 static const struct store_ops sq_ops = {
         .name = "sqlite",
         .close = sq_close,
@@ -1694,6 +1994,14 @@ static const struct store_ops sq_ops = {
         .invite_create = sq_invite_create,
         .invite_use = sq_invite_use,
         .prune = sq_prune,
+        .file_create = sqf_create,
+        .file_get = sqf_get,
+        .file_role = sqf_role,
+        .file_set_complete = sqf_set_complete,
+        .file_done = sqf_done,
+        .file_delete = sqf_delete,
+        .file_usage = sqf_usage,
+        .file_list_expired = sqf_list_expired,
         .group_create = sqg_create,
         .group_get = sqg_get,
         .group_apply = sqg_apply,
@@ -1746,7 +2054,7 @@ store_sqlite_open(struct store **out, const char *state_dir, char *err, size_t e
 	        (r = sqlu_pragma(&s->sq, "PRAGMA foreign_keys = OFF", NULL)) != 0 ||
 	        (r = sqlu_migrate(&s->sq, sq_migrations, SQ_SCHEMA_VERSION, "sottod")) != 0 ||
 	        (r = sqlu_prepare(&s->sq, sq_sql, s->stmt, SQ__COUNT)) != 0 ||
-	        (r = sqg_prepare(s)) != 0)
+	        (r = sqg_prepare(s)) != 0 || (r = sqf_prepare(s)) != 0)
 		goto out;
 	s->base.error[0] = '\0';
 	*out = &s->base;

@@ -636,3 +636,122 @@ store_group_count_for(struct store *st, const char *name, uint32_t *count)
 		return r;
 	return st->ops->group_count_for(st, n, count);
 }
+
+/* --- files (issue 6) --- */
+
+int
+store_file_create(
+        struct store *st, const struct store_file *f, const char *const *recipients, size_t n)
+{
+	char(*names)[STORE_NAME_MAX + 1] = NULL;
+	struct store_file f2;
+	size_t i, j, m = 0;
+	int r;
+
+	if (f == NULL || (n > 0 && recipients == NULL))
+		return SOTTO_ERR_INVALID;
+	if (n == 0 || n > STORE_FILE_RECIPIENTS_MAX || f->size > STORE_FILE_SIZE_MAX) {
+		store_set_error(st, "file out of range");
+		return SOTTO_ERR_RANGE;
+	}
+	f2 = *f;
+	f2.complete = 0;
+	if ((r = store_name(st, f2.uploader, f->uploader)) != 0)
+		return r;
+	if ((names = calloc(n, sizeof(*names))) == NULL)
+		return SOTTO_ERR_NOMEM;
+	for (i = 0; i < n; i++) {
+		if ((r = store_name(st, names[m], recipients[i])) != 0)
+			goto out;
+		for (j = 0; j < m && strcmp(names[j], names[m]) != 0; j++)
+			;
+		if (j == m)
+			m++;
+	}
+	r = st->ops->file_create(st, &f2, names, m);
+out:
+	free(names);
+	return r;
+}
+
+int
+store_file_get(struct store *st, const uint8_t id[STORE_FILE_ID_BYTES], struct store_file *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (id == NULL)
+		return SOTTO_ERR_INVALID;
+	return st->ops->file_get(st, id, out);
+}
+
+int
+store_file_role(struct store *st, const uint8_t id[STORE_FILE_ID_BYTES], const char *name,
+        enum store_file_role *role)
+{
+	char n[STORE_NAME_MAX + 1];
+	int r;
+
+	*role = STORE_FILE_NONE;
+	if (id == NULL)
+		return SOTTO_ERR_INVALID;
+	if ((r = store_name(st, n, name)) != 0)
+		return r;
+	return st->ops->file_role(st, id, n, role);
+}
+
+int
+store_file_set_complete(struct store *st, const uint8_t id[STORE_FILE_ID_BYTES])
+{
+	if (id == NULL)
+		return SOTTO_ERR_INVALID;
+	return st->ops->file_set_complete(st, id);
+}
+
+int
+store_file_done(struct store *st, const uint8_t id[STORE_FILE_ID_BYTES], const char *name,
+        uint32_t *remaining)
+{
+	char n[STORE_NAME_MAX + 1];
+	uint32_t dummy;
+	int r;
+
+	if (remaining == NULL)
+		remaining = &dummy;
+	*remaining = 0;
+	if (id == NULL)
+		return SOTTO_ERR_INVALID;
+	if ((r = store_name(st, n, name)) != 0)
+		return r;
+	return st->ops->file_done(st, id, n, remaining);
+}
+
+int
+store_file_delete(struct store *st, const uint8_t id[STORE_FILE_ID_BYTES])
+{
+	if (id == NULL)
+		return SOTTO_ERR_INVALID;
+	return st->ops->file_delete(st, id);
+}
+
+int
+store_file_usage(struct store *st, const char *uploader, uint64_t *bytes)
+{
+	char n[STORE_NAME_MAX + 1];
+	int r;
+
+	*bytes = 0;
+	if ((r = store_name(st, n, uploader)) != 0)
+		return r;
+	return st->ops->file_usage(st, n, bytes);
+}
+
+int
+store_file_list_expired(struct store *st, int64_t before, size_t limit, store_file_cb cb, void *arg)
+{
+	if (cb == NULL)
+		return SOTTO_ERR_INVALID;
+	if (limit > STORE_FETCH_MAX)
+		limit = STORE_FETCH_MAX;
+	if (limit == 0)
+		return 0;
+	return st->ops->file_list_expired(st, before, limit, cb, arg);
+}

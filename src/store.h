@@ -338,4 +338,64 @@ int store_group_changes(struct store *st, const uint8_t id[STORE_GROUP_ID_BYTES]
 /* How many groups name is a member of. */
 int store_group_count_for(struct store *st, const char *name, uint32_t *count) SOTTO_WUR;
 
+/*
+ * Files (issue 6): what the server knows of each uploaded blob.  The bytes
+ * live in files under the state directory, which server-file.c manages; the
+ * store records the uploader, the declared ciphertext size, whether the
+ * upload is complete, when it began, and the recipients with whether each
+ * has sent FileDone.  A blob's id is 16 bytes chosen by its uploader.
+ */
+#define STORE_FILE_ID_BYTES       PROTO_FILE_ID_BYTES
+#define STORE_FILE_RECIPIENTS_MAX PROTO_MAX_RECIPIENTS
+#define STORE_FILE_SIZE_MAX       (UINT64_C(1) << 50) /* far above any max_file_size */
+
+struct store_file {
+	uint8_t id[STORE_FILE_ID_BYTES];
+	char uploader[STORE_NAME_MAX + 1];
+	uint64_t size; /* declared ciphertext bytes */
+	int complete;  /* UploadEnd succeeded */
+	int64_t created;
+};
+
+enum store_file_role {
+	STORE_FILE_NONE = 0,     /* not a recipient */
+	STORE_FILE_PENDING = 1,  /* a recipient that has not sent FileDone */
+	STORE_FILE_FINISHED = 2, /* a recipient that has */
+};
+
+/* As store_msg_cb: 0 to go on, >0 to stop early, <0 to fail with that code. */
+typedef int (*store_file_cb)(void *arg, const struct store_file *f);
+
+/*
+ * Record a new upload by f->uploader (f->complete is ignored: a new upload is
+ * partial) for n (1..STORE_FILE_RECIPIENTS_MAX) recipients; a name given
+ * twice counts once.  SOTTO_ERR_EXISTS if the id is taken, SOTTO_ERR_NOTFOUND
+ * if the uploader or a recipient does not exist or is deleted (the error
+ * message names it), SOTTO_ERR_RANGE for a size above STORE_FILE_SIZE_MAX.
+ */
+int store_file_create(struct store *st, const struct store_file *f, const char *const *recipients,
+        size_t n) SOTTO_WUR;
+/* SOTTO_ERR_NOTFOUND if there is no such blob. */
+int store_file_get(
+        struct store *st, const uint8_t id[STORE_FILE_ID_BYTES], struct store_file *out) SOTTO_WUR;
+/* name's part in the blob id (STORE_FILE_NONE also when there is no such blob). */
+int store_file_role(struct store *st, const uint8_t id[STORE_FILE_ID_BYTES], const char *name,
+        enum store_file_role *role) SOTTO_WUR;
+/* Mark the upload complete; SOTTO_ERR_NOTFOUND if there is no such blob. */
+int store_file_set_complete(struct store *st, const uint8_t id[STORE_FILE_ID_BYTES]) SOTTO_WUR;
+/*
+ * name is done with the blob; *remaining (may be NULL) is the number of
+ * recipients still pending afterwards.  Idempotent.  SOTTO_ERR_NOTFOUND if
+ * name is not one of its recipients.
+ */
+int store_file_done(struct store *st, const uint8_t id[STORE_FILE_ID_BYTES], const char *name,
+        uint32_t *remaining) SOTTO_WUR;
+/* Forget the blob and its recipients; 0 also if there was no such blob. */
+int store_file_delete(struct store *st, const uint8_t id[STORE_FILE_ID_BYTES]) SOTTO_WUR;
+/* The declared sizes of every blob uploader has on the server, partial ones included. */
+int store_file_usage(struct store *st, const char *uploader, uint64_t *bytes) SOTTO_WUR;
+/* Blobs whose upload began before `before`, oldest first, at most limit (STORE_FETCH_MAX). */
+int store_file_list_expired(
+        struct store *st, int64_t before, size_t limit, store_file_cb cb, void *arg) SOTTO_WUR;
+
 #endif

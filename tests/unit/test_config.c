@@ -409,3 +409,41 @@ Test(config, write_then_reload)
 	cr_assert_eq(again.output_high_water, cfg.output_high_water);
 	config_free(&again);
 }
+
+/* Files (issue 6): 64-bit sizes with a T suffix, the ttl, and a round trip through the file. */
+Test(config, file_limits)
+{
+	struct config again;
+	FILE *fp;
+
+	cr_assert_eq(cfg.max_file_size, UINT64_C(1) << 30);
+	cr_assert_eq(cfg.user_quota, UINT64_C(4) << 30);
+	cr_assert_eq(cfg.file_ttl, 7 * 86400);
+	test_file("max_file_size = 3G\n"
+	          "user_quota = 2T\n"
+	          "file_ttl = 2h\n");
+	cr_assert_eq(config_load(&cfg, "sottod.conf", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cfg.max_file_size, UINT64_C(3) << 30);
+	cr_assert_eq(cfg.user_quota, UINT64_C(2) << 40);
+	cr_assert_eq(cfg.file_ttl, 7200);
+	cr_assert_eq(config_set(&cfg, "user-quota", "5000000000", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cfg.user_quota, UINT64_C(5000000000));
+	test_flag_error(
+	        "max_file_size", "1025T", "max_file_size: must be between 0 and 1125899906842624");
+	test_flag_error(
+	        "user_quota", "4X", "user_quota: expected a size such as 65536 or 64K, got \"4X\"");
+	test_flag_error("file_ttl", "0", "file_ttl: must be between 1 and 31536000");
+	/* T is for the 64-bit sizes only. */
+	test_flag_error(
+	        "max_frame", "1T", "max_frame: expected a size such as 65536 or 64K, got \"1T\"");
+	cr_assert_eq(config_finish(&cfg, err, sizeof(err)), 0, "%s", err);
+	cr_assert_not_null(fp = fopen("written.conf", "w"));
+	config_write(&cfg, fp);
+	cr_assert_eq(fclose(fp), 0);
+	cr_assert_eq(config_init(&again), 0);
+	cr_assert_eq(config_load(&again, "written.conf", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(again.max_file_size, cfg.max_file_size);
+	cr_assert_eq(again.user_quota, UINT64_C(5000000000));
+	cr_assert_eq(again.file_ttl, 7200);
+	config_free(&again);
+}

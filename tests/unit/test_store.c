@@ -866,3 +866,104 @@ Test(store, not_a_database)
 	cr_assert_null(st);
 	cr_assert(strstr(err, path) != NULL, "%s", err);
 }
+
+/* --- files (issue 6) --- */
+
+static void
+test_file(
+        struct store_file *f, uint8_t idbyte, const char *uploader, uint64_t size, int64_t created)
+{
+	memset(f, 0, sizeof(*f));
+	memset(f->id, idbyte, sizeof(f->id));
+	snprintf(f->uploader, sizeof(f->uploader), "%s", uploader);
+	f->size = size;
+	f->created = created;
+}
+
+static int
+test_count_file(void *arg, const struct store_file *f)
+{
+	uint8_t *seen = arg;
+
+	seen[f->id[0]]++;
+	return 0;
+}
+
+Test(store, files_lifecycle)
+{
+	const char *rcpts[] = {"bob", "Carol", "bob"};
+	enum store_file_role role;
+	struct store_file f, g;
+	uint8_t seen[256] = {0};
+	uint32_t remaining = 99;
+	uint64_t used = 1;
+
+	cr_assert_eq(test_register_n("alice", 0, NULL), 0);
+	cr_assert_eq(test_register_n("bob", 0, NULL), 0);
+	cr_assert_eq(test_register_n("carol", 0, NULL), 0);
+	test_file(&f, 1, "Alice", 1000, T0);
+	f.complete = 1; /* ignored: a new upload is partial */
+	cr_assert_eq(store_file_create(st, &f, rcpts, 3), 0, "%s", store_last_error(st));
+	cr_assert_eq(store_file_create(st, &f, rcpts, 3), SOTTO_ERR_EXISTS);
+	cr_assert_eq(store_file_get(st, f.id, &g), 0);
+	cr_assert_str_eq(g.uploader, "alice");
+	cr_assert_eq(g.size, 1000);
+	cr_assert_eq(g.complete, 0);
+	cr_assert_eq(g.created, T0);
+	cr_assert_eq(store_file_role(st, f.id, "BOB", &role), 0);
+	cr_assert_eq(role, STORE_FILE_PENDING);
+	cr_assert_eq(store_file_role(st, f.id, "alice", &role), 0);
+	cr_assert_eq(role, STORE_FILE_NONE);
+	cr_assert_eq(store_file_set_complete(st, f.id), 0);
+	test_reopen();
+	cr_assert_eq(store_file_get(st, f.id, &g), 0);
+	cr_assert_eq(g.complete, 1);
+	cr_assert_eq(store_file_usage(st, "alice", &used), 0);
+	cr_assert_eq(used, 1000);
+	/* Each recipient once; a repeated FileDone changes nothing. */
+	cr_assert_eq(store_file_done(st, f.id, "bob", &remaining), 0);
+	cr_assert_eq(remaining, 1);
+	cr_assert_eq(store_file_done(st, f.id, "bob", &remaining), 0);
+	cr_assert_eq(remaining, 1);
+	cr_assert_eq(store_file_role(st, f.id, "bob", &role), 0);
+	cr_assert_eq(role, STORE_FILE_FINISHED);
+	cr_assert_eq(store_file_done(st, f.id, "alice", &remaining), SOTTO_ERR_NOTFOUND);
+	cr_assert_eq(store_file_done(st, f.id, "carol", &remaining), 0);
+	cr_assert_eq(remaining, 0);
+	/* Expiry lists by creation time. */
+	test_file(&g, 2, "alice", 5, T0 + 100);
+	cr_assert_eq(store_file_create(st, &g, rcpts, 1), 0);
+	cr_assert_eq(store_file_usage(st, "alice", &used), 0);
+	cr_assert_eq(used, 1005);
+	cr_assert_eq(store_file_list_expired(st, T0 + 1, 10, test_count_file, seen), 0);
+	cr_assert_eq(seen[1], 1);
+	cr_assert_eq(seen[2], 0);
+	cr_assert_eq(store_file_delete(st, f.id), 0);
+	cr_assert_eq(store_file_delete(st, f.id), 0);
+	cr_assert_eq(store_file_get(st, f.id, &g), SOTTO_ERR_NOTFOUND);
+	cr_assert_eq(store_file_role(st, f.id, "carol", &role), 0);
+	cr_assert_eq(role, STORE_FILE_NONE);
+	cr_assert_eq(store_file_usage(st, "alice", &used), 0);
+	cr_assert_eq(used, 5);
+	cr_assert_eq(store_file_usage(st, "bob", &used), 0);
+	cr_assert_eq(used, 0);
+}
+
+Test(store, files_refuse_unknown_users)
+{
+	const char *rcpts[] = {"bob", "nobody"};
+	struct store_file f, g;
+
+	cr_assert_eq(test_register_n("alice", 0, NULL), 0);
+	cr_assert_eq(test_register_n("bob", 0, NULL), 0);
+	test_file(&f, 7, "alice", 10, T0);
+	cr_assert_eq(store_file_create(st, &f, rcpts, 2), SOTTO_ERR_NOTFOUND);
+	cr_assert(strstr(store_last_error(st), "nobody") != NULL, "%s", store_last_error(st));
+	/* Nothing of the refused upload stays behind. */
+	cr_assert_eq(store_file_get(st, f.id, &g), SOTTO_ERR_NOTFOUND);
+	cr_assert_eq(store_file_create(st, &f, rcpts, 0), SOTTO_ERR_RANGE);
+	test_file(&f, 7, "nobody", 10, T0);
+	cr_assert_eq(store_file_create(st, &f, rcpts, 1), SOTTO_ERR_NOTFOUND);
+	test_file(&f, 7, "bad name!", 10, T0);
+	cr_assert_eq(store_file_create(st, &f, rcpts, 1), SOTTO_ERR_INVALID);
+}
