@@ -322,7 +322,8 @@ tty_conn_gone(struct tty *t)
 static void
 tty_drain(struct tty *t)
 {
-	const struct msg_view v = {tty_on_message, tty_on_state, tty_on_held, t};
+	const struct msg_view v = {
+	        .message = tty_on_message, .state = tty_on_state, .held = tty_on_held, .arg = t};
 	Sotto__Frame *f = NULL;
 	int r;
 
