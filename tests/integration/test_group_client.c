@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "crypto/util.h"
+#include "src/client-e2e.h"
 #include "src/client-group.h"
 #include "src/client-paths.h"
 #include "src/client-store.h"
@@ -413,4 +414,273 @@ Test(group_client, server_learns_neither_name_nor_text)
 	cr_assert_not(testsrv_state_has(&srv, name, strlen(name)));
 	cr_assert_not(testsrv_state_has(&srv, "zq-renamed-secret", strlen("zq-renamed-secret")));
 	cr_assert_not(testsrv_state_has(&srv, marker, strlen(marker)));
+}
+
+/* The id of u's group name, from --json group list. */
+static void
+group_id_of(const struct tclient *u, const char *name, uint8_t id[CLIENT_GROUP_ID_BYTES])
+{
+	struct proc_result res;
+	char needle[128], hex[2 * CLIENT_GROUP_ID_BYTES + 1];
+	const char *p;
+	size_t i;
+	unsigned int byte;
+
+	run(&res, u, 0, "--json", "group", "list", (char *)NULL);
+	snprintf(needle, sizeof(needle), "\"group\":\"%s\",\"group_id\":\"", name);
+	cr_assert_not_null(p = strstr(res.out, needle), "%s", res.out);
+	p += strlen(needle);
+	memcpy(hex, p, 2 * CLIENT_GROUP_ID_BYTES);
+	hex[2 * CLIENT_GROUP_ID_BYTES] = '\0';
+	for (i = 0; i < CLIENT_GROUP_ID_BYTES; i++) {
+		cr_assert_eq(sscanf(hex + 2 * i, "%2x", &byte), 1);
+		id[i] = (uint8_t)byte;
+	}
+	proc_result_free(&res);
+}
+
+/* Run SQL on the server's database with the group id bound to ?1, with sottod stopped. */
+static void
+server_sql(const char *sql, const uint8_t id[CLIENT_GROUP_ID_BYTES])
+{
+	char path[512];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	snprintf(path, sizeof(path), "%s/sottod.db", srv.state);
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	cr_assert_eq(
+	        sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+	sqlite3_bind_blob(st, 1, id, CLIENT_GROUP_ID_BYTES, SQLITE_STATIC);
+	cr_assert_eq(sqlite3_step(st), SQLITE_DONE, "%s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* The server restarted on new ports: point every user at them. */
+static void
+repoint(struct tclient *const *us, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		snprintf(us[i]->server, sizeof(us[i]->server), "127.0.0.1:%s", srv.port4);
+}
+
+Test(group_client, member_inserted_by_the_server_is_refused_with_a_warning)
+{
+	struct tclient a, b, c, m;
+	struct proc_result res;
+	uint8_t id[CLIENT_GROUP_ID_BYTES];
+
+	three(&a, &b, &c);
+	user(&m, "mallory");
+	group_id_of(&a, "friends", id);
+	/* A malicious server: mallory joins in its database, with no signed change. */
+	cr_assert_eq(testsrv_stop(&srv), 0);
+	server_sql("INSERT INTO group_members (grp, name, joined) VALUES (?1, 'mallory', 1)", id);
+	cr_assert_eq(testsrv_restart(&srv), 0);
+	repoint((struct tclient *const[]){&a, &b, &c, &m}, 4);
+
+	run(&res, &a, 0, "send", "-g", "friends", "-m", "not for mallory", (char *)NULL);
+	cr_assert(has(res.err, "the server lists mallory in group friends, but the owner never "
+	                       "added them; ignoring"),
+	        "%s", res.err);
+	proc_result_free(&res);
+	run(&res, &b, 0, "group", "members", "friends", (char *)NULL);
+	cr_assert(has(res.err, "the server lists mallory in group friends, but the owner never "
+	                       "added them; ignoring"),
+	        "%s", res.err);
+	cr_assert_not(has(res.out, "mallory"), "%s", res.out);
+	proc_result_free(&res);
+	/* bob's client acts on its own list: his chain goes to alice and carol only. */
+	run(&res, &b, 0, "send", "-g", "friends", "-m", "bob, not for mallory", (char *)NULL);
+	cr_assert(has(res.out, "sent to group friends"), "%s", res.out);
+	proc_result_free(&res);
+	/* The server fans the messages out to mallory, who can read neither. */
+	receive(&res, &m);
+	cr_assert_not(has(res.out, "not for mallory"), "%s\n%s", res.out, res.err);
+	cr_assert(has(res.err, "in a group you do not know"), "%s", res.err);
+	proc_result_free(&res);
+	receive(&res, &c);
+	cr_assert(has(res.out, "[friends] alice: not for mallory"), "%s\n%s", res.out, res.err);
+	cr_assert(has(res.out, "[friends] bob: bob, not for mallory"), "%s\n%s", res.out, res.err);
+	proc_result_free(&res);
+}
+
+/* Log in as u on a connection of the test's own. */
+static struct client_conn *
+raw_login(const struct tclient *u, struct identity **idp)
+{
+	struct tuser tu;
+	struct client_conn *conn;
+	char pass[256], err[512];
+
+	memset(&tu, 0, sizeof(tu));
+	snprintf(tu.name, sizeof(tu.name), "%s", u->name);
+	snprintf(pass, sizeof(pass), "pass of %s in %s", u->name, u->name);
+	cr_assert_eq(identity_load(&tu.id, NULL, u->identity, pass), 0);
+	cr_assert_not_null(conn = tlogin(&srv, &tu, err, sizeof(err)), "%s", err);
+	*idp = tu.id;
+	return conn;
+}
+
+Test(group_client, non_owner_changes_are_refused_by_server_and_clients)
+{
+	struct tclient a, b, c, d;
+	struct proc_result res;
+	struct client_conn *conn;
+	struct identity *bid = NULL;
+	struct client_store *cs;
+	struct e2e_session *s = NULL;
+	struct senderkey_send *chain = NULL;
+	uint8_t id[CLIENT_GROUP_ID_BYTES], sig[IDENTITY_SIG_MAX], msg_id[16], *sealed = NULL;
+	const char *dave[] = {"dave"};
+	const char *members[] = {"alice", "bob", "carol", "dave"};
+	size_t siglen = 0, sealedlen = 0;
+	Sotto__Frame req, *reply = NULL;
+	Sotto__GroupChange gc;
+	Sotto__Send snd;
+	Sotto__SendGroup sg;
+	Sottoc__Content content;
+	Sottoc__GroupUpdate gu;
+	Sottoc__SignedGroupChange sch, *schp = &sch;
+	Sottoc__GroupRename rn;
+
+	three(&a, &b, &c);
+	user(&d, "dave");
+	group_id_of(&a, "friends", id);
+	/* bob talks in the group, so that he has a session with carol and a chain. */
+	ok(&b, "send", "-g", "friends", "-m", "bob is here", (char *)NULL);
+	receive(&res, &c);
+	cr_assert(has(res.out, "[friends] bob: bob is here"), "%s\n%s", res.out, res.err);
+	proc_result_free(&res);
+
+	/* Past bob's client: a signed add sent to the server is refused there. */
+	conn = raw_login(&b, &bid);
+	cr_assert_eq(client_group_sign(bid, "bob", id, 2, SOTTO__GROUP_OP__GROUP_OP_ADD, dave, 1,
+	                     sig, sizeof(sig), &siglen),
+	        0);
+	sotto__group_change__init(&gc);
+	gc.group_id = proto_bytes(id, sizeof(id));
+	gc.op = SOTTO__GROUP_OP__GROUP_OP_ADD;
+	gc.users = (char **)(uintptr_t)dave;
+	gc.n_users = 1;
+	gc.serial = 2;
+	gc.signature = proto_bytes(sig, siglen);
+	frame_init(&req, 0);
+	req.body_case = SOTTO__FRAME__BODY_GROUP_CHANGE;
+	req.group_change = &gc;
+	cr_assert_eq(client_conn_request(conn, &req, &reply, 0), SOTTO_ERR_PERM);
+	cr_assert_eq(client_conn_remote(conn)->code, SOTTO__ERROR_CODE__ERR_NOT_GROUP_OWNER);
+	frame_free(reply);
+	reply = NULL;
+
+	/* And forged past the server: bob's GroupUpdate over his 1:1 session with carol. */
+	cs = store_of(&b, NULL);
+	cr_assert_eq(e2e_session_load(cs, "carol", &s), 0);
+	sottoc__signed_group_change__init(&sch);
+	sch.serial = 2;
+	sch.op = SOTTO__GROUP_OP__GROUP_OP_ADD;
+	sch.signer = proto_str("bob");
+	sch.users = (char **)(uintptr_t)dave;
+	sch.n_users = 1;
+	sch.signature = proto_bytes(sig, siglen);
+	sottoc__group_update__init(&gu);
+	gu.group_id = proto_bytes(id, sizeof(id));
+	gu.owner = proto_str("alice");
+	gu.name = proto_str("hijacked");
+	gu.members = (char **)(uintptr_t)members;
+	gu.n_members = 4;
+	gu.changes = &schp;
+	gu.n_changes = 1;
+	sottoc__content__init(&content);
+	content.sent_ms = 1;
+	content.body_case = SOTTOC__CONTENT__BODY_GROUP_UPDATE;
+	content.group_update = &gu;
+	cr_assert_eq(e2e_seal(s, bid, &content, &sealed, &sealedlen), 0);
+	cr_assert_eq(e2e_session_save(cs, "carol", s, 1), 0);
+	sotto_random(msg_id, sizeof(msg_id));
+	sotto__send__init(&snd);
+	snd.msg_id = proto_bytes(msg_id, sizeof(msg_id));
+	snd.to = proto_str("carol");
+	snd.sealed = proto_bytes(sealed, sealedlen);
+	frame_init(&req, 0);
+	req.body_case = SOTTO__FRAME__BODY_SEND;
+	req.send = &snd;
+	cr_assert_eq(client_conn_request(conn, &req, &reply, 0), 0);
+	frame_free(reply);
+	reply = NULL;
+	free(sealed);
+	sealed = NULL;
+
+	/* ... and a rename in the group, sealed with bob's own chain. */
+	cr_assert_eq(client_group_send_load(cs, id, "bob", &chain), 0);
+	sottoc__group_rename__init(&rn);
+	rn.name = proto_str("hijacked");
+	sottoc__content__init(&content);
+	content.sent_ms = 2;
+	content.body_case = SOTTOC__CONTENT__BODY_GROUP_RENAME;
+	content.group_rename = &rn;
+	cr_assert_eq(client_group_seal(chain, id, "bob", &content, &sealed, &sealedlen), 0);
+	cr_assert_eq(client_group_send_save(cs, id, "bob", chain, 2), 0);
+	sotto_random(msg_id, sizeof(msg_id));
+	sotto__send_group__init(&sg);
+	sg.msg_id = proto_bytes(msg_id, sizeof(msg_id));
+	sg.group_id = proto_bytes(id, sizeof(id));
+	sg.sealed = proto_bytes(sealed, sealedlen);
+	frame_init(&req, 0);
+	req.body_case = SOTTO__FRAME__BODY_SEND_GROUP;
+	req.send_group = &sg;
+	cr_assert_eq(client_conn_request(conn, &req, &reply, 0), 0);
+	cr_assert_eq(reply->body_case, SOTTO__FRAME__BODY_ACK_GROUP);
+	frame_free(reply);
+	free(sealed);
+	senderkey_send_free(chain);
+	e2e_session_free(s);
+	client_store_close(cs);
+	client_conn_close(conn);
+	identity_free(bid);
+
+	/* carol refuses both, says so, and her group is as it was. */
+	receive(&res, &c);
+	cr_assert(has(res.err, "bob sent an update of a group that alice owns; only the owner "
+	                       "may: ignored"),
+	        "%s", res.err);
+	cr_assert(has(res.err, "bob tried to rename a group that alice owns: ignored"), "%s",
+	        res.err);
+	cr_assert_not(has(res.out, "hijacked"), "%s", res.out);
+	proc_result_free(&res);
+	run(&res, &c, 0, "group", "members", "friends", (char *)NULL);
+	cr_assert_not(has(res.out, "dave"), "%s", res.out);
+	proc_result_free(&res);
+	run(&res, &c, 0, "group", "list", (char *)NULL);
+	cr_assert(has(res.out, "friends  "), "%s", res.out);
+	cr_assert_not(has(res.out, "hijacked"), "%s", res.out);
+	proc_result_free(&res);
+}
+
+Test(group_client, message_before_its_sender_key_waits_on_the_server)
+{
+	struct tclient a, b, c;
+	struct proc_result res;
+	const char *k, *m;
+
+	three(&a, &b, &c);
+	/* bob's first words to carol: his chain over a new session, then his message. */
+	ok(&b, "send", "-g", "friends", "-m", "bob speaks first", (char *)NULL);
+	/* carol refuses new keys this time: the chain is held, so the message waits too. */
+	run(&res, &c, 4, "--trust-new", "never", "receive", "--timeout", "1", (char *)NULL);
+	cr_assert_not(has(res.out, "bob speaks first"), "%s", res.out);
+	cr_assert(has(res.err, "a message from bob in group friends waits for bob's sender key"),
+	        "%s", res.err);
+	proc_result_free(&res);
+	/* Next time, with bob's key accepted, the chain comes first and the message opens. */
+	run(&res, &c, 0, "--json", "receive", "--timeout", "1", (char *)NULL);
+	k = strstr(res.err, "new peer bob");
+	m = strstr(res.out, "\"text\":\"bob speaks first\"");
+	cr_assert(k != NULL && m != NULL, "%s\n%s", res.out, res.err);
+	cr_assert(has(res.out, "\"from\":\"bob\",\"group\":\"friends\""), "%s", res.out);
+	proc_result_free(&res);
 }
