@@ -1086,18 +1086,23 @@ gops_leave(struct sotto_ctx *ctx, struct client_group **g)
 	req.leave_group = &lg;
 	if ((r = request_ok(ctx, &req, "cannot leave the group")) != 0)
 		return r;
-	if (strcmp((*g)->owner, ctx->username) != 0) {
-		memset(&ch, 0, sizeof(ch));
-		ch.serial = (*g)->serial + 1;
-		ch.op = SOTTO__GROUP_OP__GROUP_OP_LEAVE;
-		ch.signer = ctx->username;
-		ch.users = self;
-		ch.n_users = 1;
-		ch.signature = sig;
-		ch.signature_len = siglen;
-		if ((r = apply_own(ctx, g, (*g)->id, &ch)) != 0)
-			return r;
+	/* The owner alone: the server deleted the group, and so do we (history stays). */
+	if (strcmp((*g)->owner, ctx->username) == 0) {
+		if (client_store_group_delete(ctx->store, (*g)->id) != 0)
+			return ctx_fail(
+			        SOTTO_EXIT_INTERNAL, "%s", client_store_last_error(ctx->store));
+		return 0;
 	}
+	memset(&ch, 0, sizeof(ch));
+	ch.serial = (*g)->serial + 1;
+	ch.op = SOTTO__GROUP_OP__GROUP_OP_LEAVE;
+	ch.signer = ctx->username;
+	ch.users = self;
+	ch.n_users = 1;
+	ch.signature = sig;
+	ch.signature_len = siglen;
+	if ((r = apply_own(ctx, g, (*g)->id, &ch)) != 0)
+		return r;
 	/* The chains are of no more use: keep the record (its name, for history) only. */
 	if (client_store_senderkey_delete(ctx->store, (*g)->id, ctx->username) != 0)
 		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", client_store_last_error(ctx->store));

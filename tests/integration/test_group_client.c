@@ -289,6 +289,20 @@ try_open(const struct tclient *u, const struct captured *c, const char *sender, 
 	return rc;
 }
 
+/* The sender-key id and iteration of a captured message. */
+static int
+group_peek(const struct captured *c, uint32_t *key_id, uint32_t *iteration)
+{
+	Sottoc__GroupSealed *gs = sottoc__group_sealed__unpack(NULL, c->len, c->sealed);
+	int r;
+
+	if (gs == NULL)
+		return -1;
+	r = senderkey_peek(gs->message.data, gs->message.len, key_id, iteration);
+	sottoc__group_sealed__free_unpacked(gs, NULL);
+	return r;
+}
+
 Test(group_client, offline_member_catches_up_in_order)
 {
 	struct tclient a, b, c;
@@ -358,6 +372,47 @@ Test(group_client, removed_member_cannot_read_the_next_message)
 	cr_assert(has(res.err, "you are not in group friends any more"), "%s", res.err);
 	proc_result_free(&res);
 	free(before.sealed);
+}
+
+Test(group_client, a_leave_is_learnt_from_the_server_and_rekeys)
+{
+	struct tclient a, b, c;
+	struct proc_result res;
+	struct captured before, after;
+	uint32_t kid0, kid1, it;
+
+	three(&a, &b, &c);
+	ok(&a, "send", "-g", "friends", "-m", "before carol goes", (char *)NULL);
+	capture(&before, "bob", "alice");
+	receive(&res, &c);
+	cr_assert(has(res.out, "[friends] alice: before carol goes"), "%s\n%s", res.out, res.err);
+	proc_result_free(&res);
+	run(&res, &a, 1, "group", "leave", "friends", (char *)NULL);
+	cr_assert(has(res.err, "you own group friends: remove its other members before you leave"),
+	        "%s", res.err);
+	proc_result_free(&res);
+	run(&res, &c, 0, "group", "leave", "friends", (char *)NULL);
+	cr_assert(has(res.out, "you left group friends"), "%s", res.out);
+	proc_result_free(&res);
+	run(&res, &c, 0, "group", "list", (char *)NULL);
+	cr_assert(has(res.out, "(you are not in it)"), "%s", res.out);
+	proc_result_free(&res);
+	/* alice learns of it from the signed changes before she sends, and makes a new chain. */
+	ok(&a, "send", "-g", "friends", "-m", "after carol went", (char *)NULL);
+	capture(&after, "bob", "alice");
+	/* A new chain: another key id than the one carol was given. */
+	cr_assert_eq(group_peek(&before, &kid0, &it), 0);
+	cr_assert_eq(group_peek(&after, &kid1, &it), 0);
+	cr_assert_neq(kid0, kid1);
+	cr_assert_eq(it, 0);
+	free(before.sealed);
+	free(after.sealed);
+	receive(&res, &b);
+	cr_assert(has(res.out, "[friends] alice: after carol went"), "%s\n%s", res.out, res.err);
+	proc_result_free(&res);
+	run(&res, &a, 0, "group", "members", "friends", (char *)NULL);
+	cr_assert_not(has(res.out, "carol"), "%s", res.out);
+	proc_result_free(&res);
 }
 
 Test(group_client, late_joiner_cannot_read_earlier_messages)
