@@ -17,6 +17,7 @@
 #include "crypto/util.h"
 #include "src/client-cmd.h"
 #include "src/client-e2e.h"
+#include "src/client-gops.h"
 #include "src/client-msg.h"
 
 #define RECEIVE_IDLE_MS 1000 /* receive's default quiet period */
@@ -89,12 +90,41 @@ print_sent(struct sotto_ctx *ctx, const struct msg_sent *s, int broadcast)
 		printf("sent\n");
 }
 
+static int
+send_group(struct sotto_ctx *ctx, struct client_group **g, const char *text, size_t len)
+{
+	char hex[2 * PROTO_MSG_ID_BYTES + 1], gid[2 * CLIENT_GROUP_ID_BYTES + 1],
+	        name[CLIENT_GROUP_NAME_MAX + 40];
+	struct gops_sent s;
+	int r;
+
+	if ((r = gops_send_text(ctx, g, text, len, &s)) != 0)
+		return r;
+	gops_display_name(name, sizeof(name), *g);
+	if (ctx->json) {
+		sotto_hex(hex, s.msg_id, sizeof(s.msg_id));
+		sotto_hex(gid, (*g)->id, CLIENT_GROUP_ID_BYTES);
+		printf("{\"event\":\"sent\",\"group\":");
+		json_str(stdout, (*g)->name, strlen((*g)->name));
+		printf(",\"group_id\":\"%s\",\"msg_id\":\"%s\",\"members\":%zu,\"online\":%zu}\n",
+		        gid, hex, s.members, s.online);
+	} else {
+		printf("sent to group ");
+		text_print(stdout, name, strlen(name));
+		printf(" (%zu other member%s, %zu online)\n", s.members, s.members == 1 ? "" : "s",
+		        s.online);
+	}
+	return 0;
+}
+
 int
 cmd_send(struct sotto_ctx *ctx, int argc, char **argv)
 {
-	static const char use[] = "usage: sotto send USER [-m TEXT] | --broadcast [-m TEXT]";
+	static const char use[] =
+	        "usage: sotto send USER [-m TEXT] | -g GROUP [-m TEXT] | --broadcast [-m TEXT]";
 	char peer[PROTO_USERNAME_MAX + 1];
-	const char *to = NULL, *text = NULL;
+	const char *to = NULL, *text = NULL, *group = NULL;
+	struct client_group *g = NULL;
 	char *input = NULL;
 	size_t textlen = 0, n = 0, i;
 	Sotto__Frame *ok = NULL;
@@ -108,6 +138,10 @@ cmd_send(struct sotto_ctx *ctx, int argc, char **argv)
 			text = argv[++k];
 		else if (!operands && strcmp(argv[k], "--broadcast") == 0)
 			broadcast = 1;
+		else if (!operands &&
+		         (strcmp(argv[k], "-g") == 0 || strcmp(argv[k], "--group") == 0) &&
+		         k + 1 < argc)
+			group = argv[++k];
 		else if (!operands && argv[k][0] == '-' && strcmp(argv[k], "-") != 0)
 			return ctx_fail(SOTTO_EXIT_USAGE, "send: unknown option %s", argv[k]);
 		else if (to == NULL)
@@ -115,7 +149,7 @@ cmd_send(struct sotto_ctx *ctx, int argc, char **argv)
 		else
 			return ctx_fail(SOTTO_EXIT_USAGE, "%s", use);
 	}
-	if ((to == NULL) == !broadcast)
+	if ((to != NULL) + broadcast + (group != NULL) != 1)
 		return ctx_fail(SOTTO_EXIT_USAGE, "%s", use);
 	if (to != NULL && proto_username_normalize(peer, to) != 0)
 		return ctx_fail(SOTTO_EXIT_USAGE, "%s: not a valid user name", to);
@@ -132,8 +166,13 @@ cmd_send(struct sotto_ctx *ctx, int argc, char **argv)
 		textlen = strlen(text);
 	if ((r = msg_text_check(text, textlen)) != 0 || (r = ctx_need_user(ctx)) != 0 ||
 	        (r = ctx_need_server(ctx)) != 0 || (r = ctx_need_store(ctx)) != 0 ||
+	        (group != NULL && (r = gops_find(ctx, group, &g)) != 0) ||
 	        (r = ctx_login(ctx, &ok)) != 0)
 		goto out;
+	if (g != NULL) {
+		r = send_group(ctx, &g, text, textlen);
+		goto out;
+	}
 	if (!broadcast) {
 		if ((r = msg_send_text(ctx, peer, text, textlen, &one)) == 0)
 			print_sent(ctx, &one, 0);
@@ -149,6 +188,7 @@ cmd_send(struct sotto_ctx *ctx, int argc, char **argv)
 			printf("nobody else is online; nothing was sent\n");
 	}
 out:
+	client_group_free(g);
 	free(sent);
 	frame_free(ok);
 	if (input != NULL) {
@@ -176,6 +216,53 @@ recv_message(void *arg, const char *peer, const uint8_t *msg_id, uint64_t time_m
 		msg_fmt_time(when, sizeof(when), (int64_t)(time_ms / 1000), 1);
 		printf("%s %s: ", when, peer);
 		text_print(stdout, text, len);
+		putchar('\n');
+	}
+	fflush(stdout);
+}
+
+static void
+recv_group_message(void *arg, const uint8_t *group_id, const char *group, const char *sender,
+        const uint8_t *msg_id, uint64_t time_ms, const char *text, size_t len)
+{
+	const struct sotto_ctx *ctx = arg;
+	char hex[2 * PROTO_MSG_ID_BYTES + 1], gid[2 * CLIENT_GROUP_ID_BYTES + 1], when[16];
+
+	if (ctx->json) {
+		sotto_hex(hex, msg_id, PROTO_MSG_ID_BYTES);
+		sotto_hex(gid, group_id, CLIENT_GROUP_ID_BYTES);
+		printf("{\"event\":\"message\",\"from\":\"%s\",\"group\":", sender);
+		json_str(stdout, group, strlen(group));
+		printf(",\"group_id\":\"%s\",\"msg_id\":\"%s\",\"time\":%" PRIu64 ",\"text\":", gid,
+		        hex, time_ms);
+		json_str(stdout, text, len);
+		printf("}\n");
+	} else {
+		msg_fmt_time(when, sizeof(when), (int64_t)(time_ms / 1000), 1);
+		printf("%s [", when);
+		text_print(stdout, group, strlen(group));
+		printf("] %s: ", sender);
+		text_print(stdout, text, len);
+		putchar('\n');
+	}
+	fflush(stdout);
+}
+
+static void
+recv_group_event(void *arg, const uint8_t *group_id, const char *group, const char *what)
+{
+	const struct sotto_ctx *ctx = arg;
+	char gid[2 * CLIENT_GROUP_ID_BYTES + 1];
+
+	if (ctx->json) {
+		sotto_hex(gid, group_id, CLIENT_GROUP_ID_BYTES);
+		printf("{\"event\":\"group\",\"group\":");
+		json_str(stdout, group, strlen(group));
+		printf(",\"group_id\":\"%s\",\"what\":", gid);
+		json_str(stdout, what, strlen(what));
+		printf("}\n");
+	} else {
+		text_print(stdout, what, strlen(what));
 		putchar('\n');
 	}
 	fflush(stdout);
@@ -218,7 +305,12 @@ recv_held(void *arg, const char *peer, const uint8_t *msg_id)
 int
 cmd_receive(struct sotto_ctx *ctx, int argc, char **argv)
 {
-	struct msg_view v = {recv_message, recv_state, recv_held, ctx};
+	struct msg_view v = {.message = recv_message,
+	        .state = recv_state,
+	        .held = recv_held,
+	        .group_message = recv_group_message,
+	        .group_event = recv_group_event,
+	        .arg = ctx};
 	Sotto__Frame *ok = NULL, *f = NULL;
 	int follow = 0, idle = RECEIVE_IDLE_MS, held = 0, i, r;
 	char *end;
@@ -274,13 +366,15 @@ out:
 struct history_arg {
 	struct sotto_ctx *ctx;
 	const char *me;
+	const struct client_group *g; /* NULL for a direct conversation */
 };
 
 static int
 history_cb(void *arg, const struct client_msg *m)
 {
 	const struct history_arg *h = arg;
-	char when[32], hex[2 * PROTO_MSG_ID_BYTES + 1];
+	char when[32], hex[2 * PROTO_MSG_ID_BYTES + 1], gid[2 * CLIENT_GROUP_ID_BYTES + 1];
+	char name[CLIENT_GROUP_NAME_MAX + 40];
 	const char *from = m->dir == CLIENT_MSG_OUT ? h->me : m->peer;
 	time_t t = (time_t)(m->timestamp_ms / 1000);
 	struct tm tm;
@@ -290,13 +384,27 @@ history_cb(void *arg, const struct client_msg *m)
 	if (h->ctx->json) {
 		sotto_hex(hex, m->msg_id, sizeof(m->msg_id));
 		printf("{\"event\":\"history\",\"peer\":\"%s\",\"dir\":\"%s\",\"from\":\"%s\","
-		       "\"msg_id\":\"%s\",\"time\":%" PRId64 ",\"state\":\"%s\",\"text\":",
+		       "\"msg_id\":\"%s\",\"time\":%" PRId64 ",\"state\":\"%s\",",
 		        m->peer, m->dir == CLIENT_MSG_OUT ? "out" : "in", from, hex,
 		        m->timestamp_ms, client_msg_state_name(m->state));
+		if (h->g != NULL) {
+			sotto_hex(gid, h->g->id, CLIENT_GROUP_ID_BYTES);
+			printf("\"group\":");
+			json_str(stdout, h->g->name, strlen(h->g->name));
+			printf(",\"group_id\":\"%s\",", gid);
+		}
+		printf("\"text\":");
 		json_str(stdout, (const char *)m->body, m->body_len);
 		printf("}\n");
 	} else {
-		printf("%s %s: ", when, from);
+		printf("%s ", when);
+		if (h->g != NULL) {
+			gops_display_name(name, sizeof(name), h->g);
+			printf("[");
+			text_print(stdout, name, strlen(name));
+			printf("] ");
+		}
+		printf("%s: ", from);
 		text_print(stdout, (const char *)m->body, m->body_len);
 		printf(" [%s]\n",
 		        m->dir == CLIENT_MSG_IN ? "received" : client_msg_state_name(m->state));
@@ -309,18 +417,29 @@ cmd_history(struct sotto_ctx *ctx, int argc, char **argv)
 {
 	char peer[PROTO_USERNAME_MAX + 1];
 	struct history_arg h;
+	struct client_group *g = NULL;
+	int group = argc == 3 && (strcmp(argv[1], "-g") == 0 || strcmp(argv[1], "--group") == 0);
 	int r;
 
-	if (argc != 2)
-		return ctx_fail(SOTTO_EXIT_USAGE, "usage: sotto history USER");
-	if (proto_username_normalize(peer, argv[1]) != 0)
+	if (argc != 2 && !group)
+		return ctx_fail(SOTTO_EXIT_USAGE, "usage: sotto history USER | -g GROUP");
+	if (!group && proto_username_normalize(peer, argv[1]) != 0)
 		return ctx_fail(SOTTO_EXIT_USAGE, "%s: not a valid user name", argv[1]);
 	if ((r = ctx_need_user(ctx)) != 0 || (r = ctx_need_store(ctx)) != 0)
 		return r;
+	if (group && (r = gops_find(ctx, argv[2], &g)) != 0)
+		return r;
 	h.ctx = ctx;
 	h.me = ctx->username;
-	if ((r = client_store_msg_history(
-	             ctx->store, peer, INT64_MAX, CLIENT_STORE_HISTORY_MAX, history_cb, &h)) != 0)
+	h.g = g;
+	if (group)
+		r = client_store_msg_history_group(
+		        ctx->store, g->id, INT64_MAX, CLIENT_STORE_HISTORY_MAX, history_cb, &h);
+	else
+		r = client_store_msg_history(
+		        ctx->store, peer, INT64_MAX, CLIENT_STORE_HISTORY_MAX, history_cb, &h);
+	client_group_free(g);
+	if (r != 0)
 		return ctx_fail(SOTTO_EXIT_INTERNAL, "%s", client_store_last_error(ctx->store));
 	return 0;
 }

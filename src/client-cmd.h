@@ -105,6 +105,7 @@ int cmd_register(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_send(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_receive(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_history(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_group(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_who(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_seen(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_block(struct sotto_ctx *ctx, int argc, char **argv);

@@ -208,20 +208,16 @@ out:
 }
 
 int
-e2e_seal(struct e2e_session *s, const struct identity *self, const Sottoc__Content *c,
+e2e_seal_packed(struct e2e_session *s, const struct identity *self, const uint8_t *pt, size_t ptlen,
         uint8_t **out, size_t *outlen)
 {
-	uint8_t *pt = NULL, *ct = NULL, *packed = NULL;
-	size_t ptlen, ctlen = 0, n;
+	uint8_t *ct = NULL, *packed = NULL;
+	size_t ctlen = 0, n;
 	Sottoc__Sealed sl;
 	int r;
 
 	*out = NULL;
 	*outlen = 0;
-	ptlen = sottoc__content__get_packed_size(c);
-	if ((pt = malloc(ptlen + 1)) == NULL)
-		return SOTTO_ERR_NOMEM;
-	sottoc__content__pack(c, pt);
 	if ((r = ratchet_encrypt(s->r, pt, ptlen, &ct, &ctlen)) != 0)
 		goto out;
 	sottoc__sealed__init(&sl);
@@ -241,9 +237,27 @@ e2e_seal(struct e2e_session *s, const struct identity *self, const Sottoc__Conte
 	*outlen = n;
 	r = 0;
 out:
+	free(ct);
+	return r;
+}
+
+int
+e2e_seal(struct e2e_session *s, const struct identity *self, const Sottoc__Content *c,
+        uint8_t **out, size_t *outlen)
+{
+	uint8_t *pt = NULL;
+	size_t ptlen;
+	int r;
+
+	*out = NULL;
+	*outlen = 0;
+	ptlen = sottoc__content__get_packed_size(c);
+	if ((pt = malloc(ptlen + 1)) == NULL)
+		return SOTTO_ERR_NOMEM;
+	sottoc__content__pack(c, pt);
+	r = e2e_seal_packed(s, self, pt, ptlen, out, outlen);
 	sotto_wipe(pt, ptlen);
 	free(pt);
-	free(ct);
 	return r;
 }
 

@@ -60,6 +60,9 @@ int e2e_session_initiate(struct e2e_session **out, const struct identity *self,
 /* Encrypt c under s into Sealed bytes (*out malloc'd). */
 int e2e_seal(struct e2e_session *s, const struct identity *self, const Sottoc__Content *c,
         uint8_t **out, size_t *outlen) SOTTO_WUR;
+/* The same for a Content already packed (ptlen bytes at pt). */
+int e2e_seal_packed(struct e2e_session *s, const struct identity *self, const uint8_t *pt,
+        size_t ptlen, uint8_t **out, size_t *outlen) SOTTO_WUR;
 
 /*
  * Open Sealed bytes from peer, to us (self, named self_name), inside the

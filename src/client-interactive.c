@@ -33,6 +33,7 @@
 #include "crypto/util.h"
 #include "src/client-cmd.h"
 #include "src/client-e2e.h"
+#include "src/client-gops.h"
 #include "src/client-msg.h"
 
 #define TTY_PASTE_LINES 5                  /* a burst of more lines than this asks first */
@@ -44,6 +45,8 @@
 #define TTY_ARGS        32                 /* words of a command */
 #define TTY_CTRL(c)     ((c)&0x1f)
 #define TTY_UPKEEP_SECS 3600 /* prekey upkeep in a long session */
+/* A user's name, or "#" and a group's name as shown. */
+#define TTY_ACTIVE_MAX (PROTO_USERNAME_MAX + CLIENT_GROUP_NAME_MAX + 48)
 
 /* A message sent in this session, for its "delivered" and "read" lines. */
 struct tty_recent {
@@ -62,8 +65,11 @@ struct tty {
 	History *hist;
 	int started; /* the editor shows its prompt */
 	int hidden;  /* the prompt and line are erased for output */
-	char active[PROTO_USERNAME_MAX + 1];
-	char prompt[160];
+	/* A user, or "#" and a group's name (or "(unnamed ID)"). */
+	char active[TTY_ACTIVE_MAX];
+	int active_group; /* active names the group group_id */
+	uint8_t group_id[CLIENT_GROUP_ID_BYTES];
+	char prompt[TTY_ACTIVE_MAX + 64];
 	/* The lines of the burst being read, each NUL-terminated, one after another. */
 	char *burst;
 	size_t burstlen, nburst;
@@ -265,6 +271,40 @@ tty_on_message(void *arg, const char *peer, const uint8_t *msg_id, uint64_t time
 }
 
 static void
+tty_on_group_message(void *arg, const uint8_t *group_id, const char *group, const char *sender,
+        const uint8_t *msg_id, uint64_t time_ms, const char *text, size_t len)
+{
+	char when[16];
+
+	(void)arg;
+	(void)group_id;
+	(void)msg_id;
+	msg_fmt_time(when, sizeof(when), (int64_t)(time_ms / 1000), 0);
+	printf("%s [", when);
+	text_print(stdout, group, strlen(group));
+	printf("] %s: ", sender);
+	text_print(stdout, text, len);
+	putchar('\n');
+}
+
+static void
+tty_on_group_event(void *arg, const uint8_t *group_id, const char *group, const char *what)
+{
+	struct tty *t = arg;
+	char when[16];
+
+	tty_now(when, sizeof(when));
+	printf("%s ", when);
+	text_print(stdout, what, strlen(what));
+	putchar('\n');
+	/* A renamed active group: the prompt follows. */
+	if (t->active_group && memcmp(t->group_id, group_id, CLIENT_GROUP_ID_BYTES) == 0) {
+		snprintf(t->active, sizeof(t->active), "#%s", group);
+		tty_set_prompt_text(t);
+	}
+}
+
+static void
 tty_on_state(void *arg, const char *peer, const uint8_t *msg_id, enum client_msg_state state)
 {
 	const struct tty *t = arg;
@@ -322,7 +362,12 @@ tty_conn_gone(struct tty *t)
 static void
 tty_drain(struct tty *t)
 {
-	const struct msg_view v = {tty_on_message, tty_on_state, tty_on_held, t};
+	const struct msg_view v = {.message = tty_on_message,
+	        .state = tty_on_state,
+	        .held = tty_on_held,
+	        .group_message = tty_on_group_message,
+	        .group_event = tty_on_group_event,
+	        .arg = t};
 	Sotto__Frame *f = NULL;
 	int r;
 
@@ -438,6 +483,33 @@ tty_print_sent(struct tty *t, const char *to, const char *text, size_t len, cons
 	printf(" [%s]\n", mark);
 }
 
+/* Send text to the active group. */
+static void
+tty_say_group(struct tty *t, const char *text, size_t len)
+{
+	struct client_group *g = NULL;
+	struct gops_sent s;
+	char when[16], name[CLIENT_GROUP_NAME_MAX + 40];
+	int r;
+
+	if ((r = client_group_load(t->ctx->store, t->group_id, &g)) != 0) {
+		ctx_fail(SOTTO_EXIT_INTERNAL, "the group does not open: %s",
+		        client_store_last_error(t->ctx->store));
+		return;
+	}
+	if (gops_send_text(t->ctx, &g, text, len, &s) == 0) {
+		gops_display_name(name, sizeof(name), g);
+		tty_remember(t, t->ctx->username, s.msg_id, text, len);
+		tty_now(when, sizeof(when));
+		printf("%s [", when);
+		text_print(stdout, name, strlen(name));
+		printf("] %s: ", t->ctx->username);
+		text_print(stdout, text, len);
+		printf(" [sent to %zu, %zu online]\n", s.members, s.online);
+	}
+	client_group_free(g);
+}
+
 /* Send text to the active conversation (output goes above the prompt). */
 static void
 tty_say(struct tty *t, const char *text, size_t len)
@@ -450,6 +522,10 @@ tty_say(struct tty *t, const char *text, size_t len)
 		        "commands)");
 		return;
 	}
+	if (t->active_group) {
+		tty_say_group(t, text, len);
+		return;
+	}
 	if (msg_send_text(t->ctx, t->active, text, len, &s) != 0)
 		return;
 	tty_remember(t, s.to, s.msg_id, text, len);
@@ -460,16 +536,73 @@ tty_say(struct tty *t, const char *text, size_t len)
 
 /* ---- commands ---------------------------------------------------------------- */
 
+/*
+ * Does /msg NAME mean a group?  "#NAME" always does; a plain NAME does when
+ * it is not a user name, or when we have no session with a user so named
+ * and one of our groups is named NAME (a user we talk to wins).
+ */
+static int
+tty_names_group(struct tty *t, const char *name, const char *peer, int valid_user)
+{
+	struct client_group **gs = NULL;
+	uint8_t *state = NULL;
+	size_t n = 0, i, len = 0;
+	int found = 0;
+
+	if (name[0] == '#')
+		return 1;
+	if (valid_user &&
+	        client_store_session_get(t->ctx->store, peer, &state, &len) != SOTTO_ERR_NOTFOUND) {
+		client_store_free_secret(state, len);
+		return 0;
+	}
+	if (gops_list(t->ctx, &gs, &n) != 0)
+		return 0;
+	for (i = 0; i < n && !found; i++)
+		found = strcmp(gs[i]->name, name) == 0;
+	gops_list_free(gs, n);
+	return found || !valid_user;
+}
+
+/* Make group ref the active conversation. */
+static int
+tty_open_group(struct tty *t, const char *ref)
+{
+	struct client_group *g = NULL;
+	char name[CLIENT_GROUP_NAME_MAX + 40];
+	int r;
+
+	if ((r = gops_find(t->ctx, ref, &g)) != 0)
+		return r;
+	gops_display_name(name, sizeof(name), g);
+	if (!t->active_group || memcmp(t->group_id, g->id, CLIENT_GROUP_ID_BYTES) != 0 ||
+	        strcmp(t->active + 1, name) != 0) {
+		t->active_group = 1;
+		memcpy(t->group_id, g->id, CLIENT_GROUP_ID_BYTES);
+		snprintf(t->active, sizeof(t->active), "#%s", name);
+		tty_set_prompt_text(t);
+		printf("talking in group %s: Enter sends to its %zu members\n", name, g->n);
+	}
+	client_group_free(g);
+	return 0;
+}
+
 static int
 tty_cmd_msg(struct tty *t, const struct tty_cmd *c, int argc, char **argv, const char *rest)
 {
 	char peer[PROTO_USERNAME_MAX + 1];
+	int valid, r;
 
 	(void)c;
 	(void)argc;
-	if (proto_username_normalize(peer, argv[1]) != 0)
+	valid = proto_username_normalize(peer, argv[1]) == 0;
+	if (tty_names_group(t, argv[1], peer, valid)) {
+		if ((r = tty_open_group(t, argv[1])) != 0)
+			return r;
+	} else if (!valid)
 		return ctx_fail(SOTTO_EXIT_USAGE, "%s: not a valid user name", argv[1]);
-	if (strcmp(peer, t->active) != 0) {
+	else if (t->active_group || strcmp(peer, t->active) != 0) {
+		t->active_group = 0;
 		snprintf(t->active, sizeof(t->active), "%s", peer);
 		tty_set_prompt_text(t);
 		printf("talking to %s: Enter sends to %s\n", peer, peer);
@@ -512,6 +645,31 @@ tty_cmd_broadcast(struct tty *t, const struct tty_cmd *c, int argc, char **argv,
 		if (s[i].error != 0)
 			printf("not sent to %s: %s\n", s[i].to, proto_error_string(s[i].error));
 	free(s);
+	return r;
+}
+
+/* /group ...: the one-shot sotto group, on this connection. */
+static int
+tty_cmd_group(struct tty *t, const struct tty_cmd *c, int argc, char **argv, const char *rest)
+{
+	int r;
+
+	(void)c;
+	(void)rest;
+	r = cmd_group(t->ctx, argc, argv);
+	fflush(stdout);
+	/* A rename of the active group shows in the prompt. */
+	if (r == 0 && t->active_group && argc > 1 && strcmp(argv[1], "rename") == 0) {
+		struct client_group *g = NULL;
+		char name[CLIENT_GROUP_NAME_MAX + 40];
+
+		if (client_group_load(t->ctx->store, t->group_id, &g) == 0) {
+			gops_display_name(name, sizeof(name), g);
+			snprintf(t->active, sizeof(t->active), "#%s", name);
+			tty_set_prompt_text(t);
+		}
+		client_group_free(g);
+	}
 	return r;
 }
 
@@ -591,9 +749,11 @@ tty_cmd_quit(struct tty *t, const struct tty_cmd *c, int argc, char **argv, cons
 }
 
 static const struct tty_cmd tty_cmds[] = {
-        {"msg", "USER [TEXT]", 1, -1, tty_cmd_msg,
-                "talk to USER from now on, and send TEXT if given"},
-        {"query", "USER [TEXT]", 1, -1, tty_cmd_msg, "the same as /msg"},
+        {"msg", "USER|#GROUP [TEXT]", 1, -1, tty_cmd_msg,
+                "talk to USER (or in GROUP) from now on, and send TEXT if given"},
+        {"query", "USER|#GROUP [TEXT]", 1, -1, tty_cmd_msg, "the same as /msg"},
+        {"group", "create|add|remove|rename|leave|members|list ...", 1, TTY_ARGS - 1, tty_cmd_group,
+                "groups, as sotto group does (/group alone says how)"},
         {"broadcast", "TEXT", 1, -1, tty_cmd_broadcast,
                 "send TEXT to everyone online, encrypted for each"},
         {"who", "[--since S]", 0, 2, tty_cmd_oneshot,

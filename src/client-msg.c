@@ -12,6 +12,7 @@
 
 #include "crypto/util.h"
 #include "src/client-e2e.h"
+#include "src/client-gops.h"
 #include "src/client-msg.h"
 
 #define BROADCAST_MAX 1024 /* recipients of one SendMulti (sotto-protocol(7)) */
@@ -50,12 +51,60 @@ msg_print_offline(FILE *fp, const struct msg_sent *s)
 		        s->to);
 }
 
+/*
+ * Fetch peer's bundle into *reply and check it: *pub is its identity key,
+ * which trust_check accepted.  what names the errand for messages.
+ */
+static int
+bundle_fetch(struct sotto_ctx *ctx, const char *peer, const char *what, Sotto__Frame **reply,
+        struct identity_pub **pub)
+{
+	Sotto__Frame req;
+	Sotto__GetBundle gb;
+	int r;
+
+	*reply = NULL;
+	*pub = NULL;
+	sotto__get_bundle__init(&gb);
+	gb.username = proto_str(peer);
+	frame_init(&req, 0);
+	req.body_case = SOTTO__FRAME__BODY_GET_BUNDLE;
+	req.get_bundle = &gb;
+	if ((r = client_conn_request(ctx->conn, &req, reply, 0)) != 0)
+		return ctx_request_fail(ctx, what, r);
+	if ((*reply)->body_case != SOTTO__FRAME__BODY_BUNDLE)
+		return ctx_fail(SOTTO_EXIT_NET, "the server answered GetBundle with %s",
+		        frame_body_name(*reply));
+	if ((r = e2e_bundle_check((*reply)->bundle, pub)) != 0)
+		return ctx_fail(SOTTO_EXIT_TRUST,
+		        "%s's keys from the server do not check out (%s); the server may be "
+		        "tampering with them",
+		        peer, sotto_strerror(r));
+	if ((r = trust_check(ctx, peer, *pub)) != 0) {
+		identity_pub_free(*pub);
+		*pub = NULL;
+	}
+	return r;
+}
+
+int
+msg_peer_key(struct sotto_ctx *ctx, const char *peer, struct identity_pub **out)
+{
+	Sotto__Frame *reply = NULL;
+	char what[128];
+	int r;
+
+	snprintf(what, sizeof(what), "cannot find %s's key", peer);
+	r = bundle_fetch(ctx, peer, what, &reply, out);
+	frame_free(reply);
+	return r;
+}
+
 /* Our session with peer, or a new one from the peer's bundle (trust checked). */
 static int
 session_for(struct sotto_ctx *ctx, const char *peer, struct e2e_session **out)
 {
-	Sotto__Frame req, *reply = NULL;
-	Sotto__GetBundle gb;
+	Sotto__Frame *reply = NULL;
 	struct identity_pub *pub = NULL;
 	char what[128];
 	int r;
@@ -67,29 +116,8 @@ session_for(struct sotto_ctx *ctx, const char *peer, struct e2e_session **out)
 	if (r != SOTTO_ERR_NOTFOUND)
 		return ctx_fail(SOTTO_EXIT_INTERNAL, "the session with %s does not open: %s", peer,
 		        sotto_strerror(r));
-	sotto__get_bundle__init(&gb);
-	gb.username = proto_str(peer);
-	frame_init(&req, 0);
-	req.body_case = SOTTO__FRAME__BODY_GET_BUNDLE;
-	req.get_bundle = &gb;
-	if ((r = client_conn_request(ctx->conn, &req, &reply, 0)) != 0) {
-		snprintf(what, sizeof(what), "cannot send to %s", peer);
-		r = ctx_request_fail(ctx, what, r);
-		goto out;
-	}
-	if (reply->body_case != SOTTO__FRAME__BODY_BUNDLE) {
-		r = ctx_fail(SOTTO_EXIT_NET, "the server answered GetBundle with %s",
-		        frame_body_name(reply));
-		goto out;
-	}
-	if ((r = e2e_bundle_check(reply->bundle, &pub)) != 0) {
-		r = ctx_fail(SOTTO_EXIT_TRUST,
-		        "%s's keys from the server do not check out (%s); the server may be "
-		        "tampering with them",
-		        peer, sotto_strerror(r));
-		goto out;
-	}
-	if ((r = trust_check(ctx, peer, pub)) != 0)
+	snprintf(what, sizeof(what), "cannot send to %s", peer);
+	if ((r = bundle_fetch(ctx, peer, what, &reply, &pub)) != 0)
 		goto out;
 	if ((r = e2e_session_initiate(out, ctx->id, pub, reply->bundle)) != 0)
 		r = ctx_fail(SOTTO_EXIT_INTERNAL, "cannot start a session with %s: %s", peer,
@@ -398,6 +426,125 @@ out:
 	return r;
 }
 
+int
+msg_multi_open(struct sotto_ctx *ctx, struct msg_multi *m, size_t n, int all)
+{
+	size_t i;
+	int r, first = 0;
+
+	for (i = 0; i < n; i++) {
+		m[i].sent = 0;
+		if (m[i].s != NULL)
+			continue;
+		if ((r = session_for(ctx, m[i].to, &m[i].s)) != 0) {
+			if (all)
+				return r;
+			if (first == 0)
+				first = r;
+		}
+	}
+	return first;
+}
+
+void
+msg_multi_free(struct msg_multi *m, size_t n)
+{
+	size_t i;
+
+	for (i = 0; m != NULL && i < n; i++) {
+		e2e_session_free(m[i].s);
+		m[i].s = NULL;
+	}
+}
+
+int
+msg_multi_send(struct sotto_ctx *ctx, struct msg_multi *m, size_t n,
+        const uint8_t msg_id[PROTO_MSG_ID_BYTES])
+{
+	Sotto__Recipient *rcpt = NULL, **rcptp = NULL;
+	Sotto__Frame req, *reply = NULL;
+	Sotto__SendMulti sm;
+	uint8_t **sealed = NULL;
+	size_t *sealedlen = NULL, *idx = NULL, i, k = 0, j;
+	int r = 0;
+
+	if (n == 0)
+		return 0;
+	if ((rcpt = calloc(n, sizeof(*rcpt))) == NULL ||
+	        (rcptp = calloc(n, sizeof(*rcptp))) == NULL ||
+	        (sealed = calloc(n, sizeof(*sealed))) == NULL ||
+	        (sealedlen = calloc(n, sizeof(*sealedlen))) == NULL ||
+	        (idx = calloc(n, sizeof(*idx))) == NULL) {
+		r = ctx_fail(SOTTO_EXIT_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		m[i].sent = 0;
+		if (m[i].s == NULL)
+			continue;
+		if ((r = e2e_seal_packed(m[i].s, ctx->id, m[i].content, m[i].content_len,
+		             &sealed[k], &sealedlen[k])) != 0) {
+			r = ctx_fail(SOTTO_EXIT_INTERNAL, "cannot encrypt for %s: %s", m[i].to,
+			        sotto_strerror(r));
+			goto out;
+		}
+		idx[k++] = i;
+	}
+	if (k == 0)
+		goto out;
+	if ((r = client_store_begin(ctx->store)) != 0)
+		goto fail_store;
+	for (j = 0; j < k; j++)
+		if ((r = save_sent(ctx, m[idx[j]].to, m[idx[j]].s, NULL)) != 0)
+			goto fail_store;
+	if ((r = client_store_commit(ctx->store)) != 0)
+		goto fail_store;
+	sotto__send_multi__init(&sm);
+	sm.msg_id = proto_bytes(msg_id, PROTO_MSG_ID_BYTES);
+	for (j = 0; j < k; j++) {
+		sotto__recipient__init(&rcpt[j]);
+		rcpt[j].to = proto_str(m[idx[j]].to);
+		rcpt[j].sealed = proto_bytes(sealed[j], sealedlen[j]);
+		rcptp[j] = &rcpt[j];
+	}
+	sm.recipients = rcptp;
+	sm.n_recipients = k;
+	frame_init(&req, 0);
+	req.body_case = SOTTO__FRAME__BODY_SEND_MULTI;
+	req.send_multi = &sm;
+	if ((r = client_conn_request(ctx->conn, &req, &reply, 0)) != 0) {
+		r = ctx_request_fail(ctx, "cannot send", r);
+		goto out;
+	}
+	if (reply->body_case != SOTTO__FRAME__BODY_ACK_MULTI || reply->ack_multi->n_acks != k) {
+		r = ctx_fail(SOTTO_EXIT_NET, "the server answered SendMulti with %s",
+		        frame_body_name(reply));
+		goto out;
+	}
+	for (j = 0; j < k; j++) {
+		if (reply->ack_multi->acks[j]->error != 0)
+			fprintf(stderr, "sotto: not sent to %s: %s\n", m[idx[j]].to,
+			        proto_error_string(reply->ack_multi->acks[j]->error));
+		else
+			m[idx[j]].sent = 1;
+	}
+	goto out;
+fail_store:
+	client_store_rollback(ctx->store);
+	r = ctx_fail(SOTTO_EXIT_INTERNAL, "cannot save the sessions: %s",
+	        client_store_last_error(ctx->store));
+out:
+	for (j = 0; sealed != NULL && j < k; j++)
+		free(sealed[j]);
+	frame_free(reply);
+	free(rcpt);
+	free(rcptp);
+	free(sealed);
+	free(sealedlen);
+	free(idx);
+	return r;
+}
+
 /* Send an end-to-end read receipt for msg_id to peer (best effort). */
 static int
 send_receipt(struct sotto_ctx *ctx, const char *peer, const uint8_t msg_id[PROTO_MSG_ID_BYTES])
@@ -429,8 +576,8 @@ send_receipt(struct sotto_ctx *ctx, const char *peer, const uint8_t msg_id[PROTO
 }
 
 /* Acknowledge ids (a request, so that the deletion is committed before we go on). */
-static int
-deliver_ack(struct sotto_ctx *ctx, const uint8_t *id)
+int
+msg_deliver_ack(struct sotto_ctx *ctx, const uint8_t *id)
 {
 	Sotto__Frame req, *reply = NULL;
 	Sotto__DeliverAck da;
@@ -483,8 +630,11 @@ handle_deliver(struct sotto_ctx *ctx, const Sotto__Deliver *d, const struct msg_
 	Sottoc__Content *c = NULL;
 	const uint8_t **read_ids = NULL;
 	struct client_msg msg;
+	struct gops_after after;
 	int seen = 0, fresh = 0, shown = 0, r;
 	size_t nread = 0, i;
+
+	memset(&after, 0, sizeof(after));
 
 	if (d->msg_id.len != PROTO_MSG_ID_BYTES || proto_username_normalize(peer, d->from) != 0)
 		return 0;
@@ -495,7 +645,7 @@ handle_deliver(struct sotto_ctx *ctx, const Sotto__Deliver *d, const struct msg_
 		goto fail_store;
 	if (seen) {
 		client_store_rollback(ctx->store);
-		return deliver_ack(ctx, d->msg_id.data);
+		return msg_deliver_ack(ctx, d->msg_id.data);
 	}
 	r = e2e_open(ctx->store, ctx->id, ctx->username, peer, d->sealed.data, d->sealed.len, &s,
 	        &fresh, &c);
@@ -508,13 +658,13 @@ handle_deliver(struct sotto_ctx *ctx, const Sotto__Deliver *d, const struct msg_
 			        SOTTO_EXIT_INTERNAL, "%s", client_store_last_error(ctx->store));
 		if (r == SOTTO_ERR_EXISTS) {
 			fprintf(stderr, "sotto: dropped a replayed message from %s\n", peer);
-			return deliver_ack(ctx, d->msg_id.data);
+			return msg_deliver_ack(ctx, d->msg_id.data);
 		}
 		fprintf(stderr,
 		        "sotto: a message from %s could not be decrypted (tampered or replayed); "
 		        "ignored\n",
 		        peer);
-		return deliver_ack(ctx, d->msg_id.data);
+		return msg_deliver_ack(ctx, d->msg_id.data);
 	}
 	if (fresh && (r = trust_check(ctx, peer, s->peer)) != 0) {
 		/* A known_peers that cannot be read: stop, and leave the message on the server. */
@@ -558,6 +708,12 @@ handle_deliver(struct sotto_ctx *ctx, const Sotto__Deliver *d, const struct msg_
 		}
 		if ((r = apply_receipt(ctx, peer, c->receipt, read_ids, &nread)) != 0)
 			goto fail_store;
+	} else if ((r = gops_take_content(ctx, peer, c, &after)) != 0) {
+		/* Kept on the server (GOPS_HOLD) or failed: nothing of it is saved. */
+		client_store_rollback(ctx->store);
+		if (r == GOPS_HOLD)
+			r = 0;
+		goto out;
 	}
 	if ((r = client_store_commit(ctx->store)) != 0)
 		goto fail_store;
@@ -566,10 +722,12 @@ handle_deliver(struct sotto_ctx *ctx, const Sotto__Deliver *d, const struct msg_
 	if (shown && v->message != NULL)
 		v->message(v->arg, peer, d->msg_id.data, d->timestamp_ms, c->text->body,
 		        strlen(c->text->body));
-	if ((r = deliver_ack(ctx, d->msg_id.data)) != 0)
+	if ((r = msg_deliver_ack(ctx, d->msg_id.data)) != 0)
 		goto out;
 	if (shown)
 		r = send_receipt(ctx, peer, d->msg_id.data);
+	else
+		r = gops_after_run(ctx, &after, v);
 	goto out;
 fail_store:
 	client_store_rollback(ctx->store);
@@ -598,9 +756,13 @@ handle_delivered(struct sotto_ctx *ctx, const Sotto__Delivered *dv, const struct
 			continue;
 		r = client_store_msg_set_state(
 		        ctx->store, peer, CLIENT_MSG_OUT, rc->msg_id.data, CLIENT_MSG_DELIVERED);
+		/* A group message is kept once, under our own name: delivered to anyone. */
+		if (r == SOTTO_ERR_NOTFOUND)
+			r = client_store_msg_set_state(ctx->store, ctx->username, CLIENT_MSG_OUT,
+			        rc->msg_id.data, CLIENT_MSG_DELIVERED);
 		if (r == 0 && v->state != NULL)
 			v->state(v->arg, peer, rc->msg_id.data, CLIENT_MSG_DELIVERED);
-		if ((r = deliver_ack(ctx, rc->msg_id.data)) != 0)
+		if ((r = msg_deliver_ack(ctx, rc->msg_id.data)) != 0)
 			return r;
 	}
 	return 0;
@@ -609,6 +771,10 @@ handle_delivered(struct sotto_ctx *ctx, const Sotto__Delivered *dv, const struct
 int
 msg_handle_push(struct sotto_ctx *ctx, const Sotto__Frame *f, const struct msg_view *v, int *held)
 {
+	int waiting = 0;
+
+	if (f->body_case == SOTTO__FRAME__BODY_DELIVER && f->deliver->group_id.len > 0)
+		return gops_deliver(ctx, f->deliver, v, &waiting);
 	if (f->body_case == SOTTO__FRAME__BODY_DELIVER)
 		return handle_deliver(ctx, f->deliver, v, held);
 	if (f->body_case == SOTTO__FRAME__BODY_DELIVERED)

@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "src/client-cmd.h"
+#include "src/client-e2e.h"
 
 #define MSG_TEXT_MAX (64 * 1024) /* bytes of text per message */
 
@@ -31,7 +32,29 @@ struct msg_view {
 	        void *arg, const char *peer, const uint8_t *msg_id, enum client_msg_state state);
 	/* A message from peer stays queued on the server: its key was refused. */
 	void (*held)(void *arg, const char *peer, const uint8_t *msg_id);
+	/*
+	 * A text from sender in a group (id, and its name as shown: the
+	 * name, or its short id while it has none), stored already.
+	 */
+	void (*group_message)(void *arg, const uint8_t *group_id, const char *group,
+	        const char *sender, const uint8_t *msg_id, uint64_t time_ms, const char *text,
+	        size_t len);
+	/* Something happened to a group (created, members changed, renamed): a sentence. */
+	void (*group_event)(
+	        void *arg, const uint8_t *group_id, const char *group, const char *what);
 	void *arg;
+};
+
+/*
+ * One recipient of msg_multi_send(): a packed Content for to, and the
+ * session msg_multi_open() found or started for it (NULL if it could not).
+ */
+struct msg_multi {
+	const char *to;
+	const uint8_t *content;
+	size_t content_len;
+	struct e2e_session *s;
+	int sent; /* set by msg_multi_send when the server took it */
 };
 
 /* One recipient's outcome of a send. */
@@ -71,6 +94,32 @@ int msg_send_text(struct sotto_ctx *ctx, const char *peer, const char *text, siz
  */
 int msg_broadcast_text(
         struct sotto_ctx *ctx, const char *text, size_t len, struct msg_sent **out, size_t *n);
+
+/* Acknowledge one delivered id, waiting for the server's Ok (its deletion is committed). */
+int msg_deliver_ack(struct sotto_ctx *ctx, const uint8_t *msg_id);
+
+/*
+ * The identity key of peer from the server's bundle, checked by trust_check
+ * (an exit status; the caller frees *out).
+ */
+int msg_peer_key(struct sotto_ctx *ctx, const char *peer, struct identity_pub **out);
+
+/*
+ * Open (or start) the session with each recipient.  With all set, the first
+ * that cannot start ends the call with its exit status; otherwise those are
+ * left with s NULL after saying why, and the first such status is returned
+ * once the rest are open.
+ */
+int msg_multi_open(struct sotto_ctx *ctx, struct msg_multi *m, size_t n, int all);
+/*
+ * Seal each recipient's content under its session, save the sessions in one
+ * transaction, and send them all in one SendMulti with msg_id (recipients
+ * without a session are skipped).  sent marks those the server took.
+ */
+int msg_multi_send(struct sotto_ctx *ctx, struct msg_multi *m, size_t n,
+        const uint8_t msg_id[PROTO_MSG_ID_BYTES]);
+/* Free the sessions that msg_multi_open() left in m. */
+void msg_multi_free(struct msg_multi *m, size_t n);
 
 /*
  * Handle one frame the server pushed: Deliver (decrypt, check the sender's

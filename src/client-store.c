@@ -127,6 +127,7 @@ enum cs_id {
 	CS_SESSION_DEL,
 	CS_MSG_INSERT,
 	CS_MSG_HISTORY,
+	CS_MSG_HISTORY_GROUP,
 	CS_MSG_STATE_GET,
 	CS_MSG_STATE_SET,
 	CS_SEEN_ADD,
@@ -174,9 +175,14 @@ static const char *const cs_sql[CS__COUNT] = {
                           " RETURNING id",
         /* The newest limit rows, then turned round so that they come oldest first. */
         [CS_MSG_HISTORY] = "SELECT id, grp, direction, msg_id, body, timestamp_ms, state FROM"
-                           " (SELECT * FROM messages WHERE peer = ?1 AND timestamp_ms < ?2"
-                           " ORDER BY timestamp_ms DESC, id DESC LIMIT ?3)"
+                           " (SELECT * FROM messages WHERE peer = ?1 AND grp IS NULL"
+                           " AND timestamp_ms < ?2 ORDER BY timestamp_ms DESC, id DESC LIMIT ?3)"
                            " ORDER BY timestamp_ms, id",
+        /* A group's messages, from every sender; the peer column names each one's. */
+        [CS_MSG_HISTORY_GROUP] = "SELECT id, grp, direction, msg_id, body, timestamp_ms, state,"
+                                 " peer FROM (SELECT * FROM messages WHERE grp = ?1"
+                                 " AND timestamp_ms < ?2 ORDER BY timestamp_ms DESC, id DESC"
+                                 " LIMIT ?3) ORDER BY timestamp_ms, id",
         [CS_MSG_STATE_GET] = "SELECT state FROM messages WHERE peer = ?1 AND direction = ?2"
                              " AND msg_id = ?3",
         [CS_MSG_STATE_SET] = "UPDATE messages SET state = ?4 WHERE peer = ?1 AND direction = ?2"
@@ -749,6 +755,50 @@ client_store_msg_history(struct client_store *cs, const char *peer, int64_t befo
 	sqlu_int(st, 2, before_ms);
 	sqlu_int(st, 3, (int64_t)limit);
 	while ((r = sqlu_step(&cs->sq, st)) == 1) {
+		if ((r = cs_msg_row(cs, st, name, &m, &body)) != 0)
+			break;
+		r = cb(arg, &m);
+		client_store_free_secret(body, m.body_len);
+		body = NULL;
+		if (r != 0) {
+			if (r > 0)
+				r = 0;
+			break;
+		}
+	}
+	sqlu_done(st);
+	return r;
+}
+
+int
+client_store_msg_history_group(struct client_store *cs,
+        const uint8_t group[CLIENT_STORE_GROUP_BYTES], int64_t before_ms, size_t limit,
+        client_store_msg_cb cb, void *arg)
+{
+	char name[PROTO_USERNAME_MAX + 1];
+	struct client_msg m;
+	uint8_t *body = NULL;
+	const char *peer;
+	sqlite3_stmt *st;
+	int r;
+
+	if (group == NULL || cb == NULL)
+		return SOTTO_ERR_INVALID;
+	if (limit == 0)
+		return 0;
+	if (limit > CLIENT_STORE_HISTORY_MAX)
+		limit = CLIENT_STORE_HISTORY_MAX;
+	st = cs_stmt(cs, CS_MSG_HISTORY_GROUP);
+	sqlu_blob(st, 1, group, CLIENT_STORE_GROUP_BYTES);
+	sqlu_int(st, 2, before_ms);
+	sqlu_int(st, 3, (int64_t)limit);
+	while ((r = sqlu_step(&cs->sq, st)) == 1) {
+		peer = (const char *)sqlite3_column_text(st, 7);
+		if (cs_peer(cs, name, peer) != 0 || strcmp(name, peer) != 0) {
+			cs_set_error(cs, "%s: a group message names no valid sender", cs->path);
+			r = SOTTO_ERR_FORMAT;
+			break;
+		}
 		if ((r = cs_msg_row(cs, st, name, &m, &body)) != 0)
 			break;
 		r = cb(arg, &m);

@@ -150,13 +150,20 @@ int client_store_session_delete(struct client_store *cs, const char *peer) SOTTO
 int client_store_msg_add(
         struct client_store *cs, const struct client_msg *m, int64_t *id) SOTTO_WUR;
 /*
- * The latest limit messages with peer whose timestamp_ms < before_ms
+ * The latest limit direct messages with peer whose timestamp_ms < before_ms
  * (INT64_MAX for the newest), handed to cb oldest first (by time, then local
  * id).  limit is capped at CLIENT_STORE_HISTORY_MAX.  SOTTO_ERR_VERIFY if a
  * body does not open.
  */
 int client_store_msg_history(struct client_store *cs, const char *peer, int64_t before_ms,
         size_t limit, client_store_msg_cb cb, void *arg) SOTTO_WUR;
+/*
+ * The same for a group's messages (direct ones are left out of the call
+ * above): incoming ones under their sender's name, ours under our own.
+ */
+int client_store_msg_history_group(struct client_store *cs,
+        const uint8_t group[CLIENT_STORE_GROUP_BYTES], int64_t before_ms, size_t limit,
+        client_store_msg_cb cb, void *arg) SOTTO_WUR;
 /*
  * Set a message's state.  A delivery receipt does not undo a read one, nor
  * anything undo read or failed with sent.  SOTTO_ERR_NOTFOUND if there is no

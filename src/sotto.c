@@ -470,9 +470,14 @@ struct command {
 
 static const struct command commands[] = {
         {"register", cmd_register, "register USER"},
-        {"send", cmd_send, "send USER | --broadcast [-m TEXT]   (text from stdin without -m)"},
+        {"send", cmd_send,
+                "send USER | -g GROUP | --broadcast [-m TEXT]   (text from stdin without -m)"},
         {"receive", cmd_receive, "receive [--timeout S] [--follow]"},
-        {"history", cmd_history, "history USER"},
+        {"history", cmd_history, "history USER | -g GROUP"},
+        {"group", cmd_group,
+                "group create NAME [USER...]\n  sotto group add|remove GROUP USER...\n"
+                "  sotto group rename GROUP NEWNAME\n  sotto group leave|members GROUP\n"
+                "  sotto group list"},
         {"who", cmd_who, "who [--since S]"},
         {"seen", cmd_seen, "seen USER"},
         {"block", cmd_block, "block USER"},

@@ -402,6 +402,46 @@ Test(interactive, msg_and_query_switch_the_conversation)
 	cr_assert_eq(tm_exit_status(), 0);
 }
 
+/* /group create, then /msg #GROUP: Enter sends to the group, and its replies show. */
+Test(interactive, msg_group_switches_to_the_group)
+{
+	struct tclient alice, bob, carol;
+	struct proc_result res;
+
+	start_server(NULL);
+	user(&alice, "alice");
+	user(&bob, "bob");
+	user(&carol, "carol");
+	tm_start(&alice);
+	tm_expect("sotto>");
+	tm_line("/group create crew bob carol");
+	tm_expect("group crew (");
+	tm_line("/msg #crew");
+	tm_expect("talking in group crew");
+	tm_expect("#crew>");
+	tm_line("hello crew");
+	tm_expect("[crew] alice: hello crew [sent to 2");
+	run(&res, &bob, 0, "receive", "--timeout", "2", NULL);
+	cr_assert_not_null(
+	        strstr(res.out, "[crew] alice: hello crew\n"), "%s\n%s", res.out, res.err);
+	proc_result_free(&res);
+	cr_assert_eq(tclient_run(&bob, &res, NULL, "send", "-g", "crew", "-m", "bob answers",
+	                     (char *)NULL),
+	        0);
+	cr_assert_eq(res.status, 0, "%s", res.err);
+	proc_result_free(&res);
+	tm_expect("[crew] bob: bob answers");
+	/* A plain name with no user behind it finds the group too; a user is still a user. */
+	tm_line("/msg carol");
+	tm_expect("carol>");
+	tm_line("/msg crew");
+	tm_expect("#crew>");
+	tm_line("/group members crew");
+	tm_expect("bob  tofu");
+	tm_line("/quit");
+	cr_assert_eq(tm_exit_status(), 0);
+}
+
 Test(interactive, who_help_and_unknown_commands)
 {
 	struct tclient alice, bob;

@@ -420,9 +420,13 @@ Test(client_store, history_in_time_order_with_limit)
 	cr_assert_eq(s.n, 0);
 	s = history("bob", INT64_MAX, 0);
 	cr_assert_eq(s.n, 0);
-	/* An empty body and a group id are kept. */
+	/*
+	 * An empty body and a group id are kept; a group's messages are the
+	 * group's history, not the sender's direct conversation.
+	 */
 	{
 		static const uint8_t group[CLIENT_STORE_GROUP_BYTES] = {1, 2, 3};
+		static const uint8_t other[CLIENT_STORE_GROUP_BYTES] = {4, 5, 6};
 		struct client_msg m;
 
 		memset(&m, 0, sizeof(m));
@@ -432,9 +436,24 @@ Test(client_store, history_in_time_order_with_limit)
 		msg_id(m.msg_id, 9);
 		m.state = CLIENT_MSG_RECEIVED;
 		cr_assert_eq(client_store_msg_add(cs, &m, NULL), 0);
+		m.peer = "erin";
+		m.body = (const uint8_t *)"from erin";
+		m.body_len = 9;
+		msg_id(m.msg_id, 10);
+		m.timestamp_ms = 1;
+		cr_assert_eq(client_store_msg_add(cs, &m, NULL), 0);
 		s = history("dave", INT64_MAX, 10);
-		cr_assert_eq(s.n, 1);
+		cr_assert_eq(s.n, 0);
+		memset(&s, 0, sizeof(s));
+		cr_assert_eq(
+		        client_store_msg_history_group(cs, group, INT64_MAX, 10, collect, &s), 0);
+		cr_assert_eq(s.n, 2);
 		cr_assert_str_eq(s.bodies[0], "");
+		cr_assert_str_eq(s.bodies[1], "from erin");
+		memset(&s, 0, sizeof(s));
+		cr_assert_eq(
+		        client_store_msg_history_group(cs, other, INT64_MAX, 10, collect, &s), 0);
+		cr_assert_eq(s.n, 0);
 	}
 }
 
