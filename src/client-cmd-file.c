@@ -384,9 +384,6 @@ upload_fail(struct sotto_ctx *ctx, const char *key, const char *name, int r,
 		return ctx_fail(
 		        SOTTO_EXIT_USAGE, "%s changed while it was being sent: %s", name, err);
 	}
-	if (r == SOTTO_ERR_IO && ctx->conn != NULL && client_conn_authed(ctx->conn) &&
-	        strstr(err, "closed") == NULL && strstr(err, "server") == NULL)
-		return ctx_fail(SOTTO_EXIT_USAGE, "%s", err);
 	fmt_size(a, sizeof(a), p->done);
 	fmt_size(b, sizeof(b), size);
 	return ctx_fail(SOTTO_EXIT_NET,
@@ -876,8 +873,8 @@ cmd_file_accept(struct sotto_ctx *ctx, int argc, char **argv)
 		        "the server no longer has offer %" PRIu32
 		        " (the sender withdrew it, or it expired); forgetting it",
 		        o.id);
-	} else if (r == SOTTO_ERR_EXISTS || r == SOTTO_ERR_RANGE ||
-	           (r == SOTTO_ERR_IO && o.dl.written == 0 && p.done == 0 && !o.dl.has_state)) {
+	} else if (r == SOTTO_ERR_EXISTS || r == SOTTO_ERR_RANGE || p.first == UINT64_MAX) {
+		/* Refused before a byte was asked for: the destination, not the network. */
 		r = ctx_fail(SOTTO_EXIT_USAGE, "%s", err);
 	} else {
 		if (offer_save(ctx, &o) != 0)
@@ -885,7 +882,7 @@ cmd_file_accept(struct sotto_ctx *ctx, int argc, char **argv)
 			        client_store_last_error(ctx->store));
 		fmt_size(a, sizeof(a), o.dl.has_state ? o.dl.written : 0);
 		fmt_size(b, sizeof(b), o.of.size);
-		r = ctx_fail(r == SOTTO_ERR_PERM ? SOTTO_EXIT_NET : SOTTO_EXIT_NET,
+		r = ctx_fail(SOTTO_EXIT_NET,
 		        "the download of offer %" PRIu32
 		        " stopped at %s of %s: %s; run sotto files "
 		        "accept %" PRIu32 " again to resume it",
