@@ -52,16 +52,16 @@
  * small local number, and uploads under way, by a keyed hash of what names
  * them; both records sealed.
  */
-#define CS_MIGRATE_FILES                  \
-	"CREATE TABLE file_offers ("      \
-	" id INTEGER PRIMARY KEY,"        \
-	" record BLOB NOT NULL,"          \
-	" created INTEGER NOT NULL"       \
-	");"                              \
-	"CREATE TABLE file_uploads ("     \
-	" tag BLOB NOT NULL PRIMARY KEY," \
-	" record BLOB NOT NULL,"          \
-	" updated INTEGER NOT NULL"       \
+#define CS_MIGRATE_FILES                            \
+	"CREATE TABLE IF NOT EXISTS file_offers ("  \
+	" id INTEGER PRIMARY KEY,"                  \
+	" record BLOB NOT NULL,"                    \
+	" created INTEGER NOT NULL"                 \
+	");"                                        \
+	"CREATE TABLE IF NOT EXISTS file_uploads (" \
+	" tag BLOB NOT NULL PRIMARY KEY,"           \
+	" record BLOB NOT NULL,"                    \
+	" updated INTEGER NOT NULL"                 \
 	") WITHOUT ROWID;"
 
 /*
