@@ -214,6 +214,9 @@ Test(file_client, round_trips)
 		        sizes[i] > 1000 ? marker : NULL);
 		run(&res, &alice, 0, "send-file", "bob", path[i], NULL, NULL, NULL);
 		cr_assert(strstr(res.out, "offered") != NULL, "%s", res.out);
+		/* No progress bar when standard error is not a terminal. */
+		cr_assert_null(strchr(res.err, '\r'), "%s", res.err);
+		cr_assert_null(strchr(res.err, '%'), "%s", res.err);
 		proc_result_free(&res);
 	}
 	/* The server holds ciphertext only, under random ids, without names. */
@@ -248,7 +251,7 @@ Test(file_client, round_trips)
 	cr_assert(strstr(res.out, "no file offers") != NULL, "%s", res.out);
 	proc_result_free(&res);
 	/* Sending the same file again makes a new name, never overwriting. */
-	make_file(path[0], sizeof(path[0]), "one.bin", 10, NULL);
+	free(make_file(path[0], sizeof(path[0]), "one.bin", 10, NULL));
 	run(&res, &alice, 0, "send-file", "bob", path[0], NULL, NULL, NULL);
 	proc_result_free(&res);
 	cr_assert_eq(receive_offers(ids, 8), 1);

@@ -588,6 +588,8 @@ Test(interactive, file_offer_accept_and_sendfile)
 	tm_expect("1  alice  note.txt  15 B");
 	tm_line("/accept 1");
 	tm_expect("saved note.txt (15 B) from alice as ");
+	/* The progress bar took the prompt's line, and was left at its end. */
+	tm_expect("note.txt 100.0% 15 B of 15 B");
 	snprintf(back, sizeof(back), "%s/downloads/note.txt", bob.home);
 	cr_assert_not_null(s = slurp(back), "%s", back);
 	cr_assert_str_eq(s, "a note for bob\n");
