@@ -782,7 +782,7 @@ int
 cmd_file_accept(struct sotto_ctx *ctx, int argc, char **argv)
 {
 	static const char use[] = "usage: sotto files accept ID [PATH]";
-	char dir[4096], final[4200], err[600], a[32], b[32];
+	char dir[4096], final[4200], err[600], a[32], b[32], oldpart[4096];
 	const char *id = NULL, *dest = NULL;
 	struct client_file_opts co;
 	struct offer_saver sv;
@@ -829,9 +829,14 @@ cmd_file_accept(struct sotto_ctx *ctx, int argc, char **argv)
 	p.save_arg = &sv;
 	p.saved = o.dl.has_state ? o.dl.written : 0;
 	progress_opts(&co, &p);
+	snprintf(oldpart, sizeof(oldpart), "%s", o.dl.has_state ? o.dl.part : "");
 	r = client_file_download(
 	        ctx->conn, &o.of, dest, &o.dl, &co, final, sizeof(final), err, sizeof(err));
 	progress_end(&p, ctx->conn);
+	/* A partial file left in another directory by an earlier accept is of no more use. */
+	if (oldpart[0] != '\0' && (!o.dl.has_state || strcmp(oldpart, o.dl.part) != 0) &&
+	        unlink(oldpart) != 0 && errno != ENOENT)
+		fprintf(stderr, "sotto: %s: %s\n", oldpart, strerror(errno));
 	if (r == 0) {
 		if (client_file_done(ctx->conn, o.of.file_id, 1, err, sizeof(err)) != 0)
 			fprintf(stderr, "sotto: the server was not told the file arrived: %s\n",
