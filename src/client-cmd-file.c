@@ -645,6 +645,8 @@ offer_load(struct sotto_ctx *ctx, const char *arg, struct offer *o)
 static int
 offer_save(struct sotto_ctx *ctx, struct offer *o)
 {
+	char *part = o->rec->part;
+	ProtobufCBinaryData state = o->rec->pull_state;
 	uint8_t *buf;
 	size_t len;
 	int r;
@@ -660,11 +662,11 @@ offer_save(struct sotto_ctx *ctx, struct offer *o)
 	}
 	len = sottoc__file_offer_record__get_packed_size(o->rec);
 	buf = malloc(len);
-	/* The record's strings and bytes are its own again before anything else. */
 	if (buf != NULL)
 		sottoc__file_offer_record__pack(o->rec, buf);
-	o->rec->part = NULL;
-	o->rec->pull_state = proto_bytes(NULL, 0);
+	/* The record gets its own string and bytes back, for free_unpacked. */
+	o->rec->part = part;
+	o->rec->pull_state = state;
 	if (buf == NULL)
 		return SOTTO_ERR_NOMEM;
 	r = client_store_offer_put(ctx->store, o->id, buf, len, (int64_t)time(NULL));
