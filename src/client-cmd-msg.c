@@ -302,6 +302,14 @@ recv_held(void *arg, const char *peer, const uint8_t *msg_id)
 	}
 }
 
+/* files: an offer, with the commands that accept or discard it. */
+static void
+recv_file_offer(void *arg, const char *peer, uint32_t id, const char *name, uint64_t size)
+{
+	file_offer_print(arg, peer, id, name, size, 0);
+	fflush(stdout);
+}
+
 int
 cmd_receive(struct sotto_ctx *ctx, int argc, char **argv)
 {
@@ -310,6 +318,7 @@ cmd_receive(struct sotto_ctx *ctx, int argc, char **argv)
 	        .held = recv_held,
 	        .group_message = recv_group_message,
 	        .group_event = recv_group_event,
+	        .file_offer = recv_file_offer,
 	        .arg = ctx};
 	Sotto__Frame *ok = NULL, *f = NULL;
 	int follow = 0, idle = RECEIVE_IDLE_MS, held = 0, i, r;

@@ -52,6 +52,9 @@ struct sotto_ctx {
 	struct identity *id;
 	struct client_store *store;
 	struct client_conn *conn;
+
+	/* files (client-cmd-file.c) */
+	char *conf_downloads; /* sotto.conf downloads */
 };
 
 /* Print "sotto: MESSAGE" on stderr and return code. */
@@ -115,6 +118,19 @@ int cmd_verify(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_trust(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_identities(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_reset(struct sotto_ctx *ctx, int argc, char **argv);
+
+/* files (client-cmd-file.c): send-file, and files list, accept and discard. */
+int cmd_send_file(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_files(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_file_list(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_file_accept(struct sotto_ctx *ctx, int argc, char **argv);
+int cmd_file_discard(struct sotto_ctx *ctx, int argc, char **argv);
+/*
+ * The line (or JSON event) for an offer received: how to accept or discard
+ * it, as commands (/accept in the interactive mode if slash).
+ */
+void file_offer_print(const struct sotto_ctx *ctx, const char *peer, uint32_t id, const char *name,
+        uint64_t size, int slash);
 
 /* The interactive mode (client-interactive.c), when standard input and output are terminals. */
 int interactive_run(struct sotto_ctx *ctx);

@@ -372,6 +372,12 @@ client_queue_push(struct client_conn *c, Sotto__Frame *f)
 	return 0;
 }
 
+int
+client_conn_requeue(struct client_conn *c, Sotto__Frame *f)
+{
+	return client_queue_push(c, f);
+}
+
 /* The next frame from the wire, waiting until deadline. */
 static int
 client_read_frame(struct client_conn *c, Sotto__Frame **out, int64_t deadline)

@@ -115,6 +115,13 @@ int client_conn_next_push(struct client_conn *c, Sotto__Frame **push, int timeou
  */
 int client_conn_next_frame(struct client_conn *c, Sotto__Frame **f, int timeout_ms) SOTTO_WUR;
 
+/*
+ * Queue a push again, to come out of client_conn_next_push() (and
+ * client_conn_next_frame()) before anything else: a caller that set pushes
+ * aside during a file transfer hands them back this way.  The queue owns f.
+ */
+int client_conn_requeue(struct client_conn *c, Sotto__Frame *f) SOTTO_WUR;
+
 /* 1 once login or registration succeeded on this connection. */
 int client_conn_authed(const struct client_conn *c);
 

@@ -340,6 +340,15 @@ tty_on_held(void *arg, const char *peer, const uint8_t *msg_id)
 	        peer, peer, peer, peer, peer);
 }
 
+/* files: an offer, with /accept and /discard. */
+static void
+tty_on_file_offer(void *arg, const char *peer, uint32_t id, const char *name, uint64_t size)
+{
+	const struct tty *t = arg;
+
+	file_offer_print(t->ctx, peer, id, name, size, 1);
+}
+
 /* Say why the connection is over and leave with status 3. */
 static void
 tty_conn_gone(struct tty *t)
@@ -367,6 +376,7 @@ tty_drain(struct tty *t)
 	        .held = tty_on_held,
 	        .group_message = tty_on_group_message,
 	        .group_event = tty_on_group_event,
+	        .file_offer = tty_on_file_offer,
 	        .arg = t};
 	Sotto__Frame *f = NULL;
 	int r;
@@ -690,6 +700,11 @@ tty_cmd_oneshot(struct tty *t, const struct tty_cmd *c, int argc, char **argv, c
 	        {"verify", cmd_verify},
 	        {"trust", cmd_trust},
 	        {"untrust", cmd_trust},
+	        /* files */
+	        {"sendfile", cmd_send_file},
+	        {"files", cmd_file_list},
+	        {"accept", cmd_file_accept},
+	        {"discard", cmd_file_discard},
 	};
 	size_t i;
 	int r;
@@ -768,6 +783,12 @@ static const struct tty_cmd tty_cmds[] = {
                 "mark USER's key verified if NUMBER is your safety number"},
         {"trust", "USER", 1, 1, tty_cmd_oneshot, "accept the key the server has for USER"},
         {"untrust", "USER", 1, 1, tty_cmd_oneshot, "forget USER's key"},
+        /* files */
+        {"sendfile", "USER PATH", 2, 2, tty_cmd_oneshot, "send the file at PATH to USER"},
+        {"files", "", 0, 0, tty_cmd_oneshot, "the files offered to you"},
+        {"accept", "ID [PATH]", 1, 2, tty_cmd_oneshot,
+                "download offer ID into the downloads directory, or to PATH"},
+        {"discard", "ID", 1, 1, tty_cmd_oneshot, "refuse offer ID"},
         {"help", "[COMMAND]", 0, 1, tty_cmd_help, "this list, or one command's line"},
         {"quit", "", 0, 0, tty_cmd_quit, "leave (Ctrl-D too)"},
         {NULL, NULL, 0, 0, NULL, NULL},

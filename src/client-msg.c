@@ -632,6 +632,7 @@ handle_deliver(struct sotto_ctx *ctx, const Sotto__Deliver *d, const struct msg_
 	struct client_msg msg;
 	struct gops_after after;
 	int seen = 0, fresh = 0, shown = 0, r;
+	uint32_t offer = 0;
 	size_t nread = 0, i;
 
 	memset(&after, 0, sizeof(after));
@@ -708,6 +709,10 @@ handle_deliver(struct sotto_ctx *ctx, const Sotto__Deliver *d, const struct msg_
 		}
 		if ((r = apply_receipt(ctx, peer, c->receipt, read_ids, &nread)) != 0)
 			goto fail_store;
+	} else if (c->body_case == SOTTOC__CONTENT__BODY_FILE_OFFER && c->file_offer != NULL) {
+		/* files: kept, sealed, until sotto files accept or discard */
+		if ((r = file_offer_store(ctx, peer, d->timestamp_ms, c->file_offer, &offer)) != 0)
+			goto fail_store;
 	} else if ((r = gops_take_content(ctx, peer, c, &after)) != 0) {
 		/* Kept on the server (GOPS_HOLD) or failed: nothing of it is saved. */
 		client_store_rollback(ctx->store);
@@ -717,6 +722,8 @@ handle_deliver(struct sotto_ctx *ctx, const Sotto__Deliver *d, const struct msg_
 	}
 	if ((r = client_store_commit(ctx->store)) != 0)
 		goto fail_store;
+	if (offer != 0 && v->file_offer != NULL)
+		v->file_offer(v->arg, peer, offer, c->file_offer->name, c->file_offer->size);
 	for (i = 0; i < nread && v->state != NULL; i++)
 		v->state(v->arg, peer, read_ids[i], CLIENT_MSG_READ);
 	if (shown && v->message != NULL)
@@ -780,4 +787,41 @@ msg_handle_push(struct sotto_ctx *ctx, const Sotto__Frame *f, const struct msg_v
 	if (f->body_case == SOTTO__FRAME__BODY_DELIVERED)
 		return handle_delivered(ctx, f->delivered, v);
 	return 0;
+}
+
+/* ---- files (client-cmd-file.c) ---------------------------------------------- */
+
+int
+msg_session_ready(struct sotto_ctx *ctx, const char *peer)
+{
+	struct e2e_session *s = NULL;
+	int r;
+
+	r = session_for(ctx, peer, &s);
+	e2e_session_free(s);
+	return r;
+}
+
+int
+msg_send_content(struct sotto_ctx *ctx, const char *peer, const Sottoc__Content *content,
+        struct msg_sent *out)
+{
+	struct e2e_session *s = NULL;
+	Sotto__Frame *ack = NULL;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->to, sizeof(out->to), "%s", peer);
+	sotto_random(out->msg_id, sizeof(out->msg_id));
+	out->sent_ms = (int64_t)content->sent_ms;
+	if ((r = session_for(ctx, peer, &s)) != 0)
+		goto out;
+	if ((r = seal_and_send(ctx, peer, s, content, NULL, out->msg_id, &ack)) != 0)
+		goto out;
+	out->online = ack->ack->recipient_online;
+	out->last_seen = ack->ack->last_seen;
+out:
+	frame_free(ack);
+	e2e_session_free(s);
+	return r;
 }

@@ -19,6 +19,7 @@
 
 #include "src/client-cmd.h"
 #include "src/client-e2e.h"
+#include "src/content.pb-c.h"
 
 #define MSG_TEXT_MAX (64 * 1024) /* bytes of text per message */
 
@@ -43,6 +44,9 @@ struct msg_view {
 	void (*group_event)(
 	        void *arg, const uint8_t *group_id, const char *group, const char *what);
 	void *arg;
+	/* files: peer offers a file, stored as local offer number id. */
+	void (*file_offer)(
+	        void *arg, const char *peer, uint32_t id, const char *name, uint64_t size);
 };
 
 /*
@@ -129,5 +133,25 @@ void msg_multi_free(struct msg_multi *m, size_t n);
  */
 int msg_handle_push(
         struct sotto_ctx *ctx, const Sotto__Frame *f, const struct msg_view *v, int *held);
+
+/* ---- files (client-cmd-file.c) ---------------------------------------------- */
+
+/* Make sure there is a session with peer (start one, trust checked), sending nothing. */
+int msg_session_ready(struct sotto_ctx *ctx, const char *peer);
+
+/*
+ * Send content (not a text: nothing goes to the history) to peer over the
+ * 1:1 session, starting one if need be; *out describes it.
+ */
+int msg_send_content(struct sotto_ctx *ctx, const char *peer, const Sottoc__Content *content,
+        struct msg_sent *out);
+
+/*
+ * Keep a FileOffer from peer, received at time_ms, inside the caller's
+ * transaction: *id is its local number, or 0 if the offer was malformed and
+ * dropped (after saying so).  0 or a negative SOTTO_ERR_* code (the store).
+ */
+int file_offer_store(struct sotto_ctx *ctx, const char *peer, uint64_t time_ms,
+        const Sottoc__FileOffer *offer, uint32_t *id);
 
 #endif

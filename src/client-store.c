@@ -27,7 +27,7 @@
 #include "src/client-store.h"
 #include "src/sqlite-util.h"
 
-#define CS_SCHEMA_VERSION 3
+#define CS_SCHEMA_VERSION 4
 #define CS_OVERHEAD       (AEAD_XCHACHA_NPUBBYTES + AEAD_ABYTES)
 #define CS_AD_MAX         1024
 #define CS_META_NAME_MAX  64
@@ -45,6 +45,23 @@
 	" tag BLOB NOT NULL PRIMARY KEY,"        \
 	" spk_id INTEGER NOT NULL,"              \
 	" seen_at INTEGER NOT NULL"              \
+	") WITHOUT ROWID;"
+
+/*
+ * Files (client_store_offer_*, client_store_upload_*): offers received, by a
+ * small local number, and uploads under way, by a keyed hash of what names
+ * them; both records sealed.
+ */
+#define CS_MIGRATE_FILES                            \
+	"CREATE TABLE IF NOT EXISTS file_offers ("  \
+	" id INTEGER PRIMARY KEY,"                  \
+	" record BLOB NOT NULL,"                    \
+	" created INTEGER NOT NULL"                 \
+	");"                                        \
+	"CREATE TABLE IF NOT EXISTS file_uploads (" \
+	" tag BLOB NOT NULL PRIMARY KEY,"           \
+	" record BLOB NOT NULL,"                    \
+	" updated INTEGER NOT NULL"                 \
 	") WITHOUT ROWID;"
 
 /*
@@ -117,6 +134,8 @@ static const char *const cs_migrations[CS_SCHEMA_VERSION] = {
         ") WITHOUT ROWID;",
         /* 2 -> 3: answered X3DH headers. */
         CS_MIGRATE_X3DH_SEEN,
+        /* 3 -> 4: file offers received and uploads under way (files, issue 6). */
+        CS_MIGRATE_FILES,
 };
 
 enum cs_id {
@@ -158,6 +177,15 @@ enum cs_id {
 	CS_X3DH_SEEN_GET,
 	CS_X3DH_SEEN_ADD,
 	CS_X3DH_SEEN_PRUNE,
+	/* files */
+	CS_OFFER_NEXT,
+	CS_OFFER_PUT,
+	CS_OFFER_GET,
+	CS_OFFER_LIST,
+	CS_OFFER_DEL,
+	CS_UPLOAD_PUT,
+	CS_UPLOAD_GET,
+	CS_UPLOAD_DEL,
 	CS__COUNT
 };
 
@@ -227,6 +255,18 @@ static const char *const cs_sql[CS__COUNT] = {
                              " ON CONFLICT DO NOTHING",
         [CS_X3DH_SEEN_PRUNE] = "DELETE FROM x3dh_seen WHERE spk_id NOT IN"
                                " (SELECT id FROM signed_prekeys)",
+        /* files */
+        [CS_OFFER_NEXT] = "SELECT coalesce(max(id), 0) + 1 FROM file_offers",
+        [CS_OFFER_PUT] = "INSERT INTO file_offers (id, record, created) VALUES (?1, ?2, ?3)"
+                         " ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+        [CS_OFFER_GET] = "SELECT record FROM file_offers WHERE id = ?1",
+        [CS_OFFER_LIST] = "SELECT id, record FROM file_offers ORDER BY id",
+        [CS_OFFER_DEL] = "DELETE FROM file_offers WHERE id = ?1",
+        [CS_UPLOAD_PUT] = "INSERT INTO file_uploads (tag, record, updated) VALUES (?1, ?2, ?3)"
+                          " ON CONFLICT (tag) DO UPDATE SET record = excluded.record,"
+                          " updated = excluded.updated",
+        [CS_UPLOAD_GET] = "SELECT record FROM file_uploads WHERE tag = ?1",
+        [CS_UPLOAD_DEL] = "DELETE FROM file_uploads WHERE tag = ?1",
 };
 
 struct client_store {
@@ -1686,5 +1726,235 @@ client_store_senderkey_delete(
 	st = cs_stmt(cs, CS_SENDERKEY_DEL);
 	sqlu_blob(st, 1, id, CLIENT_STORE_GROUP_BYTES);
 	sqlu_text(st, 2, name);
+	return cs_op_end(cs, sqlu_run(&cs->sq, st));
+}
+
+/* ---- files: offers received and uploads under way ------------------------------------ */
+
+/* Seal rec for the offer row id and write it (insert or replace). */
+static int
+cs_offer_write(struct client_store *cs, uint32_t id, const uint8_t *rec, size_t len, int64_t now)
+{
+	uint8_t *sealed = NULL;
+	size_t slen = 0;
+	struct buf ad;
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = cs_ad_id(&ad, "file_offers", id)) != 0 ||
+	        (r = cs_seal(cs, &ad, rec, len, &sealed, &slen)) != 0)
+		return r;
+	st = cs_stmt(cs, CS_OFFER_PUT);
+	sqlu_int(st, 1, id);
+	sqlu_blob(st, 2, sealed, slen);
+	sqlu_int(st, 3, now);
+	r = sqlu_run(&cs->sq, st);
+	free(sealed);
+	return r;
+}
+
+int
+client_store_offer_add(
+        struct client_store *cs, const uint8_t *rec, size_t len, int64_t now, uint32_t *id)
+{
+	sqlite3_stmt *st;
+	int64_t next;
+	int r;
+
+	*id = 0;
+	if (rec == NULL || len == 0 || len > CLIENT_STORE_FILE_REC_MAX)
+		return SOTTO_ERR_INVALID;
+	if ((r = cs_op_begin(cs)) != 0)
+		return r;
+	st = cs_stmt(cs, CS_OFFER_NEXT);
+	if ((r = sqlu_step(&cs->sq, st)) == 1) {
+		next = sqlite3_column_int64(st, 0);
+		r = next > 0 && next <= UINT32_MAX ? 0 : SOTTO_ERR_RANGE;
+	} else if (r == 0)
+		r = SOTTO_ERR_FORMAT;
+	sqlu_done(st);
+	if (r == 0 && (r = cs_offer_write(cs, (uint32_t)next, rec, len, now)) == 0)
+		*id = (uint32_t)next;
+	return cs_op_end(cs, r);
+}
+
+int
+client_store_offer_put(
+        struct client_store *cs, uint32_t id, const uint8_t *rec, size_t len, int64_t now)
+{
+	uint8_t *old = NULL;
+	size_t oldlen = 0;
+	int r;
+
+	if (rec == NULL || len == 0 || len > CLIENT_STORE_FILE_REC_MAX)
+		return SOTTO_ERR_INVALID;
+	if ((r = cs_op_begin(cs)) != 0)
+		return r;
+	if ((r = client_store_offer_get(cs, id, &old, &oldlen)) == 0)
+		r = cs_offer_write(cs, id, rec, len, now);
+	client_store_free_secret(old, oldlen);
+	return cs_op_end(cs, r);
+}
+
+int
+client_store_offer_get(struct client_store *cs, uint32_t id, uint8_t **rec, size_t *len)
+{
+	struct buf ad;
+	sqlite3_stmt *st;
+	int r;
+
+	*rec = NULL;
+	*len = 0;
+	if ((r = cs_ad_id(&ad, "file_offers", id)) != 0)
+		return r;
+	st = cs_stmt(cs, CS_OFFER_GET);
+	sqlu_int(st, 1, id);
+	r = cs_get_sealed(cs, st, &ad, CLIENT_STORE_FILE_REC_MAX, "a file offer", rec, len);
+	sqlu_done(st);
+	return r;
+}
+
+int
+client_store_offer_list(struct client_store *cs, client_store_offer_cb cb, void *arg)
+{
+	const uint8_t *c;
+	uint8_t *rec = NULL;
+	size_t clen, len = 0;
+	int64_t id;
+	struct buf ad;
+	sqlite3_stmt *st;
+	int r;
+
+	if (cb == NULL)
+		return SOTTO_ERR_INVALID;
+	st = cs_stmt(cs, CS_OFFER_LIST);
+	while ((r = sqlu_step(&cs->sq, st)) == 1) {
+		id = sqlite3_column_int64(st, 0);
+		c = cs_col_blob(st, 1, &clen);
+		if (id <= 0 || id > UINT32_MAX) {
+			cs_set_error(cs, "%s: a file offer's number is out of range", cs->path);
+			r = SOTTO_ERR_FORMAT;
+			break;
+		}
+		if ((r = cs_ad_id(&ad, "file_offers", (uint32_t)id)) != 0 ||
+		        (r = cs_open(cs, &ad, c, clen, CLIENT_STORE_FILE_REC_MAX, "a file offer",
+		                 &rec, &len)) != 0)
+			break;
+		r = cb(arg, (uint32_t)id, rec, len);
+		client_store_free_secret(rec, len);
+		rec = NULL;
+		if (r != 0) {
+			if (r > 0)
+				r = 0;
+			break;
+		}
+	}
+	sqlu_done(st);
+	return r;
+}
+
+int
+client_store_offer_delete(struct client_store *cs, uint32_t id)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = cs_op_begin(cs)) != 0)
+		return r;
+	st = cs_stmt(cs, CS_OFFER_DEL);
+	sqlu_int(st, 1, id);
+	return cs_op_end(cs, sqlu_run(&cs->sq, st));
+}
+
+/*
+ * The row key of an upload named name: a hash keyed with the store key, so
+ * that the database does not show which files were sent.
+ */
+static int
+cs_upload_tag(struct client_store *cs, const char *name, uint8_t tag[32])
+{
+	static const char dom[] = "sotto-client-upload-tag-v1";
+	crypto_generichash_state h;
+
+	if (name == NULL)
+		return SOTTO_ERR_INVALID;
+	if (crypto_generichash_init(&h, cs->key, CLIENT_STORE_KEYBYTES, 32) != 0 ||
+	        crypto_generichash_update(&h, (const uint8_t *)dom, sizeof(dom)) != 0 ||
+	        crypto_generichash_update(&h, (const uint8_t *)name, strlen(name)) != 0 ||
+	        crypto_generichash_final(&h, tag, 32) != 0)
+		return SOTTO_ERR_CRYPTO;
+	sodium_memzero(&h, sizeof(h));
+	return 0;
+}
+
+static int
+cs_ad_upload(struct buf *ad, const uint8_t tag[32])
+{
+	int r;
+
+	if ((r = cs_ad_begin(ad, "file_uploads")) != 0)
+		return r;
+	if ((r = buf_put(ad, tag, 32)) != 0)
+		buf_free(ad);
+	return r;
+}
+
+int
+client_store_upload_put(
+        struct client_store *cs, const char *name, const uint8_t *rec, size_t len, int64_t now)
+{
+	uint8_t tag[32], *sealed = NULL;
+	size_t slen = 0;
+	struct buf ad;
+	sqlite3_stmt *st;
+	int r;
+
+	if (rec == NULL || len == 0 || len > CLIENT_STORE_FILE_REC_MAX)
+		return SOTTO_ERR_INVALID;
+	if ((r = cs_upload_tag(cs, name, tag)) != 0 || (r = cs_ad_upload(&ad, tag)) != 0 ||
+	        (r = cs_seal(cs, &ad, rec, len, &sealed, &slen)) != 0)
+		return r;
+	if ((r = cs_op_begin(cs)) != 0)
+		goto out;
+	st = cs_stmt(cs, CS_UPLOAD_PUT);
+	sqlu_blob(st, 1, tag, sizeof(tag));
+	sqlu_blob(st, 2, sealed, slen);
+	sqlu_int(st, 3, now);
+	r = cs_op_end(cs, sqlu_run(&cs->sq, st));
+out:
+	free(sealed);
+	return r;
+}
+
+int
+client_store_upload_get(struct client_store *cs, const char *name, uint8_t **rec, size_t *len)
+{
+	uint8_t tag[32];
+	struct buf ad;
+	sqlite3_stmt *st;
+	int r;
+
+	*rec = NULL;
+	*len = 0;
+	if ((r = cs_upload_tag(cs, name, tag)) != 0 || (r = cs_ad_upload(&ad, tag)) != 0)
+		return r;
+	st = cs_stmt(cs, CS_UPLOAD_GET);
+	sqlu_blob(st, 1, tag, sizeof(tag));
+	r = cs_get_sealed(cs, st, &ad, CLIENT_STORE_FILE_REC_MAX, "an upload record", rec, len);
+	sqlu_done(st);
+	return r;
+}
+
+int
+client_store_upload_delete(struct client_store *cs, const char *name)
+{
+	uint8_t tag[32];
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = cs_upload_tag(cs, name, tag)) != 0 || (r = cs_op_begin(cs)) != 0)
+		return r;
+	st = cs_stmt(cs, CS_UPLOAD_DEL);
+	sqlu_blob(st, 1, tag, sizeof(tag));
 	return cs_op_end(cs, sqlu_run(&cs->sq, st));
 }

@@ -285,4 +285,34 @@ int client_store_x3dh_add(struct client_store *cs, const uint8_t tag[CLIENT_STOR
  */
 int client_store_x3dh_prune(struct client_store *cs, uint32_t *pruned) SOTTO_WUR;
 
+/*
+ * Files (client-cmd-file.c).  Offers received are numbered 1, 2, ... (the
+ * lowest number above those in use, so numbers stay small); each holds one
+ * sealed record of at most CLIENT_STORE_FILE_REC_MAX bytes.  Uploads under
+ * way are found by name, a string the caller makes from what identifies the
+ * upload (path, size, time, recipient); the row is keyed by a hash of name
+ * under the store key, so the name itself is not stored.  Gets return new
+ * buffers (client_store_free_secret) or SOTTO_ERR_NOTFOUND.
+ */
+#define CLIENT_STORE_FILE_REC_MAX 65536
+typedef int (*client_store_offer_cb)(void *arg, uint32_t id, const uint8_t *rec, size_t len);
+
+int client_store_offer_add(struct client_store *cs, const uint8_t *rec, size_t len, int64_t now,
+        uint32_t *id) SOTTO_WUR;
+/* Replace an offer's record; SOTTO_ERR_NOTFOUND if there is no such offer. */
+int client_store_offer_put(struct client_store *cs, uint32_t id, const uint8_t *rec, size_t len,
+        int64_t now) SOTTO_WUR;
+int client_store_offer_get(
+        struct client_store *cs, uint32_t id, uint8_t **rec, size_t *len) SOTTO_WUR;
+/* Every offer in number order (the record is valid during the callback). */
+int client_store_offer_list(struct client_store *cs, client_store_offer_cb cb, void *arg) SOTTO_WUR;
+/* 0 also when there was none. */
+int client_store_offer_delete(struct client_store *cs, uint32_t id) SOTTO_WUR;
+int client_store_upload_put(struct client_store *cs, const char *name, const uint8_t *rec,
+        size_t len, int64_t now) SOTTO_WUR;
+int client_store_upload_get(
+        struct client_store *cs, const char *name, uint8_t **rec, size_t *len) SOTTO_WUR;
+/* 0 also when there was none. */
+int client_store_upload_delete(struct client_store *cs, const char *name) SOTTO_WUR;
+
 #endif

@@ -148,6 +148,10 @@ conf_load(struct sotto_ctx *ctx)
 		} else if (strcmp(k, "trust_new") == 0) {
 			free(ctx->conf_trust);
 			ctx->conf_trust = strdup(v);
+		} else if (strcmp(k, "downloads") == 0) {
+			/* files: where files accept puts files */
+			free(ctx->conf_downloads);
+			ctx->conf_downloads = strdup(v);
 		} else {
 			fclose(fp);
 			return ctx_fail(
@@ -489,6 +493,9 @@ static const struct command commands[] = {
         {"untrust", cmd_trust, "untrust USER"},
         {"identities", cmd_identities, "identities"},
         {"reset", cmd_reset, "reset USER"},
+        /* files */
+        {"send-file", cmd_send_file, "send-file USER PATH"},
+        {"files", cmd_files, "files [list] | files accept ID [PATH] | files discard ID"},
 };
 
 static void
@@ -538,6 +545,7 @@ ctx_free(struct sotto_ctx *ctx)
 	free(ctx->conf_user);
 	free(ctx->conf_identity);
 	free(ctx->conf_trust);
+	free(ctx->conf_downloads);
 	free(ctx->host);
 	free(ctx->port);
 }
@@ -559,7 +567,8 @@ main(int argc, char **argv)
 	        /* Hidden and for tests only: the clock that prekey rotation reads. */
 	        {"--test-now", &test_now},
 	};
-	static const char *const subopts[] = {"-m", "--timeout", "--since", NULL};
+	static const char *const subopts[] = {
+	        "-m", "--timeout", "--since", "-g", "--name", "--test-stop-after", NULL};
 	static char dashdash[] = "--";
 	char **sub = NULL, err[512];
 	int nsub = 0, i, j, rc = SOTTO_EXIT_USAGE, help = 0, seen_cmd = 0;

@@ -602,3 +602,49 @@ Test(interactive, trust_fetches_a_held_message)
 	tm_line("/quit");
 	cr_assert_eq(tm_exit_status(), 0);
 }
+
+/* files: an offer shows up with /accept and /discard; /files, /accept and /sendfile work. */
+Test(interactive, file_offer_accept_and_sendfile)
+{
+	struct tclient alice, bob;
+	struct proc_result res;
+	char path[600], back[600];
+	const char *s;
+	FILE *fp;
+
+	start_server(NULL);
+	user(&alice, "alice");
+	user(&bob, "bob");
+	snprintf(path, sizeof(path), "%s/note.txt", alice.home);
+	cr_assert_not_null(fp = fopen(path, "w"));
+	fputs("a note for bob\n", fp);
+	fclose(fp);
+	tm_start(&bob);
+	tm_expect("sotto>");
+	run(&res, &alice, 0, "send-file", "bob", path, NULL);
+	proc_result_free(&res);
+	tm_expect("alice offers note.txt (15 B) \xe2\x80\x94 /accept 1 [PATH] | /discard 1");
+	tm_line("/files");
+	tm_expect("1  alice  note.txt  15 B");
+	tm_line("/accept 1");
+	tm_expect("saved note.txt (15 B) from alice as ");
+	/* The progress bar took the prompt's line, and was left at its end. */
+	tm_expect("note.txt 100.0% 15 B of 15 B");
+	snprintf(back, sizeof(back), "%s/downloads/note.txt", bob.home);
+	cr_assert_not_null(s = slurp(back), "%s", back);
+	cr_assert_str_eq(s, "a note for bob\n");
+	tm_expect_last("sotto>");
+	/* And back the other way, from the interactive side. */
+	tm_line(strcat(strcpy(back, "/sendfile alice "), path));
+	tm_expect("offered note.txt (15 B) to alice");
+	run(&res, &alice, 0, "receive", NULL, NULL, NULL);
+	cr_assert_not_null(
+	        strstr(res.out, "bob offers note.txt (15 B) \xe2\x80\x94 sotto files accept 1 "
+	                        "[PATH] | sotto files discard 1"),
+	        "%s", res.out);
+	proc_result_free(&res);
+	run(&res, &alice, 0, "files", "discard", "1", NULL);
+	proc_result_free(&res);
+	tm_line("/quit");
+	cr_assert_eq(tm_exit_status(), 0);
+}

@@ -700,8 +700,8 @@ Test(client_store, newer_schema_is_refused)
 	cr_assert_eq(client_store_open(&other, dir, key, err, sizeof(err)), SOTTO_ERR_UNSUPPORTED);
 	cr_assert_null(other);
 	cr_assert(strstr(err, "upgrade sotto") != NULL, "%s", err);
-	/* Back to the current schema (3: answered X3DH headers), so teardown can reopen it. */
-	raw_sql("PRAGMA user_version = 3");
+	/* Back to the current schema (4: files), so teardown can reopen it. */
+	raw_sql("PRAGMA user_version = 4");
 	test_open();
 }
 
@@ -734,4 +734,85 @@ Test(client_store, store_key_from_identity, .timeout = 60)
 		loaded = a = b = NULL;
 	}
 	cr_assert_eq(client_store_key_from_identity(ka, NULL), SOTTO_ERR_INVALID);
+}
+
+/* files: what client_store_offer_list saw. */
+struct seen_offers {
+	int n;
+	uint32_t ids[8];
+	char recs[8][64];
+};
+
+static int
+offer_seen(void *arg, uint32_t id, const uint8_t *rec, size_t len)
+{
+	struct seen_offers *s = arg;
+
+	cr_assert_lt(s->n, 8);
+	s->ids[s->n] = id;
+	snprintf(s->recs[s->n], sizeof(s->recs[0]), "%.*s", (int)len, (const char *)rec);
+	s->n++;
+	return 0;
+}
+
+/* Offers are numbered from 1, kept sealed, replaced and deleted; numbers stay small. */
+Test(client_store, file_offers)
+{
+	static const char rec1[] = "offer-one:" MARKER;
+	struct seen_offers s;
+	uint32_t a, b, c;
+	uint8_t *got = NULL;
+	size_t len = 0;
+
+	cr_assert_eq(client_store_offer_add(cs, (const uint8_t *)rec1, strlen(rec1), T0, &a), 0);
+	cr_assert_eq(client_store_offer_add(cs, (const uint8_t *)"two", 3, T0, &b), 0);
+	cr_assert_eq(a, 1);
+	cr_assert_eq(b, 2);
+	cr_assert_not(db_contains(MARKER), "an offer is in clear");
+	cr_assert_eq(client_store_offer_get(cs, a, &got, &len), 0);
+	cr_assert_eq(len, strlen(rec1));
+	cr_assert_eq(memcmp(got, rec1, len), 0);
+	client_store_free_secret(got, len);
+	cr_assert_eq(client_store_offer_put(cs, b, (const uint8_t *)"two, half done", 14, T0), 0);
+	cr_assert_eq(
+	        client_store_offer_put(cs, 9, (const uint8_t *)"x", 1, T0), SOTTO_ERR_NOTFOUND);
+	cr_assert_eq(client_store_offer_get(cs, 9, &got, &len), SOTTO_ERR_NOTFOUND);
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(client_store_offer_list(cs, offer_seen, &s), 0);
+	cr_assert_eq(s.n, 2);
+	cr_assert_eq(s.ids[1], 2);
+	cr_assert_str_eq(s.recs[1], "two, half done");
+	/* The highest number goes, then comes back; the lower one stays. */
+	cr_assert_eq(client_store_offer_delete(cs, b), 0);
+	cr_assert_eq(client_store_offer_delete(cs, b), 0);
+	cr_assert_eq(client_store_offer_add(cs, (const uint8_t *)"three", 5, T0, &c), 0);
+	cr_assert_eq(c, 2);
+	test_reopen();
+	memset(&s, 0, sizeof(s));
+	cr_assert_eq(client_store_offer_list(cs, offer_seen, &s), 0);
+	cr_assert_eq(s.n, 2);
+	cr_assert_str_eq(s.recs[0], rec1);
+	cr_assert_str_eq(s.recs[1], "three");
+	cr_assert_eq(client_store_offer_add(cs, NULL, 0, T0, &c), SOTTO_ERR_INVALID);
+}
+
+/* Uploads are found by name, which is not stored; the record is sealed. */
+Test(client_store, file_uploads)
+{
+	static const char name[] = "/home/u/" MARKER ".pdf\n123\n1.0\nbob";
+	static const char rec[] = "upload-key:" MARKER;
+	uint8_t *got = NULL;
+	size_t len = 0;
+
+	cr_assert_eq(client_store_upload_get(cs, name, &got, &len), SOTTO_ERR_NOTFOUND);
+	cr_assert_eq(client_store_upload_put(cs, name, (const uint8_t *)rec, strlen(rec), T0), 0);
+	cr_assert_not(db_contains(MARKER), "the upload's name or record is in clear");
+	test_reopen();
+	cr_assert_eq(client_store_upload_get(cs, name, &got, &len), 0);
+	cr_assert_eq(len, strlen(rec));
+	cr_assert_eq(memcmp(got, rec, len), 0);
+	client_store_free_secret(got, len);
+	cr_assert_eq(client_store_upload_get(cs, "/other", &got, &len), SOTTO_ERR_NOTFOUND);
+	cr_assert_eq(client_store_upload_delete(cs, name), 0);
+	cr_assert_eq(client_store_upload_get(cs, name, &got, &len), SOTTO_ERR_NOTFOUND);
 }
