@@ -25,6 +25,7 @@
 #include "crypto/util.h"
 #include "src/client-cmd.h"
 #include "src/client-file.h"
+#include "src/client-gops.h"
 #include "src/client-msg.h"
 
 #define FILE_NAME_IN_MAX 16384             /* bytes of a name we send or keep */
@@ -82,7 +83,7 @@ name_print(FILE *fp, const char *name)
 
 void
 file_offer_print(const struct sotto_ctx *ctx, const char *peer, uint32_t id, const char *name,
-        uint64_t size, int slash)
+        uint64_t size, const char *group, int slash)
 {
 	char sz[32];
 
@@ -90,19 +91,28 @@ file_offer_print(const struct sotto_ctx *ctx, const char *peer, uint32_t id, con
 		printf("{\"event\":\"file_offer\",\"from\":\"%s\",\"id\":%" PRIu32 ",\"name\":",
 		        peer, id);
 		json_str(stdout, name, strlen(name));
-		printf(",\"size\":%" PRIu64 "}\n", size);
+		printf(",\"size\":%" PRIu64, size);
+		if (group != NULL) {
+			printf(",\"group\":");
+			json_str(stdout, group, strlen(group));
+		}
+		printf("}\n");
 		return;
 	}
 	fmt_size(sz, sizeof(sz), size);
 	printf("%s offers ", peer);
 	name_print(stdout, name);
+	printf(" (%s)", sz);
+	if (group != NULL) {
+		printf(" in group ");
+		text_print(stdout, group, strlen(group));
+	}
 	if (slash)
-		printf(" (%s) \xe2\x80\x94 /accept %" PRIu32 " [PATH] | /discard %" PRIu32 "\n", sz,
-		        id, id);
+		printf(" \xe2\x80\x94 /accept %" PRIu32 " [PATH] | /discard %" PRIu32 "\n", id, id);
 	else
-		printf(" (%s) \xe2\x80\x94 sotto files accept %" PRIu32
+		printf(" \xe2\x80\x94 sotto files accept %" PRIu32
 		       " [PATH] | sotto files discard %" PRIu32 "\n",
-		        sz, id, id);
+		        id, id);
 }
 
 struct progress {
@@ -391,6 +401,25 @@ upload_fail(struct sotto_ctx *ctx, const char *key, const char *name, int r,
 	        name, a, b, err);
 }
 
+/* The FileOffer for an uploaded file (group_id: the group it goes to, or NULL). */
+static void
+offer_fill(Sottoc__Content *content, Sottoc__FileOffer *fo, const struct client_file_upload *up,
+        const char *name, const uint8_t *group_id)
+{
+	sottoc__content__init(content);
+	sottoc__file_offer__init(fo);
+	fo->file_id = proto_bytes(up->file_id, sizeof(up->file_id));
+	fo->name = proto_str(name);
+	fo->size = up->size;
+	fo->sha256 = proto_bytes(up->sha256, sizeof(up->sha256));
+	fo->key = proto_bytes(up->key, sizeof(up->key));
+	if (group_id != NULL)
+		fo->group_id = proto_bytes(group_id, CLIENT_GROUP_ID_BYTES);
+	content->sent_ms = (uint64_t)msg_now_ms();
+	content->body_case = SOTTOC__CONTENT__BODY_FILE_OFFER;
+	content->file_offer = fo;
+}
+
 /* The FileOffer for an uploaded file, to peer. */
 static int
 offer_send(struct sotto_ctx *ctx, const char *peer, const struct client_file_upload *up,
@@ -399,17 +428,109 @@ offer_send(struct sotto_ctx *ctx, const char *peer, const struct client_file_upl
 	Sottoc__Content content;
 	Sottoc__FileOffer fo;
 
-	sottoc__content__init(&content);
-	sottoc__file_offer__init(&fo);
-	fo.file_id = proto_bytes(up->file_id, sizeof(up->file_id));
-	fo.name = proto_str(name);
-	fo.size = up->size;
-	fo.sha256 = proto_bytes(up->sha256, sizeof(up->sha256));
-	fo.key = proto_bytes(up->key, sizeof(up->key));
-	content.sent_ms = (uint64_t)msg_now_ms();
-	content.body_case = SOTTOC__CONTENT__BODY_FILE_OFFER;
-	content.file_offer = &fo;
+	offer_fill(&content, &fo, up, name, NULL);
 	return msg_send_content(ctx, peer, &content, sent);
+}
+
+/*
+ * The FileOffer to every member in m[] (their sessions open), in one
+ * SendMulti.  A member the server would not take it for is named on
+ * standard error; *nsent counts the others.
+ */
+static int
+offer_send_group(struct sotto_ctx *ctx, const struct client_group *g, struct msg_multi *m,
+        size_t n, const struct client_file_upload *up, const char *name, size_t *nsent)
+{
+	Sottoc__Content content;
+	Sottoc__FileOffer fo;
+	uint8_t *pt = NULL, msg_id[PROTO_MSG_ID_BYTES];
+	size_t len, i;
+	int r;
+
+	*nsent = 0;
+	offer_fill(&content, &fo, up, name, g->id);
+	len = sottoc__content__get_packed_size(&content);
+	if ((pt = malloc(len)) == NULL)
+		return ctx_fail(SOTTO_EXIT_INTERNAL, "out of memory");
+	sottoc__content__pack(&content, pt);
+	for (i = 0; i < n; i++) {
+		m[i].content = pt;
+		m[i].content_len = len;
+	}
+	sotto_random(msg_id, sizeof(msg_id));
+	r = msg_multi_send(ctx, m, n, msg_id);
+	for (i = 0; i < n; i++)
+		*nsent += m[i].sent != 0;
+	sotto_wipe(pt, len); /* it holds the file's key */
+	free(pt);
+	return r;
+}
+
+/*
+ * The members of group ref, as the signed changes make them (never the
+ * server's word), other than ourselves, each with a session open and its
+ * key checked: *m, *n, and the group (*g, the caller's).
+ */
+static int
+group_targets(struct sotto_ctx *ctx, const char *ref, struct client_group **g,
+        struct msg_multi **m, size_t *n)
+{
+	char gname[CLIENT_GROUP_NAME_MAX + 40];
+	size_t i;
+	int r;
+
+	*m = NULL;
+	*n = 0;
+	if ((r = gops_find(ctx, ref, g)) != 0)
+		return r;
+	gops_display_name(gname, sizeof(gname), *g);
+	if (!client_group_is_member(*g, ctx->username))
+		return ctx_fail(SOTTO_EXIT_USAGE, "you are not in group %s any more", gname);
+	if ((r = ctx_login(ctx, NULL)) != 0 || (r = gops_sync(ctx, g)) != 0)
+		return r;
+	gops_display_name(gname, sizeof(gname), *g);
+	if (!client_group_is_member(*g, ctx->username))
+		return ctx_fail(SOTTO_EXIT_USAGE, "you are not in group %s any more", gname);
+	if ((*m = calloc((*g)->n + 1, sizeof(**m))) == NULL)
+		return ctx_fail(SOTTO_EXIT_INTERNAL, "out of memory");
+	for (i = 0; i < (*g)->n; i++)
+		if (strcmp((*g)->members[i], ctx->username) != 0)
+			(*m)[(*n)++].to = (*g)->members[i];
+	if (*n == 0)
+		return ctx_fail(SOTTO_EXIT_USAGE,
+		        "group %s has no other members; nothing was sent", gname);
+	/* Every member's key is checked before a byte is uploaded. */
+	return msg_multi_open(ctx, *m, *n, 1);
+}
+
+/* What send-file printed once the offer went out to a group. */
+static void
+sent_group_print(struct sotto_ctx *ctx, const struct client_group *g, const struct msg_multi *m,
+        size_t n, size_t nsent, const struct client_file_upload *up, const char *name)
+{
+	char gname[CLIENT_GROUP_NAME_MAX + 40], sz[32], hex[2 * PROTO_FILE_ID_BYTES + 1];
+	size_t i, k = 0;
+
+	gops_display_name(gname, sizeof(gname), g);
+	if (ctx->json) {
+		sotto_hex(hex, up->file_id, sizeof(up->file_id));
+		printf("{\"event\":\"file_sent\",\"group\":");
+		json_str(stdout, gname, strlen(gname));
+		printf(",\"to\":[");
+		for (i = 0; i < n; i++)
+			if (m[i].sent)
+				printf("%s\"%s\"", k++ > 0 ? "," : "", m[i].to);
+		printf("],\"name\":");
+		json_str(stdout, name, strlen(name));
+		printf(",\"size\":%" PRIu64 ",\"file_id\":\"%s\"}\n", up->size, hex);
+		return;
+	}
+	fmt_size(sz, sizeof(sz), up->size);
+	printf("offered ");
+	name_print(stdout, name);
+	printf(" (%s) to group ", sz);
+	text_print(stdout, gname, strlen(gname));
+	printf(" (%zu of %zu members)\n", nsent, n);
 }
 
 int
@@ -417,21 +538,25 @@ cmd_send_file(struct sotto_ctx *ctx, int argc, char **argv)
 {
 	static const char use[] = "usage: sotto send-file USER PATH | -g GROUP PATH";
 	char peer[PROTO_USERNAME_MAX + 1], err[600], sz[32], hex[2 * PROTO_FILE_ID_BYTES + 1];
-	const char *to = NULL, *path = NULL, *name = NULL, *group = NULL, *recips[1];
+	const char *to = NULL, *path = NULL, *name = NULL, *group = NULL;
+	const char **recips = NULL;
 	char *key = NULL;
+	struct client_group *g = NULL;
+	struct msg_multi *m = NULL;
 	struct client_file_upload up;
 	struct client_file_opts o;
 	struct progress p;
 	struct msg_sent sent;
 	struct stat st;
 	uint64_t stop_after = 0;
+	size_t nm = 0, nsent = 0, i;
 	int operands = 0, k, r, resumed = 0;
 
 	memset(&up, 0, sizeof(up));
 	for (k = 1; k < argc; k++) {
 		if (!operands && strcmp(argv[k], "--") == 0)
 			operands = 1;
-		else if (!operands && strcmp(argv[k], "-g") == 0 && k + 1 < argc)
+		else if (!operands && strcmp(argv[k], "-g") == 0 && k + 1 < argc && group == NULL)
 			group = argv[++k];
 		else if (!operands && strcmp(argv[k], "--name") == 0 && k + 1 < argc)
 			name = argv[++k]; /* hidden: the name to offer, for tests */
@@ -448,13 +573,9 @@ cmd_send_file(struct sotto_ctx *ctx, int argc, char **argv)
 		else
 			return ctx_fail(SOTTO_EXIT_USAGE, "%s", use);
 	}
-	if (group != NULL)
-		return ctx_fail(SOTTO_EXIT_USAGE,
-		        "sending files to groups comes with group support; for now send to each "
-		        "member with sotto send-file USER PATH");
-	if (to == NULL || path == NULL)
+	if ((to == NULL) == (group == NULL) || path == NULL)
 		return ctx_fail(SOTTO_EXIT_USAGE, "%s", use);
-	if (proto_username_normalize(peer, to) != 0)
+	if (to != NULL && proto_username_normalize(peer, to) != 0)
 		return ctx_fail(SOTTO_EXIT_USAGE, "%s: not a valid user name", to);
 	if (stat(path, &st) != 0)
 		return ctx_fail(SOTTO_EXIT_USAGE, "%s: %s", path, strerror(errno));
@@ -471,13 +592,36 @@ cmd_send_file(struct sotto_ctx *ctx, int argc, char **argv)
 		return ctx_fail(SOTTO_EXIT_USAGE, "the file name must be 1 to %d bytes long",
 		        FILE_NAME_IN_MAX);
 	if ((r = ctx_need_user(ctx)) != 0 || (r = ctx_need_server(ctx)) != 0 ||
-	        (r = ctx_need_store(ctx)) != 0 || (r = ctx_login(ctx, NULL)) != 0)
+	        (r = ctx_need_store(ctx)) != 0)
 		return r;
-	/* The peer's key is checked before a byte is uploaded. */
-	if ((r = msg_session_ready(ctx, peer)) != 0)
-		return r;
-	if (upload_name(&key, path, &st, peer) != 0)
-		return ctx_fail(SOTTO_EXIT_USAGE, "%s: %s", path, strerror(errno));
+	if (group != NULL) {
+		/* The members (and their keys) are settled before a byte is uploaded. */
+		if ((r = group_targets(ctx, group, &g, &m, &nm)) != 0)
+			goto out;
+		if ((recips = calloc(nm, sizeof(*recips))) == NULL) {
+			r = ctx_fail(SOTTO_EXIT_INTERNAL, "out of memory");
+			goto out;
+		}
+		for (i = 0; i < nm; i++)
+			recips[i] = m[i].to;
+		/* An upload to a group is found again by the group, not by its members. */
+		snprintf(peer, sizeof(peer), "#");
+		sotto_hex(peer + 1, g->id, 8);
+	} else {
+		if ((r = ctx_login(ctx, NULL)) != 0)
+			return r;
+		/* The peer's key is checked before a byte is uploaded. */
+		if ((r = msg_session_ready(ctx, peer)) != 0)
+			return r;
+		if ((recips = calloc(1, sizeof(*recips))) == NULL)
+			return ctx_fail(SOTTO_EXIT_INTERNAL, "out of memory");
+		recips[0] = peer;
+		nm = 1;
+	}
+	if (upload_name(&key, path, &st, peer) != 0) {
+		r = ctx_fail(SOTTO_EXIT_USAGE, "%s: %s", path, strerror(errno));
+		goto out;
+	}
 	if (upload_load(ctx, key, &st, &up))
 		resumed = 1;
 	else {
@@ -493,9 +637,8 @@ cmd_send_file(struct sotto_ctx *ctx, int argc, char **argv)
 	if (!up.done) {
 		if (resumed && !ctx->json)
 			fprintf(stderr, "sotto: resuming the upload of %s\n", path);
-		recips[0] = peer;
 		progress_opts(&o, &p);
-		r = client_file_upload(ctx->conn, &up, path, recips, 1, &o, err, sizeof(err));
+		r = client_file_upload(ctx->conn, &up, path, recips, nm, &o, err, sizeof(err));
 		progress_end(&p, ctx->conn);
 		if (r != 0) {
 			r = upload_fail(ctx, key, name, r, &p, up.size, err);
@@ -504,10 +647,24 @@ cmd_send_file(struct sotto_ctx *ctx, int argc, char **argv)
 		if ((r = upload_save(ctx, key, &up)) != 0)
 			goto out;
 	}
-	if ((r = offer_send(ctx, peer, &up, name, &sent)) != 0)
+	if (g != NULL) {
+		if ((r = offer_send_group(ctx, g, m, nm, &up, name, &nsent)) != 0)
+			goto out;
+		if (nsent == 0) {
+			r = ctx_fail(SOTTO_EXIT_NET,
+			        "the server took the offer of %s for no member; run the same "
+			        "command again to send it",
+			        name);
+			goto out;
+		}
+	} else if ((r = offer_send(ctx, peer, &up, name, &sent)) != 0)
 		goto out;
 	if (client_store_upload_delete(ctx->store, key) != 0)
 		fprintf(stderr, "sotto: %s\n", client_store_last_error(ctx->store));
+	if (g != NULL) {
+		sent_group_print(ctx, g, m, nm, nsent, &up, name);
+		goto out;
+	}
 	sotto_hex(hex, up.file_id, sizeof(up.file_id));
 	if (ctx->json) {
 		printf("{\"event\":\"file_sent\",\"to\":\"%s\",\"name\":", peer);
@@ -524,6 +681,10 @@ cmd_send_file(struct sotto_ctx *ctx, int argc, char **argv)
 	}
 out:
 	sotto_wipe(&up, sizeof(up));
+	msg_multi_free(m, nm);
+	free(m);
+	free(recips);
+	client_group_free(g);
 	free(key);
 	return r;
 }

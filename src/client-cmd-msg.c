@@ -304,9 +304,10 @@ recv_held(void *arg, const char *peer, const uint8_t *msg_id)
 
 /* files: an offer, with the commands that accept or discard it. */
 static void
-recv_file_offer(void *arg, const char *peer, uint32_t id, const char *name, uint64_t size)
+recv_file_offer(void *arg, const char *peer, uint32_t id, const char *name, uint64_t size,
+        const char *group)
 {
-	file_offer_print(arg, peer, id, name, size, 0);
+	file_offer_print(arg, peer, id, name, size, group, 0);
 	fflush(stdout);
 }
 

@@ -127,10 +127,11 @@ int cmd_file_accept(struct sotto_ctx *ctx, int argc, char **argv);
 int cmd_file_discard(struct sotto_ctx *ctx, int argc, char **argv);
 /*
  * The line (or JSON event) for an offer received: how to accept or discard
- * it, as commands (/accept in the interactive mode if slash).
+ * it, as commands (/accept in the interactive mode if slash); group is the
+ * group it was sent to, or NULL.
  */
 void file_offer_print(const struct sotto_ctx *ctx, const char *peer, uint32_t id, const char *name,
-        uint64_t size, int slash);
+        uint64_t size, const char *group, int slash);
 
 /* The interactive mode (client-interactive.c), when standard input and output are terminals. */
 int interactive_run(struct sotto_ctx *ctx);

@@ -342,11 +342,12 @@ tty_on_held(void *arg, const char *peer, const uint8_t *msg_id)
 
 /* files: an offer, with /accept and /discard. */
 static void
-tty_on_file_offer(void *arg, const char *peer, uint32_t id, const char *name, uint64_t size)
+tty_on_file_offer(void *arg, const char *peer, uint32_t id, const char *name, uint64_t size,
+        const char *group)
 {
 	const struct tty *t = arg;
 
-	file_offer_print(t->ctx, peer, id, name, size, 1);
+	file_offer_print(t->ctx, peer, id, name, size, group, 1);
 }
 
 /* Say why the connection is over and leave with status 3. */

@@ -621,11 +621,30 @@ apply_receipt(struct sotto_ctx *ctx, const char *peer, const Sottoc__Receipt *rc
 	return 0;
 }
 
+/*
+ * The name of the group a file offer says it was sent in, into out, if we
+ * know that group and peer is among its verified members; else "".
+ */
+static void
+offer_group(struct sotto_ctx *ctx, const char *peer, const Sottoc__FileOffer *fo, char *out,
+        size_t outlen)
+{
+	struct client_group *g = NULL;
+
+	out[0] = '\0';
+	if (fo->group_id.len != CLIENT_GROUP_ID_BYTES ||
+	        client_group_load(ctx->store, fo->group_id.data, &g) != 0)
+		return;
+	if (client_group_is_member(g, peer) && client_group_is_member(g, ctx->username))
+		gops_display_name(out, outlen, g);
+	client_group_free(g);
+}
+
 /* One Deliver: decrypt, check, store, show, acknowledge, send a read receipt. */
 static int
 handle_deliver(struct sotto_ctx *ctx, const Sotto__Deliver *d, const struct msg_view *v, int *held)
 {
-	char peer[PROTO_USERNAME_MAX + 1];
+	char peer[PROTO_USERNAME_MAX + 1], gname[CLIENT_GROUP_NAME_MAX + 40];
 	struct e2e_session *s = NULL;
 	Sottoc__Content *c = NULL;
 	const uint8_t **read_ids = NULL;
@@ -722,8 +741,11 @@ handle_deliver(struct sotto_ctx *ctx, const Sotto__Deliver *d, const struct msg_
 	}
 	if ((r = client_store_commit(ctx->store)) != 0)
 		goto fail_store;
-	if (offer != 0 && v->file_offer != NULL)
-		v->file_offer(v->arg, peer, offer, c->file_offer->name, c->file_offer->size);
+	if (offer != 0 && v->file_offer != NULL) {
+		offer_group(ctx, peer, c->file_offer, gname, sizeof(gname));
+		v->file_offer(v->arg, peer, offer, c->file_offer->name, c->file_offer->size,
+		        gname[0] != '\0' ? gname : NULL);
+	}
 	for (i = 0; i < nread && v->state != NULL; i++)
 		v->state(v->arg, peer, read_ids[i], CLIENT_MSG_READ);
 	if (shown && v->message != NULL)

@@ -44,9 +44,12 @@ struct msg_view {
 	void (*group_event)(
 	        void *arg, const uint8_t *group_id, const char *group, const char *what);
 	void *arg;
-	/* files: peer offers a file, stored as local offer number id. */
-	void (*file_offer)(
-	        void *arg, const char *peer, uint32_t id, const char *name, uint64_t size);
+	/*
+	 * files: peer offers a file, stored as local offer number id; group is the
+	 * name of the group it was sent to (peer a verified member), or NULL.
+	 */
+	void (*file_offer)(void *arg, const char *peer, uint32_t id, const char *name,
+	        uint64_t size, const char *group);
 };
 
 /*
