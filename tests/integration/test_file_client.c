@@ -286,6 +286,71 @@ Test(file_client, discard_removes_blob)
 	proc_result_free(&res);
 }
 
+/*
+ * A file sent to a group is uploaded once and offered to each member: bob
+ * and carol both see the offer "in group crew", accept it and get the same
+ * bytes; the blob goes once both have it.  An unknown group is refused.
+ */
+Test(file_client, group_file)
+{
+	static const size_t size = 200 * 1024 + 17; /* several chunks and a partial one */
+	struct tclient carol, *members[] = {&bob, &carol};
+	char path[512], err[512], dl[512], out[600], want[600], id[16], files[400];
+	struct proc_result res;
+	uint8_t *data, *back;
+	size_t i, got;
+	const char *p;
+
+	start(NULL);
+	cr_assert_eq(
+	        tclient_make(&srv, &carol, "carol", "carol", 0, err, sizeof(err)), 0, "%s", err);
+	run(&res, &carol, 0, "register", "carol", NULL, NULL, NULL, NULL);
+	proc_result_free(&res);
+	run(&res, &alice, 0, "group", "create", "crew", "bob", "carol", NULL);
+	proc_result_free(&res);
+	data = make_file(path, sizeof(path), "crew-plan.bin", size, NULL);
+
+	/* A group that does not exist: a clear message, and nothing uploaded. */
+	run(&res, &alice, 1, "send-file", "-g", "nosuchgroup", path, NULL, NULL);
+	cr_assert(strstr(res.err, "nosuchgroup") != NULL, "%s", res.err);
+	cr_assert(strstr(res.err, "no group") != NULL, "%s", res.err);
+	proc_result_free(&res);
+	snprintf(files, sizeof(files), "%s/files", srv.state);
+	cr_assert_eq(count_entries(files), 0, "something was uploaded");
+
+	run(&res, &alice, 0, "send-file", "-g", "crew", path, NULL, NULL);
+	cr_assert(strstr(res.out, "offered crew-plan.bin (200.0 KiB) to group crew (2 of 2 "
+	                          "members)") != NULL,
+	        "%s", res.out);
+	proc_result_free(&res);
+	only_blob(out, sizeof(out)); /* uploaded once, for both */
+
+	for (i = 0; i < 2; i++) {
+		run(&res, members[i], 0, "receive", NULL, NULL, NULL, NULL, NULL);
+		p = strstr(res.out, "alice offers crew-plan.bin (200.0 KiB) in group crew");
+		cr_assert_not_null(p, "%s: %s", members[i]->name, res.out);
+		p = strstr(p, "sotto files accept ");
+		cr_assert_not_null(p, "%s", res.out);
+		snprintf(id, sizeof(id), "%u", (unsigned)strtoul(p + 19, NULL, 10));
+		proc_result_free(&res);
+		run(&res, members[i], 0, "--json", "files", "accept", id, NULL, NULL);
+		saved_path(&res, out, sizeof(out));
+		proc_result_free(&res);
+		downloads(dl, sizeof(dl), members[i]);
+		snprintf(want, sizeof(want), "%s/crew-plan.bin", dl);
+		cr_assert_str_eq(out, want);
+		back = slurp(out, &got);
+		cr_assert_eq(got, size, "%s got %zu bytes", members[i]->name, got);
+		cr_assert(memcmp(back, data, size) == 0, "%s's copy differs", members[i]->name);
+		free(back);
+		/* The blob stays until the last member has it. */
+		cr_assert_eq(count_entries(files), i == 0 ? 1 : 0, "after %s accepted",
+		        members[i]->name);
+	}
+	free(data);
+	cr_expect(testsrv_healthy(&srv));
+}
+
 /* Names meant to escape or hide land as plain files inside the downloads directory. */
 Test(file_client, hostile_names)
 {
