@@ -438,8 +438,8 @@ offer_send(struct sotto_ctx *ctx, const char *peer, const struct client_file_upl
  * standard error; *nsent counts the others.
  */
 static int
-offer_send_group(struct sotto_ctx *ctx, const struct client_group *g, struct msg_multi *m,
-        size_t n, const struct client_file_upload *up, const char *name, size_t *nsent)
+offer_send_group(struct sotto_ctx *ctx, const struct client_group *g, struct msg_multi *m, size_t n,
+        const struct client_file_upload *up, const char *name, size_t *nsent)
 {
 	Sottoc__Content content;
 	Sottoc__FileOffer fo;
@@ -472,8 +472,8 @@ offer_send_group(struct sotto_ctx *ctx, const struct client_group *g, struct msg
  * key checked: *m, *n, and the group (*g, the caller's).
  */
 static int
-group_targets(struct sotto_ctx *ctx, const char *ref, struct client_group **g,
-        struct msg_multi **m, size_t *n)
+group_targets(struct sotto_ctx *ctx, const char *ref, struct client_group **g, struct msg_multi **m,
+        size_t *n)
 {
 	char gname[CLIENT_GROUP_NAME_MAX + 40];
 	size_t i;
@@ -497,8 +497,8 @@ group_targets(struct sotto_ctx *ctx, const char *ref, struct client_group **g,
 		if (strcmp((*g)->members[i], ctx->username) != 0)
 			(*m)[(*n)++].to = (*g)->members[i];
 	if (*n == 0)
-		return ctx_fail(SOTTO_EXIT_USAGE,
-		        "group %s has no other members; nothing was sent", gname);
+		return ctx_fail(
+		        SOTTO_EXIT_USAGE, "group %s has no other members; nothing was sent", gname);
 	/* Every member's key is checked before a byte is uploaded. */
 	return msg_multi_open(ctx, *m, *n, 1);
 }

@@ -785,7 +785,8 @@ static const struct tty_cmd tty_cmds[] = {
         {"trust", "USER", 1, 1, tty_cmd_oneshot, "accept the key the server has for USER"},
         {"untrust", "USER", 1, 1, tty_cmd_oneshot, "forget USER's key"},
         /* files */
-        {"sendfile", "USER PATH", 2, 2, tty_cmd_oneshot, "send the file at PATH to USER"},
+        {"sendfile", "USER PATH | -g GROUP PATH", 2, 3, tty_cmd_oneshot,
+                "send the file at PATH to USER, or to each member of GROUP"},
         {"files", "", 0, 0, tty_cmd_oneshot, "the files offered to you"},
         {"accept", "ID [PATH]", 1, 2, tty_cmd_oneshot,
                 "download offer ID into the downloads directory, or to PATH"},
