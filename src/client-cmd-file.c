@@ -503,6 +503,28 @@ group_targets(struct sotto_ctx *ctx, const char *ref, struct client_group **g, s
 	return msg_multi_open(ctx, *m, *n, 1);
 }
 
+/* "#" and the group's id in hex, then its members in m[], as an upload's recipient. */
+static int
+group_upload_peer(struct sotto_ctx *ctx, const struct client_group *g, const struct msg_multi *m,
+        size_t n, char **out)
+{
+	size_t len = 1 + 2 * CLIENT_GROUP_ID_BYTES + 1, i;
+	char *s;
+
+	for (i = 0; i < n; i++)
+		len += 1 + strlen(m[i].to);
+	if ((s = malloc(len)) == NULL)
+		return ctx_fail(SOTTO_EXIT_INTERNAL, "out of memory");
+	s[0] = '#';
+	sotto_hex(s + 1, g->id, CLIENT_GROUP_ID_BYTES);
+	for (i = 0; i < n; i++) {
+		strcat(s, " ");
+		strcat(s, m[i].to);
+	}
+	*out = s;
+	return 0;
+}
+
 /* What send-file printed once the offer went out to a group. */
 static void
 sent_group_print(struct sotto_ctx *ctx, const struct client_group *g, const struct msg_multi *m,
@@ -540,7 +562,7 @@ cmd_send_file(struct sotto_ctx *ctx, int argc, char **argv)
 	char peer[PROTO_USERNAME_MAX + 1], err[600], sz[32], hex[2 * PROTO_FILE_ID_BYTES + 1];
 	const char *to = NULL, *path = NULL, *name = NULL, *group = NULL;
 	const char **recips = NULL;
-	char *key = NULL;
+	char *key = NULL, *gpeer = NULL;
 	struct client_group *g = NULL;
 	struct msg_multi *m = NULL;
 	struct client_file_upload up;
@@ -604,9 +626,13 @@ cmd_send_file(struct sotto_ctx *ctx, int argc, char **argv)
 		}
 		for (i = 0; i < nm; i++)
 			recips[i] = m[i].to;
-		/* An upload to a group is found again by the group, not by its members. */
-		snprintf(peer, sizeof(peer), "#");
-		sotto_hex(peer + 1, g->id, 8);
+		/*
+		 * An upload to a group is found again by the group and its members:
+		 * the blob's recipients are fixed when it begins, so a member added
+		 * since makes a new upload.
+		 */
+		if ((r = group_upload_peer(ctx, g, m, nm, &gpeer)) != 0)
+			goto out;
 	} else {
 		if ((r = ctx_login(ctx, NULL)) != 0)
 			return r;
@@ -618,7 +644,7 @@ cmd_send_file(struct sotto_ctx *ctx, int argc, char **argv)
 		recips[0] = peer;
 		nm = 1;
 	}
-	if (upload_name(&key, path, &st, peer) != 0) {
+	if (upload_name(&key, path, &st, gpeer != NULL ? gpeer : peer) != 0) {
 		r = ctx_fail(SOTTO_EXIT_USAGE, "%s: %s", path, strerror(errno));
 		goto out;
 	}
@@ -684,6 +710,7 @@ out:
 	msg_multi_free(m, nm);
 	free(m);
 	free(recips);
+	free(gpeer);
 	client_group_free(g);
 	free(key);
 	return r;

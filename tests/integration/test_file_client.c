@@ -289,11 +289,13 @@ Test(file_client, discard_removes_blob)
 /*
  * A file sent to a group is uploaded once and offered to each member: bob
  * and carol both see the offer "in group crew", accept it and get the same
- * bytes; the blob goes once both have it.  An unknown group is refused.
+ * bytes; the blob goes once both have it.  A stopped upload resumes, and an
+ * unknown group is refused.
  */
 Test(file_client, group_file)
 {
-	static const size_t size = 200 * 1024 + 17; /* several chunks and a partial one */
+	/* Many chunks and a partial one; over CLIENT_FILE_SYNC, so that a stop can come part way. */
+	static const size_t size = 3 * 1024 * 1024 + 17;
 	struct tclient carol, *members[] = {&bob, &carol};
 	char path[512], err[512], dl[512], out[600], want[600], id[16], files[400];
 	struct proc_result res;
@@ -318,8 +320,13 @@ Test(file_client, group_file)
 	snprintf(files, sizeof(files), "%s/files", srv.state);
 	cr_assert_eq(count_entries(files), 0, "something was uploaded");
 
+	/* Stopped part way, the upload to the group resumes. */
+	run(&res, &alice, 3, "send-file", "--test-stop-after", "1500000", "-g", "crew", path);
+	cr_assert(strstr(res.err, "run the same command again to resume") != NULL, "%s", res.err);
+	proc_result_free(&res);
 	run(&res, &alice, 0, "send-file", "-g", "crew", path, NULL, NULL);
-	cr_assert(strstr(res.out, "offered crew-plan.bin (200.0 KiB) to group crew (2 of 2 "
+	cr_assert(strstr(res.err, "resuming the upload of") != NULL, "%s", res.err);
+	cr_assert(strstr(res.out, "offered crew-plan.bin (3.0 MiB) to group crew (2 of 2 "
 	                          "members)") != NULL,
 	        "%s", res.out);
 	proc_result_free(&res);
@@ -327,7 +334,7 @@ Test(file_client, group_file)
 
 	for (i = 0; i < 2; i++) {
 		run(&res, members[i], 0, "receive", NULL, NULL, NULL, NULL, NULL);
-		p = strstr(res.out, "alice offers crew-plan.bin (200.0 KiB) in group crew");
+		p = strstr(res.out, "alice offers crew-plan.bin (3.0 MiB) in group crew");
 		cr_assert_not_null(p, "%s: %s", members[i]->name, res.out);
 		p = strstr(p, "sotto files accept ");
 		cr_assert_not_null(p, "%s", res.out);
