@@ -634,12 +634,15 @@ gops_send_text(struct sotto_ctx *ctx, struct client_group **g, const char *text,
 	Sottoc__Text tx;
 	struct client_msg msg;
 	Sotto__Frame *ack = NULL;
+	/* A copy: send_content may replace *g (gops_sync), and msg must not point into it. */
+	uint8_t gid[CLIENT_GROUP_ID_BYTES];
 	size_t i;
 	int r;
 
 	memset(out, 0, sizeof(*out));
 	if ((r = msg_text_check(text, len)) != 0)
 		return r;
+	memcpy(gid, (*g)->id, sizeof(gid));
 	sotto_random(out->msg_id, sizeof(out->msg_id));
 	sottoc__content__init(&c);
 	sottoc__text__init(&tx);
@@ -649,7 +652,7 @@ gops_send_text(struct sotto_ctx *ctx, struct client_group **g, const char *text,
 	c.text = &tx;
 	memset(&msg, 0, sizeof(msg));
 	msg.peer = ctx->username;
-	msg.group = (*g)->id;
+	msg.group = gid;
 	msg.dir = CLIENT_MSG_OUT;
 	memcpy(msg.msg_id, out->msg_id, PROTO_MSG_ID_BYTES);
 	msg.body = (const uint8_t *)text;
