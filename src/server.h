@@ -4,6 +4,11 @@
  * dispatcher.  Each server-*.c file owns one family of requests and exports a
  * handler table that server.c registers.
  *
+ * Connections: sottod drives OpenSSL on each socket itself (see server.c).
+ * Frames for a connection are appended to its output buffer and leave in one
+ * SSL_write per connection at the end of the loop pass, so a pass that
+ * answers many requests costs one TLS record and one write(2) per peer.
+ *
  * Lifetimes: a struct server owns every conn, srv_user and pending envelope.
  * A conn is never freed inside one of its own callbacks: server_conn_close()
  * marks it dead and the reaper frees it on the next loop pass.  Code that may
@@ -22,7 +27,6 @@
 #include <stdint.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <openssl/ssl.h>
@@ -43,6 +47,9 @@
 #define SERVER_DRAIN_BATCH       128                 /* queue items fetched per drain step */
 #define SERVER_WHO_MAX           PROTO_MAX_WHO
 
+#define SERVER_IO_CHUNK    16384                 /* one TLS record's worth of plaintext */
+#define SERVER_READ_BUDGET (4 * SERVER_IO_CHUNK) /* bytes read per conn per loop pass */
+
 enum conn_state {
 	CONN_HANDSHAKE = 0, /* TLS handshake under way */
 	CONN_HELLO,         /* waiting for Hello */
@@ -56,10 +63,18 @@ struct server;
 struct srv_user;
 
 struct conn {
-	TAILQ_ENTRY(conn) entry; /* server.conns, then server.dead */
+	TAILQ_ENTRY(conn) entry;       /* server.conns, then server.dead */
+	TAILQ_ENTRY(conn) dirty_entry; /* server.dirty while output waits for the flush */
 	struct server *srv;
 	uint64_t serial; /* unique for the server's lifetime; never reused */
-	struct bufferevent *bev;
+	evutil_socket_t fd;
+	SSL *ssl;
+	struct event *rev;    /* readable: persistent unless reads are paused */
+	struct event *wev;    /* writable: armed only while the socket is full */
+	struct evbuffer *in;  /* plaintext read and not yet framed */
+	struct evbuffer *out; /* frames for the next flush */
+	int dirty;            /* on server.dirty */
+	int want_write;       /* OpenSSL waits for the socket to take more */
 	enum conn_state state;
 	struct addr_slot *slot; /* this peer address's counters */
 	char peer[64];          /* "[addr]:port", for logs */
@@ -146,6 +161,7 @@ struct server {
 	size_t n_listeners;
 	struct conn_list conns;
 	struct conn_list dead;
+	struct conn_list dirty; /* conns with output for this pass's flush */
 	size_t n_conns;
 	uint64_t next_serial;
 	struct hmap *users;       /* name -> struct srv_user */
@@ -160,6 +176,7 @@ struct server {
 	size_t pending_bytes;
 	struct commit_wait_list commit_waits;
 	struct event *reap_ev;
+	struct event *flush_ev; /* active while server.dirty is not empty */
 	struct event *commit_ev;
 	struct event *accept_ev; /* re-enables listeners after EMFILE */
 	struct event *prune_ev;
