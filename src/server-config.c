@@ -64,6 +64,7 @@ static const struct config_key config_keys[] = {
         CONFIG_U32(auth_throttle, CONFIG_T_COUNT, 0, 100000),
         CONFIG_U32(output_high_water, CONFIG_T_BYTES, 65536, 1073741824),
         CONFIG_U32(commit_window_ms, CONFIG_T_COUNT, 0, 1000),
+        CONFIG_U32(live_wait_ms, CONFIG_T_COUNT, 0, 60000),
         CONFIG_STR(admins, CONFIG_T_ADMINS),
         CONFIG_STR(log_level, CONFIG_T_LOG_LEVEL),
         CONFIG_STR(syslog, CONFIG_T_BOOL),
@@ -593,6 +594,7 @@ config_init(struct config *cfg)
 	cfg->auth_throttle = 20;
 	cfg->output_high_water = 1048576;
 	cfg->commit_window_ms = 1;
+	cfg->live_wait_ms = 200;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->syslog = 0;
 	if ((cfg->state_dir = strdup(CONFIG_DEFAULT_STATE_DIR)) == NULL)

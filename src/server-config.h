@@ -62,6 +62,7 @@ struct config {
 	uint32_t auth_throttle;      /* failed logins per address per minute, 0 = off */
 	uint32_t output_high_water;  /* bytes */
 	uint32_t commit_window_ms;
+	uint32_t live_wait_ms; /* for a DeliverAck before a pushed envelope is written */
 	char **admins;
 	size_t n_admins;
 	enum log_level log_level;

@@ -67,7 +67,7 @@ server_mono(void)
 	return (int64_t)ts.tv_sec;
 }
 
-static int64_t
+int64_t
 server_mono_ms(void)
 {
 	struct timespec ts;
@@ -932,23 +932,45 @@ server_batch(struct server *srv)
 		log_error("cannot begin a store transaction: %s", store_last_error(srv->store));
 		return r;
 	}
-	server_timer_add_ms(srv->commit_ev, srv->cfg->commit_window_ms);
+	server_commit_within(srv, srv->cfg->commit_window_ms);
 	return 0;
 }
 
+void
+server_commit_within(struct server *srv, int64_t delay_ms)
+{
+	int64_t at;
+
+	if (delay_ms < 0)
+		delay_ms = 0;
+	at = server_mono_ms() + delay_ms;
+	if (srv->commit_at_ms != 0 && srv->commit_at_ms <= at)
+		return;
+	srv->commit_at_ms = at;
+	server_timer_add_ms(srv->commit_ev, delay_ms);
+}
+
+/*
+ * The transaction is opened only when something must be written: live
+ * traffic acknowledged within live_wait_ms costs no transaction at all.
+ */
 void
 server_commit(struct server *srv)
 {
 	struct commit_wait *w;
 	struct conn *c;
-	int r = 0;
+	int r = 0, due;
 
 	event_del(srv->commit_ev);
-	if (!store_in_batch(srv->store) && TAILQ_EMPTY(&srv->pending))
+	srv->commit_at_ms = 0;
+	due = server_route_due(srv);
+	if (!due && !store_in_batch(srv->store) && TAILQ_EMPTY(&srv->commit_waits)) {
+		server_route_rearm(srv);
 		return;
+	}
 	if (!store_in_batch(srv->store) && (r = store_begin(srv->store)) != 0)
 		log_error("cannot begin a store transaction: %s", store_last_error(srv->store));
-	if (r == 0)
+	if (r == 0 && due)
 		r = server_route_commit(srv);
 	if (r == 0 && (r = store_commit(srv->store)) != 0)
 		log_error("cannot commit to the store: %s", store_last_error(srv->store));
@@ -966,6 +988,7 @@ server_commit(struct server *srv)
 		}
 		free(w);
 	}
+	server_route_rearm(srv);
 }
 
 struct srv_user *
@@ -1078,6 +1101,8 @@ server_new(struct server **out, struct event_base *base, struct config *cfg, str
 	TAILQ_INIT(&srv->dead);
 	TAILQ_INIT(&srv->dirty);
 	TAILQ_INIT(&srv->pending);
+	TAILQ_INIT(&srv->inflight);
+	TAILQ_INIT(&srv->committing);
 	TAILQ_INIT(&srv->commit_waits);
 	if (hmap_new(&srv->users) != 0 || hmap_new(&srv->by_serial) != 0 ||
 	        hmap_new(&srv->addrs) != 0 || hmap_new(&srv->blocks) != 0 ||
@@ -1229,6 +1254,8 @@ server_free(struct server *srv)
 		TAILQ_REMOVE(&srv->commit_waits, w, entry);
 		free(w);
 	}
+	if (srv->pending_idx != NULL)
+		server_route_free(srv);
 	if (srv->users != NULL) {
 		hmap_foreach(srv->users, server_free_user, NULL);
 		hmap_free(srv->users);

@@ -48,6 +48,7 @@
 #define SERVER_WHO_MAX           PROTO_MAX_WHO
 
 #define SERVER_IO_CHUNK    16384                 /* one TLS record's worth of plaintext */
+#define SERVER_SLOW_ACK_MS 10000                 /* no fast path this long after a late ack */
 #define SERVER_READ_BUDGET (4 * SERVER_IO_CHUNK) /* bytes read per conn per loop pass */
 
 enum conn_state {
@@ -85,12 +86,13 @@ struct conn {
 	int64_t last_activity_ms; /* monotonic ms of the last non-ping request */
 	double tokens;            /* request rate token bucket */
 	int64_t tokens_at_ms;
-	int live;           /* queue drained: envelopes are pushed as they arrive */
-	int drain_queued;   /* a drain step is scheduled */
-	uint64_t drain_seq; /* highest queue seq pushed to this conn */
-	size_t dispatching; /* nested in readcb: defer frees */
-	int read_paused;    /* output over the high-water mark: requests wait */
-	int lingering;      /* CONN_CLOSING, flushed and write side shut: waiting for EOF */
+	int live;                  /* queue drained: envelopes are pushed as they arrive */
+	int drain_queued;          /* a drain step is scheduled */
+	uint64_t drain_seq;        /* highest queue seq pushed to this conn */
+	size_t dispatching;        /* nested in readcb: defer frees */
+	int read_paused;           /* output over the high-water mark: requests wait */
+	int64_t slow_ack_until_ms; /* monotonic: pushes are written without waiting for DeliverAck */
+	int lingering;             /* CONN_CLOSING, flushed and write side shut: waiting for EOF */
 };
 
 /* A registered user the server has looked at since it started. */
@@ -125,20 +127,34 @@ struct pending_req {
 	uint8_t msg_id[PROTO_MSG_ID_BYTES];
 };
 
-/* An envelope received in this commit window and not yet in the store. */
+/* A resend of a pending envelope: answered when the envelope is. */
+struct pending_dup {
+	struct pending_dup *next;
+	struct pending_req *req;
+	size_t ack_index;
+};
+
+/*
+ * An envelope not yet in the store.  One the recipient took live waits on
+ * server.inflight for its DeliverAck, for up to live_wait_ms, and is never
+ * written if that comes first; any other waits on server.pending for the next
+ * commit.  Either way its sender's Ack waits for one of the two.
+ */
 struct pending {
-	TAILQ_ENTRY(pending) entry; /* server.pending, in arrival order */
+	TAILQ_ENTRY(pending) entry; /* server.pending, .inflight or .committing, in arrival order */
 	struct pending_req *req;    /* NULL once answered */
 	size_t ack_index;
+	struct pending_dup *dups;
 	struct srv_user *recipient;
-	char sender[PROTO_USERNAME_MAX + 1];
+	struct srv_user *sender;
 	uint8_t msg_id[PROTO_MSG_ID_BYTES];
-	int64_t timestamp_ms;
+	int64_t timestamp_ms;   /* Unix ms, as Deliver shows it */
+	int64_t pushed_ms;      /* monotonic ms of the live push */
 	uint64_t pushed_serial; /* conn it was pushed live to, or 0 */
-	int acked;              /* the recipient acknowledged it: never store */
-	int deferred;           /* pushed live, younger than a window: kept for the next commit */
+	int indexed;            /* in server.pending_idx */
+	int inflight;           /* on server.inflight (else server.pending or .committing) */
 	size_t sealed_len;
-	uint8_t *sealed;
+	uint8_t sealed[];
 };
 
 /* Replies that wait for the next commit (DeliverAck with an id). */
@@ -172,12 +188,15 @@ struct server {
 	struct hmap *recent;      /* "sender\0recipient\0msg_id" of recently acked */
 	uint8_t (*recent_ring)[2 * (PROTO_USERNAME_MAX + 1) + PROTO_MSG_ID_BYTES];
 	size_t recent_next;
-	struct pending_list pending;
-	size_t pending_bytes;
+	struct pending_list pending;    /* for the next commit */
+	struct pending_list inflight;   /* pushed live, waiting for DeliverAck */
+	struct pending_list committing; /* written in the transaction being committed */
+	size_t pending_bytes;           /* sealed bytes on all three lists */
 	struct commit_wait_list commit_waits;
 	struct event *reap_ev;
 	struct event *flush_ev; /* active while server.dirty is not empty */
 	struct event *commit_ev;
+	int64_t commit_at_ms;    /* monotonic ms commit_ev fires at, or 0 when not armed */
 	struct event *accept_ev; /* re-enables listeners after EMFILE */
 	struct event *prune_ev;
 	int accept_paused;
@@ -237,6 +256,9 @@ size_t server_conn_outlen(const struct conn *c);
 
 /* Begin a store batch if none is open and arm the commit timer. */
 int server_batch(struct server *srv) SOTTO_WUR;
+/* Make sure a commit runs within delay_ms (without opening a store batch). */
+void server_commit_within(struct server *srv, int64_t delay_ms);
+int64_t server_mono_ms(void); /* monotonic milliseconds */
 /* Commit the open batch now and answer everything waiting on it. */
 void server_commit(struct server *srv);
 
@@ -256,9 +278,15 @@ uint32_t server_auth_check_spk(const Sotto__SignedPrekey *spk, const uint8_t *de
 void server_route_drain(struct conn *c);
 /* server-route.c: a conn is going away; forget what was pushed to it. */
 void server_route_conn_gone(struct conn *c);
-/* server-route.c: the commit timer fired; store pending envelopes and answer. */
+/* server-route.c: 1 if envelopes are due for writing (the commit must open a batch). */
+int server_route_due(struct server *srv);
+/* server-route.c: the commit timer fired; store what is due, in the open batch. */
 int server_route_commit(struct server *srv);
 /* server-route.c: answer what waited for the commit (committed: it succeeded). */
 void server_route_after_commit(struct server *srv, int committed);
+/* server-route.c: arm the commit timer for the next envelope to fall due. */
+void server_route_rearm(struct server *srv);
+/* server-route.c: drop every envelope still in memory (the server is being freed). */
+void server_route_free(struct server *srv);
 
 #endif
