@@ -22,11 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/util.h"
 #include "src/log.h"
 #include "src/server.h"
 
-#define RECENT_KEY_MAX  (2 * (PROTO_USERNAME_MAX + 1) + PROTO_MSG_ID_BYTES)
 #define PENDING_KEY_MAX (PROTO_USERNAME_MAX + 1 + PROTO_MSG_ID_BYTES)
+#define STORED_MIN_KEYS 65536 /* the store filter's smallest size */
 
 /* "name\0msg_id": the index key of a pending envelope for its recipient. */
 static size_t
@@ -40,26 +41,11 @@ route_pending_key(uint8_t key[PENDING_KEY_MAX], const char *recipient,
 	return n + PROTO_MSG_ID_BYTES;
 }
 
-/* "sender\0recipient\0msg_id": the key of a recently acknowledged envelope. */
-static size_t
-route_recent_key(uint8_t key[RECENT_KEY_MAX], const char *sender, const char *recipient,
+static void
+route_fp(struct server *srv, uint8_t fp[IDSET_FP_BYTES], const char *recipient, const char *sender,
         const uint8_t msg_id[PROTO_MSG_ID_BYTES])
 {
-	size_t a = strlen(sender) + 1, b = strlen(recipient) + 1;
-
-	memcpy(key, sender, a);
-	memcpy(key + a, recipient, b);
-	memcpy(key + a + b, msg_id, PROTO_MSG_ID_BYTES);
-	return a + b + PROTO_MSG_ID_BYTES;
-}
-
-static size_t
-route_recent_keylen(const uint8_t *key)
-{
-	size_t a = strlen((const char *)key) + 1;
-	size_t b = strlen((const char *)key + a) + 1;
-
-	return a + b + PROTO_MSG_ID_BYTES;
+	idset_fingerprint(fp, srv->fp_key, recipient, sender, msg_id, PROTO_MSG_ID_BYTES);
 }
 
 /* Remember an acknowledged envelope, forgetting the oldest past SERVER_RECENT_MAX. */
@@ -67,29 +53,26 @@ static void
 route_recent_add(struct server *srv, const char *sender, const char *recipient,
         const uint8_t msg_id[PROTO_MSG_ID_BYTES])
 {
-	uint8_t *slot = srv->recent_ring[srv->recent_next];
-	size_t n;
+	uint8_t fp[IDSET_FP_BYTES];
 
-	if (slot[0] != '\0')
-		hmap_del(srv->recent, slot, route_recent_keylen(slot));
-	n = route_recent_key(slot, sender, recipient, msg_id);
-	if (hmap_put(srv->recent, slot, n, (void *)1, NULL) != 0)
-		slot[0] = '\0';
-	srv->recent_next = (srv->recent_next + 1) % SERVER_RECENT_MAX;
+	route_fp(srv, fp, recipient, sender, msg_id);
+	if (idring_add(srv->recent, fp) != 0)
+		log_warn("cannot remember an acknowledged envelope: out of memory");
 }
 
 static int
 route_recent_has(struct server *srv, const char *sender, const char *recipient,
         const uint8_t msg_id[PROTO_MSG_ID_BYTES])
 {
-	uint8_t key[RECENT_KEY_MAX];
-	size_t n = route_recent_key(key, sender, recipient, msg_id);
+	uint8_t fp[IDSET_FP_BYTES];
 
-	return hmap_get(srv->recent, key, n) != NULL;
+	route_fp(srv, fp, recipient, sender, msg_id);
+	return idring_has(srv->recent, fp);
 }
 
 /*
- * 1 if recipient already holds sender's msg_id, queued or acknowledged.  Only
+ * 1 if recipient already holds sender's msg_id in the store, queued or
+ * acknowledged.  The filter answers most of these without the store.  Only
  * asked before a live push: the commit would notice the duplicate too, but
  * only after the copy had gone out.
  */
@@ -97,14 +80,85 @@ static int
 route_stored(struct server *srv, const char *recipient, const char *sender,
         const uint8_t msg_id[PROTO_MSG_ID_BYTES])
 {
+	uint8_t fp[IDSET_FP_BYTES];
 	int found = 0;
 
+	route_fp(srv, fp, recipient, sender, msg_id);
+	if (!idbloom_maybe(srv->stored, fp))
+		return 0;
 	if (store_queue_has(srv->store, recipient, sender, msg_id, &found) != 0) {
 		log_warn("%s: cannot look up an envelope: %s", recipient,
 		        store_last_error(srv->store));
 		return 0;
 	}
 	return found;
+}
+
+static int
+route_stored_load_one(void *arg, const char *recipient, const char *sender,
+        const uint8_t msg_id[STORE_MSG_ID_BYTES])
+{
+	struct server *srv = arg;
+	uint8_t fp[IDSET_FP_BYTES];
+
+	route_fp(srv, fp, recipient, sender, msg_id);
+	idbloom_add(srv->stored, fp);
+	return 0;
+}
+
+static int
+route_count_one(void *arg, const char *recipient, const char *sender,
+        const uint8_t msg_id[STORE_MSG_ID_BYTES])
+{
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+/* (Re)build the store filter, sized for twice what the store holds now. */
+static int
+route_stored_load(struct server *srv)
+{
+	struct idbloom *old = srv->stored;
+	size_t n = 0;
+	int r;
+
+	if ((r = store_queue_keys(srv->store, route_count_one, &n)) != 0)
+		goto fail;
+	if ((r = idbloom_new(&srv->stored, 2 * n > STORED_MIN_KEYS ? 2 * n : STORED_MIN_KEYS)) !=
+	        0) {
+		srv->stored = old;
+		return r;
+	}
+	if ((r = store_queue_keys(srv->store, route_stored_load_one, srv)) != 0) {
+		idbloom_free(srv->stored);
+		srv->stored = old;
+		goto fail;
+	}
+	idbloom_free(old);
+	log_debug("duplicate filter: %zu envelopes in the store", n);
+	return 0;
+fail:
+	log_error("cannot read the queue's envelope ids: %s", store_last_error(srv->store));
+	return r;
+}
+
+int
+server_route_init(struct server *srv)
+{
+	int r;
+
+	sotto_random(srv->fp_key, sizeof(srv->fp_key));
+	if ((r = idring_new(&srv->recent, SERVER_RECENT_MAX)) != 0)
+		return r;
+	return route_stored_load(srv);
+}
+
+void
+server_route_prune(struct server *srv)
+{
+	/* Past its size the filter answers "maybe" too often: start again from the store. */
+	if (idbloom_count(srv->stored) > idbloom_capacity(srv->stored))
+		(void)route_stored_load(srv);
 }
 
 static void
@@ -543,7 +597,7 @@ route_deliver_ack(struct conn *c, uint64_t id, const Sotto__Frame *f)
 	struct commit_wait *w;
 	struct srv_user *u;
 	struct pending *p;
-	size_t i, n = 0, nrv = 0, nrc = 0, keylen;
+	size_t i, n = 0, nrv = 0, nrc = 0, ndel = 0, keylen;
 	int64_t now_ms = server_now_ms();
 	int r;
 
@@ -578,12 +632,18 @@ route_deliver_ack(struct conn *c, uint64_t id, const Sotto__Frame *f)
 		}
 		memcpy(ids[n++], da->msg_ids[i].data, STORE_MSG_ID_BYTES);
 	}
-	if (n > 0) {
+	/*
+	 * Only rows this connection was sent can go (seq <= drain_seq): when it
+	 * was sent none that are left, the ids are receipts it had live, or
+	 * unknown.
+	 */
+	if (n > 0 && c->stored_out > 0) {
 		if ((r = server_batch(srv)) != 0 ||
 		        (r = store_queue_delete(srv->store, c->user->name,
 		                 (const uint8_t(*)[STORE_MSG_ID_BYTES])ids, n, c->drain_seq,
-		                 server_now(), &rc, &nrc)) != 0)
+		                 server_now(), &rc, &nrc, &ndel)) != 0)
 			goto out;
+		c->stored_out -= ndel < c->stored_out ? ndel : c->stored_out;
 		/* Rows from several senders may share an id: room for every receipt. */
 		if (nrc > da->n_msg_ids + 1 - nrv) {
 			if ((nv = realloc(rv, (nrv + nrc) * sizeof(*rv))) == NULL) {
@@ -643,6 +703,8 @@ route_write(struct server *srv, struct pending *p)
 	uint64_t seq;
 	int dup, r;
 
+	uint8_t fp[IDSET_FP_BYTES];
+
 	TAILQ_INSERT_TAIL(&srv->committing, p, entry);
 	r = store_queue_push(srv->store, p->recipient->name, STORE_KIND_ENVELOPE, p->sender->name,
 	        p->msg_id, p->timestamp_ms, p->sealed, p->sealed_len, &seq, &dup);
@@ -653,14 +715,18 @@ route_write(struct server *srv, struct pending *p)
 		        store_last_error(srv->store));
 		return r;
 	}
+	route_fp(srv, fp, p->recipient->name, p->sender->name, p->msg_id);
+	idbloom_add(srv->stored, fp);
 	/*
 	 * A live connection has everything queued before this row, so its drain
 	 * may skip it.  One that is not live may still owe older rows written
 	 * while this one waited: it gets this one again rather than lose those.
 	 */
 	if (p->pushed_serial != 0 && (c = server_conn_by_serial(srv, p->pushed_serial)) != NULL &&
-	        c->live && seq != 0 && c->drain_seq < seq)
+	        c->live && seq != 0 && c->drain_seq < seq) {
 		c->drain_seq = seq;
+		c->stored_out++;
+	}
 	return 0;
 }
 
@@ -704,9 +770,15 @@ route_kick(struct srv_user *u, struct conn **kick, size_t *nkick, size_t cap)
 void
 server_route_after_commit(struct server *srv, int committed)
 {
-	struct conn *kick[64];
+	struct conn *kick[64], *c;
 	struct pending *p;
 	size_t i, nkick = 0;
+
+	/* Deletions were rolled back too: what was sent may be in the store again. */
+	if (!committed) {
+		TAILQ_FOREACH(c, &srv->conns, entry)
+		c->stored_out = SIZE_MAX / 2;
+	}
 
 	while ((p = TAILQ_FIRST(&srv->committing)) != NULL) {
 		TAILQ_REMOVE(&srv->committing, p, entry);
@@ -795,6 +867,7 @@ route_drain_cb(void *arg, const struct store_msg *m)
 	else
 		route_push_delivered(c, m->peer, m->msg_id, m->timestamp_ms);
 	c->drain_seq = m->seq;
+	c->stored_out++;
 	d->n++;
 	if (server_conn_outlen(c) >= c->srv->cfg->output_high_water)
 		return 1;

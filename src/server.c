@@ -919,6 +919,7 @@ server_prune_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (server_batch(srv) == 0 && store_prune(srv->store, server_now()) != 0)
 		log_warn("cannot prune the store: %s", store_last_error(srv->store));
+	server_route_prune(srv);
 }
 
 int
@@ -1106,10 +1107,11 @@ server_new(struct server **out, struct event_base *base, struct config *cfg, str
 	TAILQ_INIT(&srv->commit_waits);
 	if (hmap_new(&srv->users) != 0 || hmap_new(&srv->by_serial) != 0 ||
 	        hmap_new(&srv->addrs) != 0 || hmap_new(&srv->blocks) != 0 ||
-	        hmap_new(&srv->pending_idx) != 0 || hmap_new(&srv->recent) != 0)
+	        hmap_new(&srv->pending_idx) != 0)
 		goto out;
-	if ((srv->recent_ring = calloc(SERVER_RECENT_MAX, sizeof(*srv->recent_ring))) == NULL)
+	if ((r = server_route_init(srv)) != 0)
 		goto out;
+	r = SOTTO_ERR_NOMEM;
 	if ((srv->reap_ev = event_new(base, -1, 0, server_reap_cb, srv)) == NULL ||
 	        (srv->flush_ev = event_new(base, -1, 0, server_flush_cb, srv)) == NULL ||
 	        (srv->commit_ev = evtimer_new(base, server_commit_cb, srv)) == NULL ||
@@ -1267,8 +1269,8 @@ server_free(struct server *srv)
 	hmap_free(srv->by_serial);
 	hmap_free(srv->blocks);
 	hmap_free(srv->pending_idx);
-	hmap_free(srv->recent);
-	free(srv->recent_ring);
+	idring_free(srv->recent);
+	idbloom_free(srv->stored);
 	if (srv->reap_ev != NULL)
 		event_free(srv->reap_ev);
 	if (srv->flush_ev != NULL)

@@ -34,6 +34,7 @@
 #include "crypto/err.h"
 #include "src/frame.h"
 #include "src/hmap.h"
+#include "src/idset.h"
 #include "src/proto.h"
 #include "src/server-config.h"
 #include "src/store.h"
@@ -91,6 +92,7 @@ struct conn {
 	uint64_t drain_seq;        /* highest queue seq pushed to this conn */
 	size_t dispatching;        /* nested in readcb: defer frees */
 	int read_paused;           /* output over the high-water mark: requests wait */
+	size_t stored_out;         /* queue rows pushed to this conn and maybe not yet deleted */
 	int64_t slow_ack_until_ms; /* monotonic: pushes are written without waiting for DeliverAck */
 	int lingering;             /* CONN_CLOSING, flushed and write side shut: waiting for EOF */
 };
@@ -180,14 +182,13 @@ struct server {
 	struct conn_list dirty; /* conns with output for this pass's flush */
 	size_t n_conns;
 	uint64_t next_serial;
-	struct hmap *users;       /* name -> struct srv_user */
-	struct hmap *by_serial;   /* serial -> struct conn */
-	struct hmap *addrs;       /* address -> struct addr_slot */
-	struct hmap *blocks;      /* "blocker\0blocked" -> (void *)1 */
-	struct hmap *pending_idx; /* "recipient\0msg_id" -> struct pending */
-	struct hmap *recent;      /* "sender\0recipient\0msg_id" of recently acked */
-	uint8_t (*recent_ring)[2 * (PROTO_USERNAME_MAX + 1) + PROTO_MSG_ID_BYTES];
-	size_t recent_next;
+	struct hmap *users;             /* name -> struct srv_user */
+	struct hmap *by_serial;         /* serial -> struct conn */
+	struct hmap *addrs;             /* address -> struct addr_slot */
+	struct hmap *blocks;            /* "blocker\0blocked" -> (void *)1 */
+	struct hmap *pending_idx;       /* "recipient\0msg_id" -> struct pending */
+	struct idring *recent;          /* envelopes acknowledged before they were written */
+	struct idbloom *stored;         /* envelopes the store may hold (queued or tombstoned) */
 	struct pending_list pending;    /* for the next commit */
 	struct pending_list inflight;   /* pushed live, waiting for DeliverAck */
 	struct pending_list committing; /* written in the transaction being committed */
@@ -203,6 +204,8 @@ struct server {
 	int commit_all; /* the next commit writes every pending envelope, however young */
 	int stopping;
 	uint64_t stat_routed;
+
+	uint8_t fp_key[IDSET_KEY_BYTES]; /* for the fingerprints in recent and stored */
 };
 
 /* A request handler: reply exactly once (or close), return 0 or a negative code. */
@@ -286,6 +289,10 @@ int server_route_commit(struct server *srv);
 void server_route_after_commit(struct server *srv, int committed);
 /* server-route.c: arm the commit timer for the next envelope to fall due. */
 void server_route_rearm(struct server *srv);
+/* server-route.c: the duplicate-check sets, filled from the store. */
+int server_route_init(struct server *srv) SOTTO_WUR;
+/* server-route.c: rebuild the filter over the store if it outgrew its size (hourly). */
+void server_route_prune(struct server *srv);
 /* server-route.c: drop every envelope still in memory (the server is being freed). */
 void server_route_free(struct server *srv);
 
