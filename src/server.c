@@ -127,7 +127,7 @@ server_conn_dirty(struct conn *c)
 
 	if (c->dirty || c->state == CONN_DEAD)
 		return;
-	if (TAILQ_EMPTY(&srv->dirty))
+	if (TAILQ_EMPTY(&srv->dirty) && !srv->flushing)
 		event_active(srv->flush_ev, EV_TIMEOUT, 0);
 	TAILQ_INSERT_TAIL(&srv->dirty, c, dirty_entry);
 	c->dirty = 1;
@@ -230,7 +230,7 @@ server_conn_close(struct conn *c)
 	if (c->wev != NULL)
 		event_del(c->wev);
 	if (c->dirty) {
-		TAILQ_REMOVE(&srv->dirty, c, dirty_entry);
+		TAILQ_REMOVE(c->dirty == 2 ? &srv->flushing_now : &srv->dirty, c, dirty_entry);
 		c->dirty = 0;
 	}
 	if (c->timer != NULL)
@@ -665,7 +665,7 @@ server_conn_read(struct conn *c)
 static void
 server_conn_written(struct conn *c)
 {
-	size_t len = evbuffer_get_length(c->out);
+	size_t len = server_conn_outlen(c);
 
 	if (c->state == CONN_CLOSING) {
 		if (len == 0)
@@ -723,18 +723,31 @@ server_conn_flush(struct conn *c)
 		server_conn_idle_buffers(c);
 }
 
-/* End of the loop pass: every connection with output writes it once. */
+/*
+ * End of the loop pass: every connection with output writes it once.  One
+ * refilled meanwhile (a queue drain that goes on as fast as its reader reads)
+ * waits for the next pass, after the sockets have been read: otherwise a fast
+ * reader with a long queue would keep the loop from everyone else.
+ */
 static void
 server_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
+	static const struct timeval now = {0, 0};
 	struct server *srv = arg;
 	struct conn *c;
 
-	while ((c = TAILQ_FIRST(&srv->dirty)) != NULL) {
-		TAILQ_REMOVE(&srv->dirty, c, dirty_entry);
+	TAILQ_CONCAT(&srv->flushing_now, &srv->dirty, dirty_entry);
+	TAILQ_FOREACH(c, &srv->flushing_now, dirty_entry)
+	c->dirty = 2;
+	srv->flushing = 1;
+	while ((c = TAILQ_FIRST(&srv->flushing_now)) != NULL) {
+		TAILQ_REMOVE(&srv->flushing_now, c, dirty_entry);
 		c->dirty = 0;
 		server_conn_flush(c);
 	}
+	srv->flushing = 0;
+	if (!TAILQ_EMPTY(&srv->dirty))
+		event_add(srv->flush_ev, &now);
 }
 
 static void
@@ -1101,6 +1114,7 @@ server_new(struct server **out, struct event_base *base, struct config *cfg, str
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->dead);
 	TAILQ_INIT(&srv->dirty);
+	TAILQ_INIT(&srv->flushing_now);
 	TAILQ_INIT(&srv->pending);
 	TAILQ_INIT(&srv->inflight);
 	TAILQ_INIT(&srv->committing);

@@ -75,7 +75,7 @@ struct conn {
 	struct event *wev;    /* writable: armed only while the socket is full */
 	struct evbuffer *in;  /* plaintext read and not yet framed */
 	struct evbuffer *out; /* frames for the next flush */
-	int dirty;            /* on server.dirty */
+	int dirty;            /* 1 on server.dirty, 2 on server.flushing_now */
 	int want_write;       /* OpenSSL waits for the socket to take more */
 	enum conn_state state;
 	struct addr_slot *slot; /* this peer address's counters */
@@ -179,7 +179,9 @@ struct server {
 	size_t n_listeners;
 	struct conn_list conns;
 	struct conn_list dead;
-	struct conn_list dirty; /* conns with output for this pass's flush */
+	struct conn_list dirty;        /* conns with output for the next flush */
+	struct conn_list flushing_now; /* those the running flush has yet to write */
+	int flushing;
 	size_t n_conns;
 	uint64_t next_serial;
 	struct hmap *users;             /* name -> struct srv_user */
