@@ -73,6 +73,7 @@ static const struct config_key config_keys[] = {
         CONFIG_U32(file_ttl, CONFIG_T_SECONDS, 1, 365 * 86400),
         CONFIG_U32(max_group_members, CONFIG_T_COUNT, 2, 10000),
         CONFIG_U32(max_groups_per_user, CONFIG_T_COUNT, 1, 100000),
+        CONFIG_U32(live_wait_ms, CONFIG_T_COUNT, 0, 60000),
         CONFIG_STR(admins, CONFIG_T_ADMINS),
         CONFIG_STR(log_level, CONFIG_T_LOG_LEVEL),
         CONFIG_STR(syslog, CONFIG_T_BOOL),
@@ -627,6 +628,7 @@ config_init(struct config *cfg)
 	cfg->file_ttl = CONFIG_DEFAULT_FILE_TTL;
 	cfg->max_group_members = 1000;
 	cfg->max_groups_per_user = 500;
+	cfg->live_wait_ms = 200;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->syslog = 0;
 	if ((cfg->state_dir = strdup(CONFIG_DEFAULT_STATE_DIR)) == NULL)

@@ -72,6 +72,7 @@ struct config {
 	uint32_t file_ttl;            /* seconds a blob is kept after its upload began */
 	uint32_t max_group_members;   /* members per group, the owner included */
 	uint32_t max_groups_per_user; /* groups one user may be a member of */
+	uint32_t live_wait_ms;        /* for a DeliverAck before a pushed envelope is written */
 	char **admins;
 	size_t n_admins;
 	enum log_level log_level;

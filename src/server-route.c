@@ -2,11 +2,14 @@
  * Routing sealed envelopes: Send, SendMulti, DeliverAck, live pushes and the
  * queue drain.
  *
- * An envelope first lives in memory as a struct pending for at most one
- * commit window.  If its online recipient acknowledges it within the window
- * it never touches the disk; otherwise the commit writes it to the
- * recipient's queue.  The sender's Ack waits for whichever comes first, so an
- * Ack always means "the recipient has it, or it is durably queued".
+ * An envelope first lives in memory as a struct pending.  One pushed to its
+ * online recipient waits on server.inflight for the recipient's DeliverAck,
+ * for up to live_wait_ms: acknowledged in that time, it never touches the
+ * disk.  Any other, and one that waited that long, is written to the
+ * recipient's queue at the next commit (server.pending).  The sender's Ack
+ * waits for whichever comes first, so an Ack always means "the recipient has
+ * it, or it is durably queued".  A resend that arrives while the first copy is
+ * in memory is answered together with it.
  *
  * A connection is "live" once its queue is drained: new envelopes are pushed
  * as they arrive.  When its output passes the high-water mark it stops being
@@ -19,11 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/util.h"
 #include "src/log.h"
 #include "src/server.h"
 
-#define RECENT_KEY_MAX  (2 * (PROTO_USERNAME_MAX + 1) + PROTO_MSG_ID_BYTES)
 #define PENDING_KEY_MAX (PROTO_USERNAME_MAX + 1 + PROTO_MSG_ID_BYTES)
+#define STORED_MIN_KEYS 65536 /* the store filter's smallest size */
 
 /* "name\0msg_id": the index key of a pending envelope for its recipient. */
 static size_t
@@ -37,26 +41,11 @@ route_pending_key(uint8_t key[PENDING_KEY_MAX], const char *recipient,
 	return n + PROTO_MSG_ID_BYTES;
 }
 
-/* "sender\0recipient\0msg_id": the key of a recently acknowledged envelope. */
-static size_t
-route_recent_key(uint8_t key[RECENT_KEY_MAX], const char *sender, const char *recipient,
+static void
+route_fp(struct server *srv, uint8_t fp[IDSET_FP_BYTES], const char *recipient, const char *sender,
         const uint8_t msg_id[PROTO_MSG_ID_BYTES])
 {
-	size_t a = strlen(sender) + 1, b = strlen(recipient) + 1;
-
-	memcpy(key, sender, a);
-	memcpy(key + a, recipient, b);
-	memcpy(key + a + b, msg_id, PROTO_MSG_ID_BYTES);
-	return a + b + PROTO_MSG_ID_BYTES;
-}
-
-static size_t
-route_recent_keylen(const uint8_t *key)
-{
-	size_t a = strlen((const char *)key) + 1;
-	size_t b = strlen((const char *)key + a) + 1;
-
-	return a + b + PROTO_MSG_ID_BYTES;
+	idset_fingerprint(fp, srv->fp_key, recipient, sender, msg_id, PROTO_MSG_ID_BYTES);
 }
 
 /* Remember an acknowledged envelope, forgetting the oldest past SERVER_RECENT_MAX. */
@@ -64,29 +53,26 @@ static void
 route_recent_add(struct server *srv, const char *sender, const char *recipient,
         const uint8_t msg_id[PROTO_MSG_ID_BYTES])
 {
-	uint8_t *slot = srv->recent_ring[srv->recent_next];
-	size_t n;
+	uint8_t fp[IDSET_FP_BYTES];
 
-	if (slot[0] != '\0')
-		hmap_del(srv->recent, slot, route_recent_keylen(slot));
-	n = route_recent_key(slot, sender, recipient, msg_id);
-	if (hmap_put(srv->recent, slot, n, (void *)1, NULL) != 0)
-		slot[0] = '\0';
-	srv->recent_next = (srv->recent_next + 1) % SERVER_RECENT_MAX;
+	route_fp(srv, fp, recipient, sender, msg_id);
+	if (idring_add(srv->recent, fp) != 0)
+		log_warn("cannot remember an acknowledged envelope: out of memory");
 }
 
 static int
 route_recent_has(struct server *srv, const char *sender, const char *recipient,
         const uint8_t msg_id[PROTO_MSG_ID_BYTES])
 {
-	uint8_t key[RECENT_KEY_MAX];
-	size_t n = route_recent_key(key, sender, recipient, msg_id);
+	uint8_t fp[IDSET_FP_BYTES];
 
-	return hmap_get(srv->recent, key, n) != NULL;
+	route_fp(srv, fp, recipient, sender, msg_id);
+	return idring_has(srv->recent, fp);
 }
 
 /*
- * 1 if recipient already holds sender's msg_id, queued or acknowledged.  Only
+ * 1 if recipient already holds sender's msg_id in the store, queued or
+ * acknowledged.  The filter answers most of these without the store.  Only
  * asked before a live push: the commit would notice the duplicate too, but
  * only after the copy had gone out.
  */
@@ -94,14 +80,85 @@ static int
 route_stored(struct server *srv, const char *recipient, const char *sender,
         const uint8_t msg_id[PROTO_MSG_ID_BYTES])
 {
+	uint8_t fp[IDSET_FP_BYTES];
 	int found = 0;
 
+	route_fp(srv, fp, recipient, sender, msg_id);
+	if (!idbloom_maybe(srv->stored, fp))
+		return 0;
 	if (store_queue_has(srv->store, recipient, sender, msg_id, &found) != 0) {
 		log_warn("%s: cannot look up an envelope: %s", recipient,
 		        store_last_error(srv->store));
 		return 0;
 	}
 	return found;
+}
+
+static int
+route_stored_load_one(void *arg, const char *recipient, const char *sender,
+        const uint8_t msg_id[STORE_MSG_ID_BYTES])
+{
+	struct server *srv = arg;
+	uint8_t fp[IDSET_FP_BYTES];
+
+	route_fp(srv, fp, recipient, sender, msg_id);
+	idbloom_add(srv->stored, fp);
+	return 0;
+}
+
+static int
+route_count_one(void *arg, const char *recipient, const char *sender,
+        const uint8_t msg_id[STORE_MSG_ID_BYTES])
+{
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+/* (Re)build the store filter, sized for twice what the store holds now. */
+static int
+route_stored_load(struct server *srv)
+{
+	struct idbloom *old = srv->stored;
+	size_t n = 0;
+	int r;
+
+	if ((r = store_queue_keys(srv->store, route_count_one, &n)) != 0)
+		goto fail;
+	if ((r = idbloom_new(&srv->stored, 2 * n > STORED_MIN_KEYS ? 2 * n : STORED_MIN_KEYS)) !=
+	        0) {
+		srv->stored = old;
+		return r;
+	}
+	if ((r = store_queue_keys(srv->store, route_stored_load_one, srv)) != 0) {
+		idbloom_free(srv->stored);
+		srv->stored = old;
+		goto fail;
+	}
+	idbloom_free(old);
+	log_debug("duplicate filter: %zu envelopes in the store", n);
+	return 0;
+fail:
+	log_error("cannot read the queue's envelope ids: %s", store_last_error(srv->store));
+	return r;
+}
+
+int
+server_route_init(struct server *srv)
+{
+	int r;
+
+	sotto_random(srv->fp_key, sizeof(srv->fp_key));
+	if ((r = idring_new(&srv->recent, SERVER_RECENT_MAX)) != 0)
+		return r;
+	return route_stored_load(srv);
+}
+
+void
+server_route_prune(struct server *srv)
+{
+	/* Past its size the filter answers "maybe" too often: start again from the store. */
+	if (idbloom_count(srv->stored) > idbloom_capacity(srv->stored))
+		(void)route_stored_load(srv);
 }
 
 static void
@@ -175,15 +232,36 @@ route_req_settle(
 		route_req_reply(srv, req);
 }
 
+/* Answer p's sender, and every resend that waited on p, alike. */
 static void
 route_pending_settle(struct server *srv, struct pending *p, int stored, uint32_t error)
 {
 	struct pending_req *req = p->req;
+	struct pending_dup *d;
 
-	if (req == NULL)
-		return;
 	p->req = NULL;
-	route_req_settle(srv, req, p->ack_index, stored, error);
+	if (req != NULL)
+		route_req_settle(srv, req, p->ack_index, stored, error);
+	while ((d = p->dups) != NULL) {
+		p->dups = d->next;
+		route_req_settle(srv, d->req, d->ack_index, stored, error);
+		free(d);
+	}
+}
+
+/* Forget p, which is on no list and answered. */
+static void
+route_pending_free(struct server *srv, struct pending *p)
+{
+	uint8_t key[PENDING_KEY_MAX];
+	size_t n;
+
+	if (p->indexed) {
+		n = route_pending_key(key, p->recipient->name, p->msg_id);
+		hmap_del(srv->pending_idx, key, n);
+	}
+	srv->pending_bytes -= p->sealed_len;
+	free(p);
 }
 
 /* Push one envelope to c as Deliver; a group envelope's bytes are group id || sealed. */
@@ -249,23 +327,91 @@ route_live(struct server *srv, struct srv_user *u)
 	return 1;
 }
 
-/* Tell sender that recipient has msg_id: live if it is listening, else queued. */
-static void
-route_receipt(struct server *srv, const char *sender, const char *recipient,
-        const uint8_t msg_id[PROTO_MSG_ID_BYTES], int64_t ts_ms)
-{
-	struct srv_user *u = server_user(srv, sender);
+/* A delivery receipt owed to sender; order keeps each sender's receipts in ack order. */
+struct route_receipt {
+	struct srv_user *sender;
+	size_t order;
+	uint8_t msg_id[PROTO_MSG_ID_BYTES];
+};
 
-	if (u == NULL || u->deleted)
-		return;
-	if (route_live(srv, u)) {
-		route_push_delivered(u->conn, recipient, msg_id, ts_ms);
-		return;
+static int
+route_receipt_cmp(const void *a, const void *b)
+{
+	const struct route_receipt *x = a, *y = b;
+	uintptr_t px = (uintptr_t)x->sender, py = (uintptr_t)y->sender;
+
+	if (px != py)
+		return px < py ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Push sender's n receipts as one Delivered frame. */
+static int
+route_push_receipts(
+        struct conn *c, const struct route_receipt *v, size_t n, const char *to, int64_t ts_ms)
+{
+	Sotto__DeliveryReceipt *rc = NULL, **rcp = NULL;
+	Sotto__Delivered d;
+	Sotto__Frame f;
+	size_t i;
+	int r;
+
+	if ((rc = calloc(n, sizeof(*rc))) == NULL || (rcp = calloc(n, sizeof(*rcp))) == NULL) {
+		r = SOTTO_ERR_NOMEM;
+		goto out;
 	}
-	if (server_batch(srv) != 0 || store_queue_push(srv->store, sender, STORE_KIND_DELIVERED,
-	                                      recipient, msg_id, ts_ms, NULL, 0, NULL, NULL) != 0)
-		log_warn("%s: cannot queue a delivery receipt: %s", sender,
-		        store_last_error(srv->store));
+	for (i = 0; i < n; i++) {
+		sotto__delivery_receipt__init(&rc[i]);
+		rc[i].msg_id = proto_bytes(v[i].msg_id, PROTO_MSG_ID_BYTES);
+		rc[i].to = proto_str(to);
+		rc[i].timestamp_ms = (uint64_t)ts_ms;
+		rcp[i] = &rc[i];
+	}
+	sotto__delivered__init(&d);
+	d.receipts = rcp;
+	d.n_receipts = n;
+	frame_init(&f, 0);
+	f.body_case = SOTTO__FRAME__BODY_DELIVERED;
+	f.delivered = &d;
+	r = server_send(c, &f);
+out:
+	free(rc);
+	free(rcp);
+	return r;
+}
+
+/*
+ * Tell each sender that recipient `to` has their envelopes: one Delivered
+ * frame per sender that is listening, else a receipt in its queue.  v is
+ * reordered.
+ */
+static void
+route_receipts(struct server *srv, struct route_receipt *v, size_t n, const char *to, int64_t ts_ms)
+{
+	struct srv_user *u;
+	size_t i, j, k;
+
+	if (n > 1)
+		qsort(v, n, sizeof(*v), route_receipt_cmp);
+	for (i = 0; i < n; i = j) {
+		u = v[i].sender;
+		for (j = i + 1; j < n && v[j].sender == u; j++)
+			;
+		if (u->deleted)
+			continue;
+		if (route_live(srv, u) &&
+		        route_push_receipts(u->conn, &v[i], j - i, to, ts_ms) == 0)
+			continue;
+		for (k = i; k < j; k++) {
+			if (server_batch(srv) != 0 ||
+			        store_queue_push(srv->store, u->name, STORE_KIND_DELIVERED, to,
+			                v[k].msg_id, ts_ms, NULL, 0, NULL, NULL) != 0) {
+				log_warn("%s: cannot queue a delivery receipt: %s", u->name,
+				        store_last_error(srv->store));
+				break;
+			}
+		}
+	}
 }
 
 static void route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_user *r,
@@ -300,7 +446,12 @@ route_one(struct conn *c, struct pending_req *req, size_t idx, const char *to,
 	route_enqueue(c, req, idx, r, sealed->data, sealed->len, 0);
 }
 
-/* Queue (and push, if it is live) data for recipient r of req (index idx, its Ack set up). */
+/*
+ * Queue (and push, if it is live) data for recipient r of req (index idx, its
+ * Ack set up).  A group envelope (data is group id || sealed) takes the same
+ * path as a direct one: pending or inflight, the same duplicate checks, and it
+ * keeps its kind when written.
+ */
 static void
 route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_user *r,
         const uint8_t *data, size_t len, int group)
@@ -309,6 +460,7 @@ route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_us
 	Sotto__Ack *ack = &req->acks[idx];
 	uint8_t key[PENDING_KEY_MAX];
 	struct pending *p, *orig;
+	struct pending_dup *d;
 	size_t keylen;
 	int hidden;
 
@@ -324,42 +476,70 @@ route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_us
 		route_req_settle(srv, req, idx, 1, 0);
 		return;
 	}
-	if ((p = calloc(1, sizeof(*p))) == NULL || (p->sealed = malloc(len)) == NULL) {
-		free(p);
+	keylen = route_pending_key(key, r->name, req->msg_id);
+	orig = hmap_get(srv->pending_idx, key, keylen);
+	if (orig != NULL && orig->sender == c->user) {
+		/* A resend while the first copy is in memory: answered with it. */
+		if ((d = malloc(sizeof(*d))) == NULL) {
+			route_req_settle(srv, req, idx, 0, SOTTO__ERROR_CODE__ERR_INTERNAL);
+			return;
+		}
+		d->req = req;
+		d->ack_index = idx;
+		d->next = orig->dups;
+		orig->dups = d;
+		return;
+	}
+	if ((p = malloc(sizeof(*p) + len)) == NULL) {
 		route_req_settle(srv, req, idx, 0, SOTTO__ERROR_CODE__ERR_INTERNAL);
 		return;
 	}
+	memset(p, 0, sizeof(*p));
 	p->req = req;
 	p->ack_index = idx;
 	p->recipient = r;
-	snprintf(p->sender, sizeof(p->sender), "%s", c->user->name);
+	p->sender = c->user;
 	memcpy(p->msg_id, req->msg_id, PROTO_MSG_ID_BYTES);
 	p->timestamp_ms = server_now_ms();
 	memcpy(p->sealed, data, len);
 	p->sealed_len = len;
 	p->group = group;
-	keylen = route_pending_key(key, r->name, p->msg_id);
-	orig = hmap_get(srv->pending_idx, key, keylen);
-	if (orig != NULL && strcmp(orig->sender, p->sender) == 0) {
-		/* A resend inside the window: settle with the original at the commit. */
-		p->acked = 1;
-	} else {
+	/*
+	 * Another sender's envelope under the same id stays out of the index,
+	 * which a DeliverAck (naming only the id) could not tell apart: it goes
+	 * through the queue.
+	 */
+	if (orig == NULL) {
 		if (hmap_put(srv->pending_idx, key, keylen, p, NULL) != 0) {
-			free(p->sealed);
 			free(p);
 			route_req_settle(srv, req, idx, 0, SOTTO__ERROR_CODE__ERR_INTERNAL);
 			return;
 		}
-		if (route_live(srv, r) &&
-		        route_push_deliver(r->conn, p->sender, p->msg_id, p->timestamp_ms,
-		                p->sealed, p->sealed_len, p->group) == 0)
-			p->pushed_serial = r->conn->serial;
-		else
-			r->unpushed++;
+		p->indexed = 1;
 	}
-	TAILQ_INSERT_TAIL(&srv->pending, p, entry);
 	srv->pending_bytes += p->sealed_len;
 	srv->stat_routed++;
+	if (p->indexed && route_live(srv, r) &&
+	        route_push_deliver(r->conn, p->sender->name, p->msg_id, p->timestamp_ms, p->sealed,
+	                p->sealed_len, p->group) == 0) {
+		p->pushed_serial = r->conn->serial;
+		p->pushed_ms = server_mono_ms();
+		/*
+		 * A recipient that let an envelope wait out live_wait_ms lately
+		 * would only hold up its senders' Acks: its envelopes are written
+		 * at once (it still has them live).
+		 */
+		if (p->pushed_ms >= r->conn->slow_ack_until_ms) {
+			p->inflight = 1;
+			TAILQ_INSERT_TAIL(&srv->inflight, p, entry);
+			server_commit_within(srv, srv->cfg->live_wait_ms);
+			return;
+		}
+	} else {
+		r->unpushed++;
+	}
+	TAILQ_INSERT_TAIL(&srv->pending, p, entry);
+	server_commit_within(srv, srv->cfg->commit_window_ms);
 }
 
 static struct pending_req *
@@ -386,20 +566,15 @@ route_req_new(struct conn *c, uint64_t id, const ProtobufCBinaryData *msg_id, si
 	return req;
 }
 
-/* Make sure the commit timer runs; commit at once if the window holds too much. */
-static int
-route_arm_commit(struct server *srv)
+/* Write everything out at once if memory holds too much. */
+static void
+route_check_memory(struct server *srv)
 {
-	int r;
-
-	if ((r = server_batch(srv)) != 0)
-		return r;
 	if (srv->pending_bytes > SERVER_PENDING_MAX_BYTES) {
 		srv->commit_all = 1;
 		server_commit(srv);
 		srv->commit_all = 0;
 	}
-	return 0;
 }
 
 static int
@@ -407,17 +582,15 @@ route_send(struct conn *c, uint64_t id, const Sotto__Frame *f)
 {
 	const Sotto__Send *s = f->send;
 	struct pending_req *req;
-	int r;
 
 	if (s->msg_id.len != PROTO_MSG_ID_BYTES)
 		return server_send_error(
 		        c, id, SOTTO__ERROR_CODE__ERR_BAD_REQUEST, "msg_id must be 16 bytes", 0);
-	if ((r = server_batch(c->srv)) != 0)
-		return r;
 	if ((req = route_req_new(c, id, &s->msg_id, 1, 0)) == NULL)
 		return SOTTO_ERR_NOMEM;
 	route_one(c, req, 0, s->to, &s->sealed);
-	return route_arm_commit(c->srv);
+	route_check_memory(c->srv);
+	return 0;
 }
 
 static int
@@ -426,7 +599,6 @@ route_send_multi(struct conn *c, uint64_t id, const Sotto__Frame *f)
 	const Sotto__SendMulti *s = f->send_multi;
 	struct pending_req *req;
 	size_t i;
-	int r;
 
 	if (s->msg_id.len != PROTO_MSG_ID_BYTES)
 		return server_send_error(
@@ -434,8 +606,6 @@ route_send_multi(struct conn *c, uint64_t id, const Sotto__Frame *f)
 	if (s->n_recipients == 0 || s->n_recipients > PROTO_MAX_RECIPIENTS)
 		return server_send_error(c, id, SOTTO__ERROR_CODE__ERR_BAD_REQUEST,
 		        "between 1 and 1024 recipients", 0);
-	if ((r = server_batch(c->srv)) != 0)
-		return r;
 	if ((req = route_req_new(c, id, &s->msg_id, s->n_recipients, 1)) == NULL)
 		return SOTTO_ERR_NOMEM;
 	/* Hold the reply until every recipient is handled, even the ones settled at once. */
@@ -444,17 +614,19 @@ route_send_multi(struct conn *c, uint64_t id, const Sotto__Frame *f)
 		route_one(c, req, i, s->recipients[i]->to, &s->recipients[i]->sealed);
 	if (--req->outstanding == 0)
 		route_req_reply(c->srv, req);
-	return route_arm_commit(c->srv);
+	route_check_memory(c->srv);
+	return 0;
 }
 
+/* Take p off server.pending or server.inflight, whichever holds it. */
 static void
-route_pending_unlink(struct server *srv, struct pending *p)
+route_pending_remove(struct server *srv, struct pending *p)
 {
-	uint8_t key[PENDING_KEY_MAX];
-	size_t n = route_pending_key(key, p->recipient->name, p->msg_id);
-
-	if (hmap_get(srv->pending_idx, key, n) == p)
-		hmap_del(srv->pending_idx, key, n);
+	if (p->inflight)
+		TAILQ_REMOVE(&srv->inflight, p, entry);
+	else
+		TAILQ_REMOVE(&srv->pending, p, entry);
+	p->inflight = 0;
 }
 
 static int
@@ -463,11 +635,13 @@ route_deliver_ack(struct conn *c, uint64_t id, const Sotto__Frame *f)
 	struct server *srv = c->srv;
 	const Sotto__DeliverAck *da = f->deliver_ack;
 	uint8_t(*ids)[STORE_MSG_ID_BYTES] = NULL;
+	struct route_receipt *rv = NULL, *nv;
 	struct store_receipt *rc = NULL;
 	uint8_t key[PENDING_KEY_MAX];
 	struct commit_wait *w;
+	struct srv_user *u;
 	struct pending *p;
-	size_t i, n = 0, nrc = 0, keylen;
+	size_t i, n = 0, nrv = 0, nrc = 0, ndel = 0, keylen;
 	int64_t now_ms = server_now_ms();
 	int r;
 
@@ -477,38 +651,62 @@ route_deliver_ack(struct conn *c, uint64_t id, const Sotto__Frame *f)
 			        c, id, SOTTO__ERROR_CODE__ERR_BAD_REQUEST, "too many ids", 0);
 		return 0;
 	}
-	if ((ids = calloc(da->n_msg_ids + 1, sizeof(*ids))) == NULL)
-		return SOTTO_ERR_NOMEM;
-	if ((r = server_batch(srv)) != 0)
+	if ((ids = calloc(da->n_msg_ids + 1, sizeof(*ids))) == NULL ||
+	        (rv = calloc(da->n_msg_ids + 1, sizeof(*rv))) == NULL) {
+		r = SOTTO_ERR_NOMEM;
 		goto out;
+	}
 	for (i = 0; i < da->n_msg_ids; i++) {
 		if (da->msg_ids[i].len != PROTO_MSG_ID_BYTES)
 			continue;
 		keylen = route_pending_key(key, c->user->name, da->msg_ids[i].data);
-		p = hmap_get(srv->pending_idx, key, keylen);
-		if (p != NULL && !p->acked) {
-			/* The fast path: acknowledged inside the window, never written. */
-			p->acked = 1;
-			hmap_del(srv->pending_idx, key, keylen);
+		if ((p = hmap_get(srv->pending_idx, key, keylen)) != NULL) {
+			/* The fast path: acknowledged while in memory, never written. */
+			route_pending_remove(srv, p);
 			if (p->pushed_serial == 0 && p->recipient->unpushed > 0)
 				p->recipient->unpushed--;
 			route_pending_settle(srv, p, 1, 0);
-			route_recent_add(srv, p->sender, c->user->name, p->msg_id);
-			route_receipt(srv, p->sender, c->user->name, p->msg_id, now_ms);
+			route_recent_add(srv, p->sender->name, c->user->name, p->msg_id);
+			rv[nrv].sender = p->sender;
+			rv[nrv].order = nrv;
+			memcpy(rv[nrv].msg_id, p->msg_id, PROTO_MSG_ID_BYTES);
+			nrv++;
+			route_pending_free(srv, p);
 			continue;
 		}
 		memcpy(ids[n++], da->msg_ids[i].data, STORE_MSG_ID_BYTES);
 	}
-	if (n > 0) {
-		if ((r = store_queue_delete(srv->store, c->user->name,
-		             (const uint8_t(*)[STORE_MSG_ID_BYTES])ids, n, c->drain_seq,
-		             server_now(), &rc, &nrc)) != 0)
+	/*
+	 * Only rows this connection was sent can go (seq <= drain_seq): when it
+	 * was sent none that are left, the ids are receipts it had live, or
+	 * unknown.
+	 */
+	if (n > 0 && c->stored_out > 0) {
+		if ((r = server_batch(srv)) != 0 ||
+		        (r = store_queue_delete(srv->store, c->user->name,
+		                 (const uint8_t(*)[STORE_MSG_ID_BYTES])ids, n, c->drain_seq,
+		                 server_now(), &rc, &nrc, &ndel)) != 0)
 			goto out;
+		c->stored_out -= ndel < c->stored_out ? ndel : c->stored_out;
+		/* Rows from several senders may share an id: room for every receipt. */
+		if (nrc > da->n_msg_ids + 1 - nrv) {
+			if ((nv = realloc(rv, (nrv + nrc) * sizeof(*rv))) == NULL) {
+				r = SOTTO_ERR_NOMEM;
+				goto out;
+			}
+			rv = nv;
+		}
 		for (i = 0; i < nrc; i++) {
 			route_recent_add(srv, rc[i].sender, c->user->name, rc[i].msg_id);
-			route_receipt(srv, rc[i].sender, c->user->name, rc[i].msg_id, now_ms);
+			if ((u = server_user(srv, rc[i].sender)) == NULL)
+				continue;
+			rv[nrv].sender = u;
+			rv[nrv].order = nrv;
+			memcpy(rv[nrv].msg_id, rc[i].msg_id, PROTO_MSG_ID_BYTES);
+			nrv++;
 		}
 	}
+	route_receipts(srv, rv, nrv, c->user->name, now_ms);
 	if (id != 0) {
 		if ((w = calloc(1, sizeof(*w))) == NULL) {
 			r = SOTTO_ERR_NOMEM;
@@ -517,58 +715,87 @@ route_deliver_ack(struct conn *c, uint64_t id, const Sotto__Frame *f)
 		w->conn_serial = c->serial;
 		w->id = id;
 		TAILQ_INSERT_TAIL(&srv->commit_waits, w, entry);
+		if ((r = server_batch(srv)) != 0)
+			goto out;
 	}
 	r = 0;
 out:
 	free(ids);
+	free(rv);
 	free(rc);
 	return r;
 }
 
 int
-server_route_commit(struct server *srv)
+server_route_due(struct server *srv)
 {
-	int64_t now = server_now_ms(), window = srv->cfg->commit_window_ms;
-	struct pending *p;
+	struct pending *p = TAILQ_FIRST(&srv->inflight);
+
+	if (!TAILQ_EMPTY(&srv->pending))
+		return 1;
+	if (p == NULL)
+		return 0;
+	return srv->stopping || srv->commit_all ||
+	       server_mono_ms() - p->pushed_ms >= (int64_t)srv->cfg->live_wait_ms;
+}
+
+/* Write p to its recipient's queue in the open batch; it moves to server.committing. */
+static int
+route_write(struct server *srv, struct pending *p)
+{
 	struct conn *c;
 	uint64_t seq;
 	int dup, r;
 
-	TAILQ_FOREACH(p, &srv->pending, entry)
-	{
-		p->deferred = 0;
-		if (p->acked)
-			continue;
-		c = p->pushed_serial != 0 ? server_conn_by_serial(srv, p->pushed_serial) : NULL;
-		/*
-		 * The fast path: an envelope its live recipient already has gets one
-		 * full window for the DeliverAck before it is written.  Its sender's
-		 * Ack waits, so nothing unwritten is ever acknowledged.
-		 */
-		if (c != NULL && c->live && !srv->stopping && !srv->commit_all &&
-		        now - p->timestamp_ms < window) {
-			p->deferred = 1;
-			continue;
-		}
-		r = store_queue_push(srv->store, p->recipient->name,
-		        p->group ? STORE_KIND_GROUP : STORE_KIND_ENVELOPE, p->sender, p->msg_id,
-		        p->timestamp_ms, p->sealed, p->sealed_len, &seq, &dup);
-		if (r == SOTTO_ERR_NOTFOUND) {
-			/* The recipient was deleted within the window. */
-			continue;
-		}
-		if (r != 0) {
-			log_error("cannot queue an envelope for %s: %s", p->recipient->name,
-			        store_last_error(srv->store));
+	uint8_t fp[IDSET_FP_BYTES];
+
+	TAILQ_INSERT_TAIL(&srv->committing, p, entry);
+	r = store_queue_push(srv->store, p->recipient->name,
+	        p->group ? STORE_KIND_GROUP : STORE_KIND_ENVELOPE, p->sender->name, p->msg_id,
+	        p->timestamp_ms, p->sealed, p->sealed_len, &seq, &dup);
+	if (r == SOTTO_ERR_NOTFOUND)
+		return 0; /* the recipient was deleted meanwhile */
+	if (r != 0) {
+		log_error("cannot queue an envelope for %s: %s", p->recipient->name,
+		        store_last_error(srv->store));
+		return r;
+	}
+	route_fp(srv, fp, p->recipient->name, p->sender->name, p->msg_id);
+	idbloom_add(srv->stored, fp);
+	/*
+	 * A live connection has everything queued before this row, so its drain
+	 * may skip it.  One that is not live may still owe older rows written
+	 * while this one waited: it gets this one again rather than lose those.
+	 */
+	if (p->pushed_serial != 0 && (c = server_conn_by_serial(srv, p->pushed_serial)) != NULL &&
+	        c->live && seq != 0 && c->drain_seq < seq) {
+		c->drain_seq = seq;
+		c->stored_out++;
+	}
+	return 0;
+}
+
+int
+server_route_commit(struct server *srv)
+{
+	int64_t now = server_mono_ms(), wait = srv->cfg->live_wait_ms;
+	int all = srv->stopping || srv->commit_all;
+	struct pending *p;
+	struct conn *c;
+	int r;
+
+	while ((p = TAILQ_FIRST(&srv->pending)) != NULL) {
+		TAILQ_REMOVE(&srv->pending, p, entry);
+		if ((r = route_write(srv, p)) != 0)
 			return r;
-		}
-		/*
-		 * A live connection has everything queued before this row, so its drain
-		 * may skip it.  One that is not live may still owe older rows written
-		 * after a deferral: it gets this one again rather than lose those.
-		 */
-		if (c != NULL && c->live && seq != 0 && c->drain_seq < seq)
-			c->drain_seq = seq;
+	}
+	while ((p = TAILQ_FIRST(&srv->inflight)) != NULL && (all || now - p->pushed_ms >= wait)) {
+		TAILQ_REMOVE(&srv->inflight, p, entry);
+		p->inflight = 0;
+		if (!all && (c = server_conn_by_serial(srv, p->pushed_serial)) != NULL)
+			c->slow_ack_until_ms = now + SERVER_SLOW_ACK_MS;
+		if ((r = route_write(srv, p)) != 0)
+			return r;
 	}
 	return 0;
 }
@@ -588,33 +815,25 @@ route_kick(struct srv_user *u, struct conn **kick, size_t *nkick, size_t cap)
 void
 server_route_after_commit(struct server *srv, int committed)
 {
-	struct conn *kick[64];
-	struct pending_list kept;
+	struct conn *kick[64], *c;
 	struct pending *p;
-	size_t i, nkick = 0, kept_bytes = 0;
+	size_t i, nkick = 0;
 
-	TAILQ_INIT(&kept);
-	while ((p = TAILQ_FIRST(&srv->pending)) != NULL) {
-		TAILQ_REMOVE(&srv->pending, p, entry);
-		if (p->deferred) {
-			TAILQ_INSERT_TAIL(&kept, p, entry);
-			kept_bytes += p->sealed_len;
-			continue;
-		}
-		route_pending_unlink(srv, p);
-		if (!p->acked && p->pushed_serial == 0 && p->recipient->unpushed > 0)
+	/* Deletions were rolled back too: what was sent may be in the store again. */
+	if (!committed) {
+		TAILQ_FOREACH(c, &srv->conns, entry)
+		c->stored_out = SIZE_MAX / 2;
+	}
+
+	while ((p = TAILQ_FIRST(&srv->committing)) != NULL) {
+		TAILQ_REMOVE(&srv->committing, p, entry);
+		if (p->pushed_serial == 0 && p->recipient->unpushed > 0)
 			p->recipient->unpushed--;
 		route_pending_settle(
 		        srv, p, committed, committed ? 0 : SOTTO__ERROR_CODE__ERR_INTERNAL);
 		route_kick(p->recipient, kick, &nkick, sizeof(kick) / sizeof(kick[0]));
-		free(p->sealed);
-		free(p);
+		route_pending_free(srv, p);
 	}
-	TAILQ_CONCAT(&srv->pending, &kept, entry);
-	srv->pending_bytes = kept_bytes;
-	/* Deferred envelopes need the next commit to come. */
-	if (!TAILQ_EMPTY(&srv->pending) && server_batch(srv) != 0)
-		log_warn("cannot open the next store batch: %s", store_last_error(srv->store));
 	for (i = 0; i < nkick; i++) {
 		kick[i]->drain_queued = 0;
 		server_route_drain(kick[i]);
@@ -622,16 +841,56 @@ server_route_after_commit(struct server *srv, int committed)
 }
 
 void
-server_route_conn_gone(struct conn *c)
+server_route_rearm(struct server *srv)
 {
 	struct pending *p;
 
+	if (!TAILQ_EMPTY(&srv->pending))
+		server_commit_within(srv, srv->cfg->commit_window_ms);
+	else if ((p = TAILQ_FIRST(&srv->inflight)) != NULL)
+		server_commit_within(
+		        srv, p->pushed_ms + (int64_t)srv->cfg->live_wait_ms - server_mono_ms());
+}
+
+void
+server_route_conn_gone(struct conn *c)
+{
+	struct server *srv = c->srv;
+	struct pending *p, *next;
+
 	/* What was pushed to c but not acknowledged must reach the next connection. */
-	TAILQ_FOREACH(p, &c->srv->pending, entry)
-	{
-		if (p->pushed_serial == c->serial && !p->acked) {
+	for (p = TAILQ_FIRST(&srv->pending); p != NULL; p = TAILQ_NEXT(p, entry)) {
+		if (p->pushed_serial == c->serial) {
 			p->pushed_serial = 0;
 			p->recipient->unpushed++;
+		}
+	}
+	for (p = TAILQ_FIRST(&srv->inflight); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		if (p->pushed_serial != c->serial)
+			continue;
+		TAILQ_REMOVE(&srv->inflight, p, entry);
+		p->inflight = 0;
+		p->pushed_serial = 0;
+		p->recipient->unpushed++;
+		TAILQ_INSERT_TAIL(&srv->pending, p, entry);
+		server_commit_within(srv, srv->cfg->commit_window_ms);
+	}
+}
+
+void
+server_route_free(struct server *srv)
+{
+	struct pending_list *lists[] = {&srv->pending, &srv->inflight, &srv->committing};
+	struct pending *p;
+	size_t i;
+
+	/* Settling frees each request once its last envelope is answered. */
+	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		while ((p = TAILQ_FIRST(lists[i])) != NULL) {
+			TAILQ_REMOVE(lists[i], p, entry);
+			route_pending_settle(srv, p, 0, SOTTO__ERROR_CODE__ERR_INTERNAL);
+			route_pending_free(srv, p);
 		}
 	}
 }
@@ -653,6 +912,7 @@ route_drain_cb(void *arg, const struct store_msg *m)
 	else
 		route_push_delivered(c, m->peer, m->msg_id, m->timestamp_ms);
 	c->drain_seq = m->seq;
+	c->stored_out++;
 	d->n++;
 	if (server_conn_outlen(c) >= c->srv->cfg->output_high_water)
 		return 1;
@@ -699,10 +959,7 @@ server_route_send_group(struct conn *c, uint64_t id, const uint8_t msg_id[PROTO_
 	struct pending_req *req;
 	uint8_t *data;
 	size_t i, len = PROTO_GROUP_ID_BYTES + sealed->len;
-	int r;
 
-	if ((r = server_batch(c->srv)) != 0)
-		return r;
 	/* Stored and pushed as group id || sealed, so that the queue keeps the id. */
 	if ((data = malloc(len)) == NULL)
 		return SOTTO_ERR_NOMEM;
@@ -725,7 +982,8 @@ server_route_send_group(struct conn *c, uint64_t id, const uint8_t msg_id[PROTO_
 	free(data);
 	if (--req->outstanding == 0)
 		route_req_reply(c->srv, req);
-	return route_arm_commit(c->srv);
+	route_check_memory(c->srv);
+	return 0;
 }
 
 const struct server_handler server_route_handlers[] = {

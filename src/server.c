@@ -3,6 +3,16 @@
  * timers, the reaper that frees dead connections, and the store batch that
  * is committed once per commit window.  Request handlers live in
  * server-*.c; see server.h.
+ *
+ * Each connection is an OpenSSL SSL on a non-blocking socket with read-ahead,
+ * watched by one persistent read event.  A read pass takes what the socket
+ * holds with one read(2) and hands every whole frame to its handler.  Replies
+ * and pushes accumulate in the connection's output buffer, and one flush event
+ * at the end of the loop pass writes each such buffer with one SSL_write per
+ * 16 KiB.  A write event is armed only when the socket is full, so a busy
+ * connection costs no epoll_ctl(2) at all.  (bufferevent_openssl wrote one
+ * record and one write(2) per 1 KiB chunk of its output and armed and disarmed
+ * EPOLLOUT around every flush.)
  */
 #include "config.h"
 
@@ -20,7 +30,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 
 #include "crypto/util.h"
@@ -31,9 +40,8 @@
 
 static const struct server_handler *server_handlers[SERVER_MAX_BODY];
 
-static void server_read_cb(struct bufferevent *bev, void *arg);
-static void server_write_cb(struct bufferevent *bev, void *arg);
-static void server_event_cb(struct bufferevent *bev, short events, void *arg);
+static void server_read_frames(struct conn *c);
+static void server_conn_read(struct conn *c);
 
 int64_t
 server_now(void)
@@ -59,7 +67,7 @@ server_mono(void)
 	return (int64_t)ts.tv_sec;
 }
 
-static int64_t
+int64_t
 server_mono_ms(void)
 {
 	struct timespec ts;
@@ -107,9 +115,30 @@ server_conn_by_serial(struct server *srv, uint64_t serial)
 size_t
 server_conn_outlen(const struct conn *c)
 {
-	if (c->bev == NULL)
+	if (c->out == NULL)
 		return 0;
-	return evbuffer_get_length(bufferevent_get_output(c->bev));
+	return evbuffer_get_length(c->out);
+}
+
+/* c has output: put it on the list the end-of-pass flush writes. */
+static void
+server_conn_dirty(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	if (c->dirty || c->state == CONN_DEAD)
+		return;
+	if (TAILQ_EMPTY(&srv->dirty) && !srv->flushing)
+		event_active(srv->flush_ev, EV_TIMEOUT, 0);
+	TAILQ_INSERT_TAIL(&srv->dirty, c, dirty_entry);
+	c->dirty = 1;
+}
+
+/* Frames go nowhere once the connection is closed or has sent its last one. */
+static int
+server_conn_writable(const struct conn *c)
+{
+	return c->state != CONN_DEAD && c->state != CONN_HANDSHAKE && !c->lingering;
 }
 
 int
@@ -117,30 +146,33 @@ server_send(struct conn *c, const Sotto__Frame *f)
 {
 	int r;
 
-	if (c->state == CONN_DEAD || c->state == CONN_HANDSHAKE)
+	if (!server_conn_writable(c))
 		return SOTTO_ERR_CLOSED;
-	if ((r = frame_write(bufferevent_get_output(c->bev), f)) != 0)
+	if ((r = frame_write(c->out, f)) != 0)
 		log_warn("%s: cannot queue a %s frame: %s", c->peer, frame_body_name(f),
 		        sotto_strerror(r));
+	server_conn_dirty(c);
 	return r;
 }
 
 int
 server_send_error(struct conn *c, uint64_t id, uint32_t code, const char *msg, uint32_t retry_after)
 {
-	if (c->state == CONN_DEAD || c->state == CONN_HANDSHAKE)
+	if (!server_conn_writable(c))
 		return SOTTO_ERR_CLOSED;
 	log_debug("%s: request %llu: %s%s%s", c->peer, (unsigned long long)id,
 	        proto_error_name(code), msg != NULL ? ": " : "", msg != NULL ? msg : "");
-	return frame_write_error(bufferevent_get_output(c->bev), id, code, msg, retry_after);
+	server_conn_dirty(c);
+	return frame_write_error(c->out, id, code, msg, retry_after);
 }
 
 int
 server_send_ok(struct conn *c, uint64_t id)
 {
-	if (c->state == CONN_DEAD || c->state == CONN_HANDSHAKE)
+	if (!server_conn_writable(c))
 		return SOTTO_ERR_CLOSED;
-	return frame_write_ok(bufferevent_get_output(c->bev), id);
+	server_conn_dirty(c);
+	return frame_write_ok(c->out, id);
 }
 
 /* Forget c's address slot entry once nothing refers to it. */
@@ -195,9 +227,13 @@ server_conn_close(struct conn *c)
 	server_conn_detach(c);
 	hmap_del(srv->by_serial, &c->serial, sizeof(c->serial));
 	server_slot_release(srv, c);
-	if (c->bev != NULL) {
-		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	if (c->rev != NULL)
+		event_del(c->rev);
+	if (c->wev != NULL)
+		event_del(c->wev);
+	if (c->dirty) {
+		TAILQ_REMOVE(c->dirty == 2 ? &srv->flushing_now : &srv->dirty, c, dirty_entry);
+		c->dirty = 0;
 	}
 	if (c->timer != NULL)
 		event_del(c->timer);
@@ -219,22 +255,25 @@ server_conn_close_with(
 	}
 	log_debug("%s: closing: %s%s%s", c->peer, proto_error_name(code), reason ? ": " : "",
 	        reason ? reason : "");
-	if (frame_write_closing(bufferevent_get_output(c->bev), id, code, reason, retry_after) !=
-	        0) {
+	if (frame_write_closing(c->out, id, code, reason, retry_after) != 0) {
 		server_conn_close(c);
 		return;
 	}
+	server_conn_dirty(c);
 	c->state = CONN_CLOSING;
 	/* Nothing more reaches the user through c, so others see it offline now. */
 	if (c->user != NULL)
 		log_debug("%s: closing the session of %s", c->peer, c->user->name);
 	server_conn_detach(c);
 	/*
-	 * Reads stay on, and server_read_cb discards what arrives: closing a
-	 * socket with unread input makes the kernel send a reset, which can
+	 * Reads stay on, and server_read_frames discards what arrives: closing
+	 * a socket with unread input makes the kernel send a reset, which can
 	 * destroy the Closing frame before the client has read it.
 	 */
-	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	if (c->read_paused) {
+		c->read_paused = 0;
+		event_add(c->rev, NULL);
+	}
 	server_timer_add_ms(c->timer, SERVER_CLOSE_GRACE_MS);
 }
 
@@ -245,13 +284,31 @@ server_conn_close_with(
 static void
 server_conn_linger(struct conn *c)
 {
-	evutil_socket_t fd;
-
 	if (c->lingering)
 		return;
 	c->lingering = 1;
-	if ((fd = bufferevent_getfd(c->bev)) < 0 || shutdown(fd, SHUT_WR) != 0)
+	if (shutdown(c->fd, SHUT_WR) != 0)
 		server_conn_close(c);
+}
+
+/* Release what a connection holds; it is off every list and has no event pending. */
+static void
+server_conn_free(struct conn *c)
+{
+	if (c->rev != NULL)
+		event_free(c->rev);
+	if (c->wev != NULL)
+		event_free(c->wev);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	SSL_free(c->ssl);
+	if (c->fd >= 0)
+		evutil_closesocket(c->fd);
+	if (c->in != NULL)
+		evbuffer_free(c->in);
+	if (c->out != NULL)
+		evbuffer_free(c->out);
+	free(c);
 }
 
 /* Free dead connections outside their own callbacks. */
@@ -263,11 +320,7 @@ server_reap_cb(evutil_socket_t fd, short what, void *arg)
 
 	while ((c = TAILQ_FIRST(&srv->dead)) != NULL) {
 		TAILQ_REMOVE(&srv->dead, c, entry);
-		if (c->bev != NULL)
-			bufferevent_free(c->bev);
-		if (c->timer != NULL)
-			event_free(c->timer);
-		free(c);
+		server_conn_free(c);
 	}
 	if (srv->stopping && srv->n_conns == 0)
 		event_base_loopbreak(srv->base);
@@ -444,17 +497,17 @@ server_refuse_frame(struct conn *c, uint32_t code, const char *why)
 	server_conn_close_with(c, 0, code, why, 0);
 }
 
+/* Hand every whole frame in c's input to its handler. */
 static void
-server_read_cb(struct bufferevent *bev, void *arg)
+server_read_frames(struct conn *c)
 {
-	struct conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *in = c->in;
 	Sotto__Frame *f;
 	uint64_t id;
 	size_t cap;
 	int r;
 
-	while (c->state != CONN_DEAD && c->state != CONN_CLOSING) {
+	while (c->state != CONN_DEAD && c->state != CONN_CLOSING && !c->read_paused) {
 		cap = c->state == CONN_READY ? c->srv->cfg->max_frame
 		                             : c->srv->cfg->max_frame_preauth;
 		r = frame_read(in, cap, &f, &id);
@@ -484,7 +537,7 @@ server_read_cb(struct bufferevent *bev, void *arg)
 		 */
 		if (c->state != CONN_DEAD && c->state != CONN_CLOSING &&
 		        server_conn_outlen(c) >= c->srv->cfg->output_high_water) {
-			bufferevent_disable(bev, EV_READ);
+			event_del(c->rev);
 			c->read_paused = 1;
 			break;
 		}
@@ -493,21 +546,141 @@ server_read_cb(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, evbuffer_get_length(in));
 }
 
-static void
-server_write_cb(struct bufferevent *bev, void *arg)
+/*
+ * After an SSL call on c returned r <= 0: 0 if it only has to wait for the
+ * socket (the write event is armed when it waits to write), or -1 once c is
+ * closed because the peer hung up or TLS failed.
+ */
+static int
+server_conn_ssl_wait(struct conn *c, int r, const char *what)
 {
-	struct conn *c = arg;
+	unsigned long e;
+	char ebuf[160];
+
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		if (!c->want_write) {
+			c->want_write = 1;
+			event_add(c->wev, NULL);
+		}
+		return 0;
+	case SSL_ERROR_ZERO_RETURN:
+		log_debug("%s: TLS closed by the peer", c->peer);
+		break;
+	case SSL_ERROR_SYSCALL:
+		if (errno != 0)
+			log_debug("%s: %s: %s", c->peer, what, strerror(errno));
+		break;
+	default:
+		if ((e = ERR_peek_error()) != 0) {
+			ERR_error_string_n(e, ebuf, sizeof(ebuf));
+			log_debug("%s: TLS error: %s", c->peer, ebuf);
+		}
+		break;
+	}
+	ERR_clear_error();
+	server_conn_close(c);
+	return -1;
+}
+
+/* An idle connection keeps no TLS record buffers (about 17 KiB each way). */
+static void
+server_conn_idle_buffers(struct conn *c)
+{
+	if (!SSL_has_pending(c->ssl) && evbuffer_get_length(c->out) == 0)
+		(void)SSL_free_buffers(c->ssl);
+}
+
+/* The handshake moved on: finish it, or wait for the socket. */
+static void
+server_conn_handshake(struct conn *c)
+{
+	int r;
+
+	ERR_clear_error();
+	errno = 0;
+	if ((r = SSL_do_handshake(c->ssl)) != 1) {
+		(void)server_conn_ssl_wait(c, r, "TLS handshake");
+		return;
+	}
+	if (tls_exporter(c->ssl, c->exporter) != 0) {
+		log_warn("%s: cannot export TLS keying material", c->peer);
+		server_conn_close(c);
+		return;
+	}
+	log_debug("%s: TLS established (%s)", c->peer, SSL_get_cipher(c->ssl));
+	server_conn_enter(c, CONN_HELLO);
+	/* Hello may have come in the same flight as the client's Finished. */
+	server_conn_read(c);
+}
+
+/*
+ * Read what the socket holds: read-ahead makes that one read(2), and SSL_read
+ * then hands out its records without another system call.  Reading stops when
+ * OpenSSL holds nothing more (a new read event comes if the socket does) or
+ * after SERVER_READ_BUDGET bytes, so that one peer cannot hold the loop.
+ */
+static void
+server_conn_read(struct conn *c)
+{
+	struct evbuffer_iovec v;
+	size_t got = 0;
+	int r, gone = 0;
+
+	while (!c->read_paused && got < SERVER_READ_BUDGET) {
+		if (evbuffer_reserve_space(c->in, SERVER_IO_CHUNK, &v, 1) != 1) {
+			log_warn("%s: out of memory reading", c->peer);
+			server_conn_close(c);
+			return;
+		}
+		ERR_clear_error();
+		errno = 0;
+		if ((r = SSL_read(c->ssl, v.iov_base, (int)v.iov_len)) <= 0) {
+			gone = server_conn_ssl_wait(c, r, "read") != 0;
+			break;
+		}
+		v.iov_len = (size_t)r;
+		evbuffer_commit_space(c->in, &v, 1);
+		got += (size_t)r;
+		if (!SSL_has_pending(c->ssl))
+			break;
+	}
+	if (gone) {
+		/* Closed: what arrived before the end is of no use to anyone now. */
+		evbuffer_drain(c->in, evbuffer_get_length(c->in));
+		return;
+	}
+	if (got > 0)
+		server_read_frames(c);
+	if (c->state == CONN_DEAD)
+		return;
+	/* Stopped by the budget with records still in OpenSSL: no read event will say so. */
+	if (!c->read_paused && SSL_has_pending(c->ssl))
+		event_active(c->rev, EV_READ, 0);
+	else
+		server_conn_idle_buffers(c);
+}
+
+/* After output was written: finish a close, resume reading, or continue a drain. */
+static void
+server_conn_written(struct conn *c)
+{
+	size_t len = server_conn_outlen(c);
 
 	if (c->state == CONN_CLOSING) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		if (len == 0)
 			server_conn_linger(c);
 		return;
 	}
-	if (c->read_paused && server_conn_outlen(c) < c->srv->cfg->output_high_water) {
+	if (c->state == CONN_DEAD || len > c->srv->cfg->output_high_water / 2)
+		return;
+	if (c->read_paused) {
 		c->read_paused = 0;
-		bufferevent_enable(bev, EV_READ);
+		event_add(c->rev, NULL);
 		/* Frames already buffered bring no new read event: handle them now. */
-		server_read_cb(bev, c);
+		server_read_frames(c);
 		if (c->state == CONN_DEAD || c->state == CONN_CLOSING)
 			return;
 	}
@@ -517,33 +690,98 @@ server_write_cb(struct bufferevent *bev, void *arg)
 		server_file_pump(c);
 }
 
+/* Write c's output, one SSL_write per SERVER_IO_CHUNK, until done or the socket is full. */
 static void
-server_event_cb(struct bufferevent *bev, short events, void *arg)
+server_conn_flush(struct conn *c)
 {
-	struct conn *c = arg;
-	unsigned long e;
-	char ebuf[160];
+	size_t len, n, wrote = 0;
+	unsigned char *p;
+	int r;
 
-	if (events & BEV_EVENT_CONNECTED) {
-		if (tls_exporter(bufferevent_openssl_get_ssl(bev), c->exporter) != 0) {
-			log_warn("%s: cannot export TLS keying material", c->peer);
+	if (c->state == CONN_DEAD || c->state == CONN_HANDSHAKE || c->want_write)
+		return;
+	if (c->lingering) {
+		evbuffer_drain(c->out, evbuffer_get_length(c->out));
+		return;
+	}
+	while ((len = evbuffer_get_length(c->out)) > 0) {
+		n = len < SERVER_IO_CHUNK ? len : SERVER_IO_CHUNK;
+		if ((p = evbuffer_pullup(c->out, (ev_ssize_t)n)) == NULL) {
+			log_warn("%s: out of memory writing", c->peer);
 			server_conn_close(c);
 			return;
 		}
-		log_debug("%s: TLS established (%s)", c->peer,
-		        SSL_get_cipher(bufferevent_openssl_get_ssl(bev)));
-		server_conn_enter(c, CONN_HELLO);
+		ERR_clear_error();
+		errno = 0;
+		if ((r = SSL_write(c->ssl, p, (int)n)) <= 0) {
+			if (server_conn_ssl_wait(c, r, "write") != 0)
+				return;
+			break;
+		}
+		evbuffer_drain(c->out, (size_t)r);
+		wrote += (size_t)r;
+	}
+	if (wrote > 0)
+		server_conn_written(c);
+	if (c->state != CONN_DEAD && !c->dirty)
+		server_conn_idle_buffers(c);
+}
+
+/*
+ * End of the loop pass: every connection with output writes it once.  One
+ * refilled meanwhile (a queue drain that goes on as fast as its reader reads)
+ * waits for the next pass, after the sockets have been read: otherwise a fast
+ * reader with a long queue would keep the loop from everyone else.
+ */
+static void
+server_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static const struct timeval now = {0, 0};
+	struct server *srv = arg;
+	struct conn *c;
+
+	TAILQ_CONCAT(&srv->flushing_now, &srv->dirty, dirty_entry);
+	TAILQ_FOREACH(c, &srv->flushing_now, dirty_entry)
+	c->dirty = 2;
+	srv->flushing = 1;
+	while ((c = TAILQ_FIRST(&srv->flushing_now)) != NULL) {
+		TAILQ_REMOVE(&srv->flushing_now, c, dirty_entry);
+		c->dirty = 0;
+		server_conn_flush(c);
+	}
+	srv->flushing = 0;
+	if (!TAILQ_EMPTY(&srv->dirty))
+		event_add(srv->flush_ev, &now);
+}
+
+static void
+server_conn_readable_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->state == CONN_HANDSHAKE)
+		server_conn_handshake(c);
+	else if (c->state != CONN_DEAD)
+		server_conn_read(c);
+}
+
+/* The socket takes more: go on with whatever OpenSSL was waiting to send. */
+static void
+server_conn_writable_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	c->want_write = 0;
+	if (c->state == CONN_HANDSHAKE) {
+		server_conn_handshake(c);
 		return;
 	}
-	if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-		if ((events & BEV_EVENT_ERROR) && (e = bufferevent_get_openssl_error(bev)) != 0) {
-			ERR_error_string_n(e, ebuf, sizeof(ebuf));
-			log_debug("%s: TLS error: %s", c->peer, ebuf);
-			while (bufferevent_get_openssl_error(bev) != 0)
-				;
-		}
-		server_conn_close(c);
-	}
+	if (c->state == CONN_DEAD)
+		return;
+	server_conn_flush(c);
+	/* A read that had to write first (a TLS alert or key update) can go on. */
+	if (c->state != CONN_DEAD && !c->want_write && SSL_has_pending(c->ssl))
+		server_conn_read(c);
 }
 
 /* Text form of a peer address for logs, and the key its counters are kept under. */
@@ -581,7 +819,6 @@ server_accept_cb(
 	struct server *srv = arg;
 	struct addr_slot *slot;
 	struct conn *c = NULL;
-	SSL *ssl = NULL;
 	char key[48], peer[64];
 	int one = 1;
 
@@ -609,29 +846,34 @@ server_accept_cb(
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto fail;
 	c->srv = srv;
+	c->fd = -1;
 	c->serial = ++srv->next_serial;
 	c->slot = slot;
 	slot->conns++;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->tokens = srv->cfg->rate_burst;
 	c->tokens_at_ms = server_mono_ms();
-	if ((ssl = SSL_new(srv->ssl_ctx)) == NULL)
+	if ((c->ssl = SSL_new(srv->ssl_ctx)) == NULL || SSL_set_fd(c->ssl, fd) != 1)
 		goto fail;
-	c->bev = bufferevent_openssl_socket_new(
-	        srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		SSL_free(ssl);
-		goto fail;
-	}
-	fd = -1; /* owned by the bufferevent now */
-	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-	if ((c->timer = evtimer_new(srv->base, server_timer_cb, c)) == NULL)
+	c->fd = fd;
+	fd = -1; /* the conn's now */
+	SSL_set_accept_state(c->ssl);
+	/* One read(2) takes every record the socket holds. */
+	SSL_set_read_ahead(c->ssl, 1);
+	SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if ((c->in = evbuffer_new()) == NULL || (c->out = evbuffer_new()) == NULL ||
+	        (c->rev = event_new(srv->base, c->fd, EV_READ | EV_PERSIST, server_conn_readable_cb,
+	                 c)) == NULL ||
+	        (c->wev = event_new(srv->base, c->fd, EV_WRITE, server_conn_writable_cb, c)) ==
+	                NULL ||
+	        (c->timer = evtimer_new(srv->base, server_timer_cb, c)) == NULL)
 		goto fail;
 	if (hmap_put(srv->by_serial, &c->serial, sizeof(c->serial), c, NULL) != 0)
 		goto fail;
-	bufferevent_setcb(c->bev, server_read_cb, server_write_cb, server_event_cb, c);
-	bufferevent_setwatermark(c->bev, EV_WRITE, srv->cfg->output_high_water / 2, 0);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	if (event_add(c->rev, NULL) != 0) {
+		hmap_del(srv->by_serial, &c->serial, sizeof(c->serial));
+		goto fail;
+	}
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->n_conns++;
 	server_conn_enter(c, CONN_HANDSHAKE);
@@ -640,13 +882,8 @@ server_accept_cb(
 fail:
 	log_warn("%s: cannot accept: out of memory", peer);
 	if (c != NULL) {
-		hmap_del(srv->by_serial, &c->serial, sizeof(c->serial));
 		server_slot_release(srv, c);
-		if (c->bev != NULL)
-			bufferevent_free(c->bev);
-		if (c->timer != NULL)
-			event_free(c->timer);
-		free(c);
+		server_conn_free(c);
 	}
 	if (fd >= 0)
 		evutil_closesocket(fd);
@@ -699,6 +936,7 @@ server_prune_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (server_batch(srv) == 0 && store_prune(srv->store, server_now()) != 0)
 		log_warn("cannot prune the store: %s", store_last_error(srv->store));
+	server_route_prune(srv);
 }
 
 int
@@ -712,23 +950,45 @@ server_batch(struct server *srv)
 		log_error("cannot begin a store transaction: %s", store_last_error(srv->store));
 		return r;
 	}
-	server_timer_add_ms(srv->commit_ev, srv->cfg->commit_window_ms);
+	server_commit_within(srv, srv->cfg->commit_window_ms);
 	return 0;
 }
 
+void
+server_commit_within(struct server *srv, int64_t delay_ms)
+{
+	int64_t at;
+
+	if (delay_ms < 0)
+		delay_ms = 0;
+	at = server_mono_ms() + delay_ms;
+	if (srv->commit_at_ms != 0 && srv->commit_at_ms <= at)
+		return;
+	srv->commit_at_ms = at;
+	server_timer_add_ms(srv->commit_ev, delay_ms);
+}
+
+/*
+ * The transaction is opened only when something must be written: live
+ * traffic acknowledged within live_wait_ms costs no transaction at all.
+ */
 void
 server_commit(struct server *srv)
 {
 	struct commit_wait *w;
 	struct conn *c;
-	int r = 0;
+	int r = 0, due;
 
 	event_del(srv->commit_ev);
-	if (!store_in_batch(srv->store) && TAILQ_EMPTY(&srv->pending))
+	srv->commit_at_ms = 0;
+	due = server_route_due(srv);
+	if (!due && !store_in_batch(srv->store) && TAILQ_EMPTY(&srv->commit_waits)) {
+		server_route_rearm(srv);
 		return;
+	}
 	if (!store_in_batch(srv->store) && (r = store_begin(srv->store)) != 0)
 		log_error("cannot begin a store transaction: %s", store_last_error(srv->store));
-	if (r == 0)
+	if (r == 0 && due)
 		r = server_route_commit(srv);
 	if (r == 0 && (r = store_commit(srv->store)) != 0)
 		log_error("cannot commit to the store: %s", store_last_error(srv->store));
@@ -748,6 +1008,7 @@ server_commit(struct server *srv)
 		}
 		free(w);
 	}
+	server_route_rearm(srv);
 }
 
 struct srv_user *
@@ -858,16 +1119,21 @@ server_new(struct server **out, struct event_base *base, struct config *cfg, str
 	srv->ssl_ctx = ctx;
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->dead);
+	TAILQ_INIT(&srv->dirty);
+	TAILQ_INIT(&srv->flushing_now);
 	TAILQ_INIT(&srv->pending);
+	TAILQ_INIT(&srv->inflight);
+	TAILQ_INIT(&srv->committing);
 	TAILQ_INIT(&srv->commit_waits);
 	if (hmap_new(&srv->users) != 0 || hmap_new(&srv->by_serial) != 0 ||
 	        hmap_new(&srv->addrs) != 0 || hmap_new(&srv->blocks) != 0 ||
-	        hmap_new(&srv->pending_idx) != 0 || hmap_new(&srv->recent) != 0 ||
-	        hmap_new(&srv->groups) != 0)
+	        hmap_new(&srv->pending_idx) != 0 || hmap_new(&srv->groups) != 0)
 		goto out;
-	if ((srv->recent_ring = calloc(SERVER_RECENT_MAX, sizeof(*srv->recent_ring))) == NULL)
+	if ((r = server_route_init(srv)) != 0)
 		goto out;
+	r = SOTTO_ERR_NOMEM;
 	if ((srv->reap_ev = event_new(base, -1, 0, server_reap_cb, srv)) == NULL ||
+	        (srv->flush_ev = event_new(base, -1, 0, server_flush_cb, srv)) == NULL ||
 	        (srv->commit_ev = evtimer_new(base, server_commit_cb, srv)) == NULL ||
 	        (srv->accept_ev = evtimer_new(base, server_accept_resume_cb, srv)) == NULL ||
 	        (srv->prune_ev = event_new(base, -1, EV_PERSIST, server_prune_cb, srv)) == NULL)
@@ -1013,6 +1279,8 @@ server_free(struct server *srv)
 		TAILQ_REMOVE(&srv->commit_waits, w, entry);
 		free(w);
 	}
+	if (srv->pending_idx != NULL)
+		server_route_free(srv);
 	if (srv->users != NULL) {
 		hmap_foreach(srv->users, server_free_user, NULL);
 		hmap_free(srv->users);
@@ -1024,12 +1292,14 @@ server_free(struct server *srv)
 	hmap_free(srv->by_serial);
 	hmap_free(srv->blocks);
 	hmap_free(srv->pending_idx);
-	hmap_free(srv->recent);
+	idring_free(srv->recent);
+	idbloom_free(srv->stored);
 	server_group_forget_all(srv);
 	hmap_free(srv->groups);
-	free(srv->recent_ring);
 	if (srv->reap_ev != NULL)
 		event_free(srv->reap_ev);
+	if (srv->flush_ev != NULL)
+		event_free(srv->flush_ev);
 	if (srv->commit_ev != NULL)
 		event_free(srv->commit_ev);
 	if (srv->accept_ev != NULL)

@@ -4,6 +4,11 @@
  * dispatcher.  Each server-*.c file owns one family of requests and exports a
  * handler table that server.c registers.
  *
+ * Connections: sottod drives OpenSSL on each socket itself (see server.c).
+ * Frames for a connection are appended to its output buffer and leave in one
+ * SSL_write per connection at the end of the loop pass, so a pass that
+ * answers many requests costs one TLS record and one write(2) per peer.
+ *
  * Lifetimes: a struct server owns every conn, srv_user and pending envelope.
  * A conn is never freed inside one of its own callbacks: server_conn_close()
  * marks it dead and the reaper frees it on the next loop pass.  Code that may
@@ -22,7 +27,6 @@
 #include <stdint.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <openssl/ssl.h>
@@ -30,6 +34,7 @@
 #include "crypto/err.h"
 #include "src/frame.h"
 #include "src/hmap.h"
+#include "src/idset.h"
 #include "src/proto.h"
 #include "src/server-config.h"
 #include "src/store.h"
@@ -42,6 +47,10 @@
 #define SERVER_RECENT_MAX        65536               /* acknowledged ids remembered in memory */
 #define SERVER_DRAIN_BATCH       128                 /* queue items fetched per drain step */
 #define SERVER_WHO_MAX           PROTO_MAX_WHO
+
+#define SERVER_IO_CHUNK    16384                 /* one TLS record's worth of plaintext */
+#define SERVER_SLOW_ACK_MS 10000                 /* no fast path this long after a late ack */
+#define SERVER_READ_BUDGET (4 * SERVER_IO_CHUNK) /* bytes read per conn per loop pass */
 
 enum conn_state {
 	CONN_HANDSHAKE = 0, /* TLS handshake under way */
@@ -57,10 +66,18 @@ struct srv_user;
 struct server_files;
 
 struct conn {
-	TAILQ_ENTRY(conn) entry; /* server.conns, then server.dead */
+	TAILQ_ENTRY(conn) entry;       /* server.conns, then server.dead */
+	TAILQ_ENTRY(conn) dirty_entry; /* server.dirty while output waits for the flush */
 	struct server *srv;
 	uint64_t serial; /* unique for the server's lifetime; never reused */
-	struct bufferevent *bev;
+	evutil_socket_t fd;
+	SSL *ssl;
+	struct event *rev;    /* readable: persistent unless reads are paused */
+	struct event *wev;    /* writable: armed only while the socket is full */
+	struct evbuffer *in;  /* plaintext read and not yet framed */
+	struct evbuffer *out; /* frames for the next flush */
+	int dirty;            /* 1 on server.dirty, 2 on server.flushing_now */
+	int want_write;       /* OpenSSL waits for the socket to take more */
 	enum conn_state state;
 	struct addr_slot *slot; /* this peer address's counters */
 	char peer[64];          /* "[addr]:port", for logs */
@@ -71,12 +88,14 @@ struct conn {
 	int64_t last_activity_ms; /* monotonic ms of the last non-ping request */
 	double tokens;            /* request rate token bucket */
 	int64_t tokens_at_ms;
-	int live;           /* queue drained: envelopes are pushed as they arrive */
-	int drain_queued;   /* a drain step is scheduled */
-	uint64_t drain_seq; /* highest queue seq pushed to this conn */
-	size_t dispatching; /* nested in readcb: defer frees */
-	int read_paused;    /* output over the high-water mark: requests wait */
-	int lingering;      /* CONN_CLOSING, flushed and write side shut: waiting for EOF */
+	int live;                  /* queue drained: envelopes are pushed as they arrive */
+	int drain_queued;          /* a drain step is scheduled */
+	uint64_t drain_seq;        /* highest queue seq pushed to this conn */
+	size_t dispatching;        /* nested in readcb: defer frees */
+	int read_paused;           /* output over the high-water mark: requests wait */
+	size_t stored_out;         /* queue rows pushed to this conn and maybe not yet deleted */
+	int64_t slow_ack_until_ms; /* monotonic: pushes are written without waiting for DeliverAck */
+	int lingering;             /* CONN_CLOSING, flushed and write side shut: waiting for EOF */
 };
 
 /* A registered user the server has looked at since it started. */
@@ -113,21 +132,35 @@ struct pending_req {
 	uint8_t msg_id[PROTO_MSG_ID_BYTES];
 };
 
-/* An envelope received in this commit window and not yet in the store. */
+/* A resend of a pending envelope: answered when the envelope is. */
+struct pending_dup {
+	struct pending_dup *next;
+	struct pending_req *req;
+	size_t ack_index;
+};
+
+/*
+ * An envelope not yet in the store.  One the recipient took live waits on
+ * server.inflight for its DeliverAck, for up to live_wait_ms, and is never
+ * written if that comes first; any other waits on server.pending for the next
+ * commit.  Either way its sender's Ack waits for one of the two.
+ */
 struct pending {
-	TAILQ_ENTRY(pending) entry; /* server.pending, in arrival order */
+	TAILQ_ENTRY(pending) entry; /* server.pending, .inflight or .committing, in arrival order */
 	struct pending_req *req;    /* NULL once answered */
 	size_t ack_index;
+	struct pending_dup *dups;
 	struct srv_user *recipient;
-	char sender[PROTO_USERNAME_MAX + 1];
+	struct srv_user *sender;
 	uint8_t msg_id[PROTO_MSG_ID_BYTES];
-	int64_t timestamp_ms;
+	int64_t timestamp_ms;   /* Unix ms, as Deliver shows it */
+	int64_t pushed_ms;      /* monotonic ms of the live push */
 	uint64_t pushed_serial; /* conn it was pushed live to, or 0 */
-	int acked;              /* the recipient acknowledged it: never store */
-	int deferred;           /* pushed live, younger than a window: kept for the next commit */
 	int group;              /* a group envelope: sealed is group id[16] || sealed */
+	int indexed;            /* in server.pending_idx */
+	int inflight;           /* on server.inflight (else server.pending or .committing) */
 	size_t sealed_len;
-	uint8_t *sealed;
+	uint8_t sealed[];
 };
 
 /* Replies that wait for the next commit (DeliverAck with an id). */
@@ -150,22 +183,28 @@ struct server {
 	size_t n_listeners;
 	struct conn_list conns;
 	struct conn_list dead;
+	struct conn_list dirty;        /* conns with output for the next flush */
+	struct conn_list flushing_now; /* those the running flush has yet to write */
+	int flushing;
 	size_t n_conns;
 	uint64_t next_serial;
-	struct hmap *users;       /* name -> struct srv_user */
-	struct hmap *by_serial;   /* serial -> struct conn */
-	struct hmap *addrs;       /* address -> struct addr_slot */
-	struct hmap *blocks;      /* "blocker\0blocked" -> (void *)1 */
-	struct hmap *pending_idx; /* "recipient\0msg_id" -> struct pending */
-	struct hmap *recent;      /* "sender\0recipient\0msg_id" of recently acked */
-	struct hmap *groups;      /* group id -> struct srv_group (server-group.c's cache) */
-	uint8_t (*recent_ring)[2 * (PROTO_USERNAME_MAX + 1) + PROTO_MSG_ID_BYTES];
-	size_t recent_next;
-	struct pending_list pending;
-	size_t pending_bytes;
+	struct hmap *users;             /* name -> struct srv_user */
+	struct hmap *by_serial;         /* serial -> struct conn */
+	struct hmap *addrs;             /* address -> struct addr_slot */
+	struct hmap *blocks;            /* "blocker\0blocked" -> (void *)1 */
+	struct hmap *pending_idx;       /* "recipient\0msg_id" -> struct pending */
+	struct idring *recent;          /* envelopes acknowledged before they were written */
+	struct idbloom *stored;         /* envelopes the store may hold (queued or tombstoned) */
+	struct hmap *groups;            /* group id -> struct srv_group (server-group.c's cache) */
+	struct pending_list pending;    /* for the next commit */
+	struct pending_list inflight;   /* pushed live, waiting for DeliverAck */
+	struct pending_list committing; /* written in the transaction being committed */
+	size_t pending_bytes;           /* sealed bytes on all three lists */
 	struct commit_wait_list commit_waits;
 	struct event *reap_ev;
+	struct event *flush_ev; /* active while server.dirty is not empty */
 	struct event *commit_ev;
+	int64_t commit_at_ms;    /* monotonic ms commit_ev fires at, or 0 when not armed */
 	struct event *accept_ev; /* re-enables listeners after EMFILE */
 	struct event *prune_ev;
 	int accept_paused;
@@ -173,6 +212,8 @@ struct server {
 	int stopping;
 	uint64_t stat_routed;
 	struct server_files *files; /* server-file.c: open transfers, the blob directory */
+
+	uint8_t fp_key[IDSET_KEY_BYTES]; /* for the fingerprints in recent and stored */
 };
 
 /* A request handler: reply exactly once (or close), return 0 or a negative code. */
@@ -228,6 +269,9 @@ size_t server_conn_outlen(const struct conn *c);
 
 /* Begin a store batch if none is open and arm the commit timer. */
 int server_batch(struct server *srv) SOTTO_WUR;
+/* Make sure a commit runs within delay_ms (without opening a store batch). */
+void server_commit_within(struct server *srv, int64_t delay_ms);
+int64_t server_mono_ms(void); /* monotonic milliseconds */
 /* Commit the open batch now and answer everything waiting on it. */
 void server_commit(struct server *srv);
 
@@ -247,7 +291,9 @@ uint32_t server_auth_check_spk(const Sotto__SignedPrekey *spk, const uint8_t *de
 void server_route_drain(struct conn *c);
 /* server-route.c: a conn is going away; forget what was pushed to it. */
 void server_route_conn_gone(struct conn *c);
-/* server-route.c: the commit timer fired; store pending envelopes and answer. */
+/* server-route.c: 1 if envelopes are due for writing (the commit must open a batch). */
+int server_route_due(struct server *srv);
+/* server-route.c: the commit timer fired; store what is due, in the open batch. */
 int server_route_commit(struct server *srv);
 /* server-route.c: answer what waited for the commit (committed: it succeeded). */
 void server_route_after_commit(struct server *srv, int committed);
@@ -268,5 +314,13 @@ void server_file_free(struct server *srv);
 void server_file_pump(struct conn *c);
 /* server-file.c: a conn is going away; close its transfers (partial uploads stay). */
 void server_file_conn_gone(struct conn *c);
+/* server-route.c: arm the commit timer for the next envelope to fall due. */
+void server_route_rearm(struct server *srv);
+/* server-route.c: the duplicate-check sets, filled from the store. */
+int server_route_init(struct server *srv) SOTTO_WUR;
+/* server-route.c: rebuild the filter over the store if it outgrew its size (hourly). */
+void server_route_prune(struct server *srv);
+/* server-route.c: drop every envelope still in memory (the server is being freed). */
+void server_route_free(struct server *srv);
 
 #endif

@@ -51,7 +51,8 @@ struct store_ops {
 	        const uint8_t *msg_id, int *found);
 	int (*queue_delete)(struct store *st, const char *recipient,
 	        const uint8_t (*ids)[STORE_MSG_ID_BYTES], size_t n, uint64_t max_seq, int64_t now,
-	        struct store_receipt **receipts, size_t *n_receipts);
+	        struct store_receipt **receipts, size_t *n_receipts, size_t *n_deleted);
+	int (*queue_keys)(struct store *st, store_key_cb cb, void *arg);
 
 	int (*block_add)(struct store *st, const char *blocker, const char *blocked, int64_t now);
 	int (*block_remove)(struct store *st, const char *blocker, const char *blocked);

@@ -162,6 +162,8 @@ enum sq_id {
 	SQ_QUEUE_FETCH,
 	SQ_QUEUE_COUNT,
 	SQ_QUEUE_DELETE,
+	SQ_QUEUE_KEYS,
+	SQ_ACKED_KEYS,
 	SQ_BLOCK_ADD,
 	SQ_BLOCK_REMOVE,
 	SQ_BLOCK_CHECK,
@@ -226,6 +228,8 @@ static const char *const sq_sql[SQ__COUNT] = {
         [SQ_QUEUE_COUNT] = "SELECT count(*) FROM queue WHERE recipient = ?1",
         [SQ_QUEUE_DELETE] = "DELETE FROM queue WHERE recipient = ?1 AND msg_id = ?2"
                             " AND seq <= ?3 RETURNING kind, peer",
+        [SQ_QUEUE_KEYS] = "SELECT recipient, peer, msg_id FROM queue WHERE kind <> 2",
+        [SQ_ACKED_KEYS] = "SELECT recipient, sender, msg_id FROM acked",
         [SQ_BLOCK_ADD] = "INSERT OR IGNORE INTO blocks (blocker, blocked, created)"
                          " VALUES (?1, ?2, ?3)",
         [SQ_BLOCK_REMOVE] = "DELETE FROM blocks WHERE blocker = ?1 AND blocked = ?2",
@@ -1041,10 +1045,42 @@ sq_receipt_add(
 	return 0;
 }
 
+/* Call cb for each (recipient, sender, msg_id) row of one of the key queries. */
+static int
+sq_keys_run(struct store_sqlite *s, sqlite3_stmt *st, store_key_cb cb, void *arg)
+{
+	char rn[STORE_NAME_MAX + 1], pn[STORE_NAME_MAX + 1];
+	uint8_t id[STORE_MSG_ID_BYTES];
+	int r;
+
+	while ((r = sqlu_step(&s->sq, st)) == 1) {
+		if ((r = sq_col_name(s, st, 0, rn)) != 0 || (r = sq_col_name(s, st, 1, pn)) != 0 ||
+		        (r = sq_col_fixed(s, st, 2, id, sizeof(id))) != 0)
+			break;
+		if ((r = cb(arg, rn, pn, id)) != 0)
+			break;
+	}
+	sqlu_done(st);
+	return r;
+}
+
+static int
+sq_queue_keys(struct store *stp, store_key_cb cb, void *arg)
+{
+	struct store_sqlite *s = sq(stp);
+	int r;
+
+	if ((r = sq_read_ok(s)) != 0)
+		return r;
+	if ((r = sq_keys_run(s, sq_stmt(s, SQ_QUEUE_KEYS), cb, arg)) == 0)
+		r = sq_keys_run(s, sq_stmt(s, SQ_ACKED_KEYS), cb, arg);
+	return r < 0 ? r : 0;
+}
+
 static int
 sq_queue_delete(struct store *stp, const char *recipient, const uint8_t (*ids)[STORE_MSG_ID_BYTES],
         size_t n, uint64_t max_seq, int64_t now, struct store_receipt **receipts,
-        size_t *n_receipts)
+        size_t *n_receipts, size_t *n_deleted)
 {
 	struct store_sqlite *s = sq(stp);
 	struct store_receipt *v = NULL;
@@ -1061,6 +1097,7 @@ sq_queue_delete(struct store *stp, const char *recipient, const uint8_t (*ids)[S
 		sqlu_blob(st, 2, ids[i], STORE_MSG_ID_BYTES);
 		sqlu_int(st, 3, max_seq > INT64_MAX ? INT64_MAX : (int64_t)max_seq);
 		while ((r = sqlu_step(&s->sq, st)) == 1) {
+			(*n_deleted)++;
 			if (sqlite3_column_int(st, 0) == STORE_KIND_DELIVERED)
 				continue;
 			if ((r = sq_col_name(s, st, 1, peer)) != 0 ||
@@ -1087,6 +1124,8 @@ sq_queue_delete(struct store *stp, const char *recipient, const uint8_t (*ids)[S
 	v = NULL;
 out:
 	free(v);
+	if (r != 0)
+		*n_deleted = 0;
 	return sq_op_end(s, r);
 }
 
@@ -1984,6 +2023,7 @@ static const struct store_ops sq_ops = {
         .queue_count = sq_queue_count,
         .queue_has = sq_queue_has,
         .queue_delete = sq_queue_delete,
+        .queue_keys = sq_queue_keys,
         .block_add = sq_block_add,
         .block_remove = sq_block_remove,
         .block_check = sq_block_check,

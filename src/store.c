@@ -349,15 +349,27 @@ store_queue_has(struct store *st, const char *recipient, const char *peer,
 }
 
 int
+store_queue_keys(struct store *st, store_key_cb cb, void *arg)
+{
+	if (cb == NULL)
+		return SOTTO_ERR_INVALID;
+	return st->ops->queue_keys(st, cb, arg);
+}
+
+int
 store_queue_delete(struct store *st, const char *recipient,
         const uint8_t (*ids)[STORE_MSG_ID_BYTES], size_t n, uint64_t max_seq, int64_t now,
-        struct store_receipt **receipts, size_t *n_receipts)
+        struct store_receipt **receipts, size_t *n_receipts, size_t *n_deleted)
 {
 	char rn[STORE_NAME_MAX + 1];
+	size_t dummy;
 	int r;
 
+	if (n_deleted == NULL)
+		n_deleted = &dummy;
 	*receipts = NULL;
 	*n_receipts = 0;
+	*n_deleted = 0;
 	if ((r = store_name(st, rn, recipient)) != 0)
 		return r;
 	if (n > STORE_ACK_MAX) {
@@ -368,7 +380,7 @@ store_queue_delete(struct store *st, const char *recipient,
 		return 0;
 	if (ids == NULL)
 		return SOTTO_ERR_INVALID;
-	return st->ops->queue_delete(st, rn, ids, n, max_seq, now, receipts, n_receipts);
+	return st->ops->queue_delete(st, rn, ids, n, max_seq, now, receipts, n_receipts, n_deleted);
 }
 
 int

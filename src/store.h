@@ -120,6 +120,8 @@ struct store_receipt {
 
 /* Return 0 to go on, >0 to stop early (not an error), <0 to fail with that code. */
 typedef int (*store_msg_cb)(void *arg, const struct store_msg *m);
+typedef int (*store_key_cb)(void *arg, const char *recipient, const char *sender,
+        const uint8_t msg_id[STORE_MSG_ID_BYTES]);
 typedef int (*store_name_cb)(void *arg, const char *name, int64_t when);
 
 /*
@@ -202,6 +204,14 @@ int store_queue_push(struct store *st, const char *recipient, enum store_kind ki
  */
 int store_queue_has(struct store *st, const char *recipient, const char *peer,
         const uint8_t msg_id[STORE_MSG_ID_BYTES], int *found) SOTTO_WUR;
+/*
+ * Call cb with (recipient, sender, msg_id) for every envelope that
+ * store_queue_push would call a duplicate: each queued envelope, group
+ * envelopes too, and each one acknowledged within STORE_TOMBSTONE_TTL (in no
+ * particular order; a key may come twice).  For an in-memory filter built at
+ * start-up.
+ */
+int store_queue_keys(struct store *st, store_key_cb cb, void *arg) SOTTO_WUR;
 /* Call cb for recipient's items with seq > after_seq, oldest first, at most limit. */
 int store_queue_fetch(struct store *st, const char *recipient, uint64_t after_seq, size_t limit,
         store_msg_cb cb, void *arg) SOTTO_WUR;
@@ -210,7 +220,8 @@ int store_queue_count(struct store *st, const char *recipient, uint32_t *count) 
  * DeliverAck: delete recipient's items (envelopes and receipts) with these ids
  * (at most STORE_ACK_MAX), remembering envelopes for duplicate detection.
  * *receipts (set to NULL first; free() it) lists each envelope removed, so the
- * caller can tell its sender; unknown ids are ignored.  Only items with
+ * caller can tell its sender; unknown ids are ignored.  *n_deleted (may be
+ * NULL) counts every item removed, receipts too.  Only items with
  * seq <= max_seq go (STORE_SEQ_ALL: any): the server passes the last seq it
  * pushed, so an ack never removes a same-id item (a SendMulti's receipts
  * share an id) that the client has not been sent.  now stamps the tombstones.
@@ -218,7 +229,7 @@ int store_queue_count(struct store *st, const char *recipient, uint32_t *count) 
 #define STORE_SEQ_ALL UINT64_MAX
 int store_queue_delete(struct store *st, const char *recipient,
         const uint8_t (*ids)[STORE_MSG_ID_BYTES], size_t n, uint64_t max_seq, int64_t now,
-        struct store_receipt **receipts, size_t *n_receipts) SOTTO_WUR;
+        struct store_receipt **receipts, size_t *n_receipts, size_t *n_deleted) SOTTO_WUR;
 
 /*
  * Blocks.  store_block_add: SOTTO_ERR_NOTFOUND if blocked does not exist,

@@ -327,6 +327,36 @@ Test(route, duplicate_across_restart_stored_once)
 	cr_assert(testsrv_healthy(&srv));
 }
 
+/* After a restart, only the store knows these ids: resends to an online bob must not go out. */
+Test(route, duplicate_across_restart_while_online)
+{
+	uint8_t queued_id[16] = {0}, acked_id[16] = {0};
+	struct client_conn *a, *b;
+
+	a = login(&alice);
+	frame_free(send_ok(a, "bob", "queued before the crash", queued_id));
+	frame_free(send_ok(a, "bob", "acked before the crash", acked_id));
+	client_conn_close(a);
+	b = login(&bob);
+	frame_free(expect_deliver(b, "alice", "queued before the crash"));
+	frame_free(expect_deliver(b, "alice", "acked before the crash"));
+	ack_committed(b, (const uint8_t(*)[16])acked_id, 1);
+	client_conn_abort(b);
+
+	testsrv_signal(&srv, SIGKILL);
+	cr_assert_eq(testsrv_restart(&srv), 0, "sottod did not restart");
+	b = login(&bob);
+	frame_free(expect_deliver(b, "alice", "queued before the crash"));
+	a = login(&alice);
+	frame_free(send_ok(a, "bob", "queued before the crash", queued_id));
+	frame_free(send_ok(a, "bob", "acked before the crash", acked_id));
+	fence(a, "alice", b, "bob");
+	cr_assert_eq(tack(b, queued_id), 0);
+	client_conn_close(a);
+	client_conn_close(b);
+	cr_assert(testsrv_healthy(&srv));
+}
+
 Test(route, refused_sends)
 {
 	uint8_t id[16] = {0};

@@ -100,6 +100,7 @@ Test(config, defaults)
 	cr_assert_eq(cfg.auth_throttle, 20);
 	cr_assert_eq(cfg.output_high_water, 1048576);
 	cr_assert_eq(cfg.commit_window_ms, 1);
+	cr_assert_eq(cfg.live_wait_ms, 200);
 	cr_assert_eq(cfg.n_admins, 0);
 	cr_assert_eq(cfg.log_level, LOG_LEVEL_INFO);
 	cr_assert_eq(cfg.syslog, 0);
@@ -134,6 +135,7 @@ Test(config, file_parse)
 	          "auth_throttle = 7\n"
 	          "output_high_water = 4m\n"
 	          "commit_window_ms = 0\n"
+	          "live_wait_ms = 250\n"
 	          "admins = Alice, bob ,carol.x\n"
 	          "admins = dave\n"
 	          "log_level = debug\n"
@@ -168,6 +170,7 @@ Test(config, file_parse)
 	cr_assert_eq(cfg.auth_throttle, 7);
 	cr_assert_eq(cfg.output_high_water, 4194304);
 	cr_assert_eq(cfg.commit_window_ms, 0);
+	cr_assert_eq(cfg.live_wait_ms, 250);
 	cr_assert_eq(cfg.n_admins, 4);
 	cr_assert_str_eq(cfg.admins[0], "alice");
 	cr_assert_str_eq(cfg.admins[1], "bob");
@@ -318,6 +321,7 @@ Test(config, error_messages_for_every_kind_of_value)
 	test_flag_error("rate_burst", "0", "rate_burst: must be between 1 and 1000000");
 	test_flag_error("auth_throttle", "100001", "auth_throttle: must be between 0 and 100000");
 	test_flag_error("commit_window_ms", "1001", "commit_window_ms: must be between 0 and 1000");
+	test_flag_error("live_wait_ms", "60001", "live_wait_ms: must be between 0 and 60000");
 	test_flag_error("registration", "maybe", "registration: must be open, invite or closed");
 	test_flag_error("registration", "Open", "registration: must be open, invite or closed");
 	test_flag_error("log_level", "loud", "log_level: must be error, warning, info or debug");

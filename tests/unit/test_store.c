@@ -553,7 +553,7 @@ Test(store, duplicate_send_stored_once)
 	cr_assert_eq(count, 2);
 	/* Once delivered, a late resend is still a duplicate. */
 	cr_assert_eq(store_queue_delete(st, "bob", (const uint8_t(*)[STORE_MSG_ID_BYTES])id, 1,
-	                     STORE_SEQ_ALL, T0, &rc, &nrc),
+	                     STORE_SEQ_ALL, T0, &rc, &nrc, NULL),
 	        0);
 	cr_assert_eq(nrc, 2);
 	free(rc);
@@ -596,7 +596,7 @@ Test(store, queue_has_sees_queued_and_acknowledged)
 	cr_assert_eq(store_queue_has(st, "alice", "bob", id, &found), 0);
 	cr_assert_eq(found, 0);
 	cr_assert_eq(store_queue_delete(st, "bob", (const uint8_t(*)[STORE_MSG_ID_BYTES])id, 1,
-	                     STORE_SEQ_ALL, T0, &rc, &nrc),
+	                     STORE_SEQ_ALL, T0, &rc, &nrc, NULL),
 	        0);
 	free(rc);
 	cr_assert_eq(store_queue_has(st, "bob", "alice", id, &found), 0);
@@ -612,7 +612,7 @@ Test(store, delete_returns_senders)
 	uint8_t ids[3][STORE_MSG_ID_BYTES], rid[STORE_MSG_ID_BYTES];
 	struct store_receipt *rc = NULL;
 	struct test_fetch tf;
-	size_t nrc = 0, i;
+	size_t nrc = 0, ndel = 0, i;
 	uint32_t count;
 	int saw_alice = 0, saw_carol = 0;
 
@@ -626,9 +626,10 @@ Test(store, delete_returns_senders)
 	test_id(ids[1], 2);
 	test_id(ids[2], 77); /* unknown: ignored */
 	cr_assert_eq(store_queue_delete(st, "bob", (const uint8_t(*)[STORE_MSG_ID_BYTES])ids, 3,
-	                     STORE_SEQ_ALL, T0, &rc, &nrc),
+	                     STORE_SEQ_ALL, T0, &rc, &nrc, &ndel),
 	        0);
 	cr_assert_eq(nrc, 2);
+	cr_assert_eq(ndel, 2);
 	for (i = 0; i < nrc; i++) {
 		if (strcmp(rc[i].sender, "alice") == 0 && rc[i].msg_id[15] == 1)
 			saw_alice = 1;
@@ -652,17 +653,88 @@ Test(store, delete_returns_senders)
 	cr_assert_str_eq(tf.m[0].sealed, "");
 	memcpy(rid, ids[0], sizeof(rid));
 	cr_assert_eq(store_queue_delete(st, "alice", (const uint8_t(*)[STORE_MSG_ID_BYTES])rid, 1,
-	                     STORE_SEQ_ALL, T0, &rc, &nrc),
+	                     STORE_SEQ_ALL, T0, &rc, &nrc, &ndel),
 	        0);
 	cr_assert_eq(nrc, 0, "receipts produce no receipts");
+	cr_assert_eq(ndel, 1, "but the receipt counts as deleted");
 	cr_assert_null(rc);
 	cr_assert_eq(store_queue_count(st, "alice", &count), 0);
 	cr_assert_eq(count, 0);
 	/* Empty and oversized requests. */
-	cr_assert_eq(store_queue_delete(st, "alice", NULL, 0, STORE_SEQ_ALL, T0, &rc, &nrc), 0);
+	cr_assert_eq(
+	        store_queue_delete(st, "alice", NULL, 0, STORE_SEQ_ALL, T0, &rc, &nrc, NULL), 0);
 	cr_assert_eq(store_queue_delete(st, "alice", (const uint8_t(*)[STORE_MSG_ID_BYTES])ids,
-	                     STORE_ACK_MAX + 1, STORE_SEQ_ALL, T0, &rc, &nrc),
+	                     STORE_ACK_MAX + 1, STORE_SEQ_ALL, T0, &rc, &nrc, &ndel),
 	        SOTTO_ERR_RANGE);
+	cr_assert_eq(ndel, 0);
+}
+
+struct test_keys {
+	char list[16][80];
+	size_t n;
+};
+
+static int
+test_collect_key(void *arg, const char *recipient, const char *sender,
+        const uint8_t msg_id[STORE_MSG_ID_BYTES])
+{
+	struct test_keys *k = arg;
+
+	cr_assert_lt(k->n, 16);
+	snprintf(k->list[k->n++], sizeof(k->list[0]), "%s<-%s:%u", recipient, sender,
+	        msg_id[STORE_MSG_ID_BYTES - 1]);
+	return 0;
+}
+
+static int
+test_has_key(const struct test_keys *k, const char *want)
+{
+	size_t i;
+
+	for (i = 0; i < k->n; i++) {
+		if (strcmp(k->list[i], want) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* What a start-up filter must know: queued envelopes and tombstones, not receipts. */
+Test(store, queue_keys_lists_queued_and_acknowledged_envelopes)
+{
+	uint8_t id[STORE_MSG_ID_BYTES];
+	struct store_receipt *rc = NULL;
+	struct test_keys k;
+	size_t nrc = 0;
+
+	test_register("alice");
+	test_register("bob");
+	test_register("carol");
+	memset(&k, 0, sizeof(k));
+	cr_assert_eq(store_queue_keys(st, test_collect_key, &k), 0);
+	cr_assert_eq(k.n, 0);
+	test_push("bob", "alice", 1, "queued", 0);
+	test_push("bob", "carol", 2, "acked", 0);
+	test_push("carol", "alice", 3, "queued too", 0);
+	test_id(id, 2);
+	cr_assert_eq(store_queue_delete(st, "bob", (const uint8_t(*)[STORE_MSG_ID_BYTES])id, 1,
+	                     STORE_SEQ_ALL, T0, &rc, &nrc, NULL),
+	        0);
+	free(rc);
+	cr_assert_eq(store_queue_push(
+	                     st, "carol", STORE_KIND_DELIVERED, "bob", id, 1, NULL, 0, NULL, NULL),
+	        0);
+	cr_assert_eq(store_queue_keys(st, test_collect_key, &k), 0);
+	cr_assert_eq(k.n, 3, "%zu keys", k.n);
+	cr_assert(test_has_key(&k, "bob<-alice:1"));
+	cr_assert(test_has_key(&k, "bob<-carol:2"), "the tombstone");
+	cr_assert(test_has_key(&k, "carol<-alice:3"));
+	cr_assert_eq(store_queue_keys(st, NULL, NULL), SOTTO_ERR_INVALID);
+	/* Pruned tombstones are gone from the list too. */
+	cr_assert_eq(store_prune(st, T0 + STORE_TOMBSTONE_TTL + 1), 0);
+	memset(&k, 0, sizeof(k));
+	cr_assert_eq(store_queue_keys(st, test_collect_key, &k), 0);
+	cr_assert_eq(k.n, 2);
+	cr_assert_not(test_has_key(&k, "bob<-carol:2"));
 }
 
 /* Receipts of one SendMulti share an id: an ack removes only those already pushed. */
@@ -672,7 +744,7 @@ Test(store, delete_respects_max_seq)
 	struct store_receipt *rc = NULL;
 	uint64_t seq1 = 0, seq2 = 0;
 	uint32_t count = 0;
-	size_t nrc = 0;
+	size_t nrc = 0, ndel = 0;
 
 	test_register("alice");
 	test_register("bob");
@@ -686,13 +758,14 @@ Test(store, delete_respects_max_seq)
 	        0);
 	cr_assert_lt(seq1, seq2);
 	cr_assert_eq(store_queue_delete(st, "alice", (const uint8_t(*)[STORE_MSG_ID_BYTES])id, 1,
-	                     seq1, T0, &rc, &nrc),
+	                     seq1, T0, &rc, &nrc, &ndel),
 	        0);
+	cr_assert_eq(ndel, 1);
 	free(rc);
 	cr_assert_eq(store_queue_count(st, "alice", &count), 0);
 	cr_assert_eq(count, 1, "carol's receipt was never pushed and must stay");
 	cr_assert_eq(store_queue_delete(st, "alice", (const uint8_t(*)[STORE_MSG_ID_BYTES])id, 1,
-	                     seq2, T0, &rc, &nrc),
+	                     seq2, T0, &rc, &nrc, NULL),
 	        0);
 	free(rc);
 	cr_assert_eq(store_queue_count(st, "alice", &count), 0);

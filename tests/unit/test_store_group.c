@@ -288,14 +288,33 @@ fetch_cb(void *arg, const struct store_msg *m)
 	return 0;
 }
 
+/* Counts the keys store_queue_keys lists for one msg_id, and all of them. */
+struct keys {
+	const uint8_t *want;
+	size_t n, n_want;
+};
+
+static int
+key_cb(void *arg, const char *recipient, const char *sender, const uint8_t msg_id[16])
+{
+	struct keys *k = arg;
+
+	k->n++;
+	if (strcmp(recipient, "bob") == 0 && strcmp(sender, "alice") == 0 &&
+	        memcmp(msg_id, k->want, 16) == 0)
+		k->n_want++;
+	return 0;
+}
+
 /* Group envelopes queue like envelopes: in order, deduplicated, with receipts when acked. */
 Test(store_group, queue_group_envelopes)
 {
 	uint8_t item[16 + 5], id1[16] = {1}, id2[16] = {2}, ids[2][16];
 	struct store_receipt *rc = NULL;
 	struct fetched x = {.n = 0};
+	struct keys k = {.want = id1};
 	uint64_t seq;
-	size_t nrc;
+	size_t nrc, ndel;
 	int dup, found;
 
 	memcpy(item, gid, 16);
@@ -322,12 +341,17 @@ Test(store_group, queue_group_envelopes)
 	cr_assert_eq(x.len[0], sizeof(item));
 	cr_assert_eq(x.first[0], gid[0]);
 	cr_assert_eq(x.kind[1], STORE_KIND_ENVELOPE);
+	/* The server's in-memory duplicate check is filled from these keys. */
+	cr_assert_eq(store_queue_keys(st, key_cb, &k), 0);
+	cr_assert_eq(k.n_want, 1, "a queued group envelope is a duplicate-check key");
+	cr_assert_eq(k.n, 2);
 	memcpy(ids[0], id1, 16);
 	memcpy(ids[1], id2, 16);
-	cr_assert_eq(store_queue_delete(
-	                     st, "bob", (const uint8_t(*)[16])ids, 2, STORE_SEQ_ALL, T0, &rc, &nrc),
+	cr_assert_eq(store_queue_delete(st, "bob", (const uint8_t(*)[16])ids, 2, STORE_SEQ_ALL, T0,
+	                     &rc, &nrc, &ndel),
 	        0);
 	cr_assert_eq(nrc, 2, "alice gets a receipt for each");
+	cr_assert_eq(ndel, 2);
 	free(rc);
 	/* Acknowledged: a late resend is recognised and not queued again. */
 	cr_assert_eq(store_queue_has(st, "bob", "alice", id1, &found), 0);
