@@ -1309,6 +1309,9 @@ server_blocks(struct server *srv, struct srv_user *blocker, struct srv_user *blo
 		}
 		blocker->blocks_loaded = 1;
 	}
+	/* Most users block nobody: no key to build or hash. */
+	if (blocker->n_blocks == 0)
+		return 0;
 	n = server_block_key(key, sizeof(key), blocker->name, blocked->name);
 	return n != 0 && hmap_get(srv->blocks, key, n) != NULL;
 }
@@ -1317,15 +1320,20 @@ void
 server_block_set(struct server *srv, const char *blocker, const char *blocked, int on)
 {
 	char key[2 * (PROTO_USERNAME_MAX + 1)];
+	struct srv_user *u;
+	void *old = NULL;
 	size_t n;
 
 	if (srv == NULL || (n = server_block_key(key, sizeof(key), blocker, blocked)) == 0)
 		return;
+	u = hmap_get(srv->users, blocker, strlen(blocker));
 	if (on) {
-		if (hmap_put(srv->blocks, key, n, (void *)1, NULL) != 0)
+		if (hmap_put(srv->blocks, key, n, (void *)1, &old) != 0)
 			log_warn("cannot cache a block: out of memory");
-	} else {
-		hmap_del(srv->blocks, key, n);
+		else if (old == NULL && u != NULL)
+			u->n_blocks++;
+	} else if (hmap_del(srv->blocks, key, n) != NULL && u != NULL && u->n_blocks > 0) {
+		u->n_blocks--;
 	}
 }
 

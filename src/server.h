@@ -115,6 +115,7 @@ struct srv_user {
 	int deleted;
 	int admin;
 	int blocks_loaded; /* the users this one blocks are in server.blocks */
+	size_t n_blocks;   /* how many of them are there */
 	struct conn *conn; /* the logged-in connection, or NULL */
 	size_t unpushed;   /* pending envelopes for this user not pushed live */
 };
@@ -161,11 +162,12 @@ struct pending {
 	struct srv_user *recipient;
 	struct srv_user *sender;
 	uint8_t msg_id[PROTO_MSG_ID_BYTES];
-	int64_t timestamp_ms;   /* Unix ms, as Deliver shows it */
-	int64_t pushed_ms;      /* monotonic ms of the live push */
-	uint64_t pushed_serial; /* conn it was pushed live to, or 0 */
-	int indexed;            /* in server.pending_idx */
-	int inflight;           /* on server.inflight (else server.pending or .committing) */
+	uint8_t fp[IDSET_FP_BYTES]; /* of (recipient, sender, msg_id), for the duplicate checks */
+	int64_t timestamp_ms;       /* Unix ms, as Deliver shows it */
+	int64_t pushed_ms;          /* monotonic ms of the live push */
+	uint64_t pushed_serial;     /* conn it was pushed live to, or 0 */
+	int indexed;                /* in server.pending_idx */
+	int inflight;               /* on server.inflight (else server.pending or .committing) */
 	size_t sealed_len;
 	uint8_t sealed[];
 };
