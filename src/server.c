@@ -529,6 +529,7 @@ server_refuse_frame(struct conn *c, uint32_t code, const char *why)
 static void
 server_read_frames(struct conn *c)
 {
+	struct frame_arena *arena;
 	struct evbuffer *in = c->in;
 	Sotto__Frame *f;
 	uint64_t id;
@@ -542,7 +543,9 @@ server_read_frames(struct conn *c)
 		}
 		cap = c->state == CONN_READY ? c->srv->cfg->max_frame
 		                             : c->srv->cfg->max_frame_preauth;
-		r = frame_read(in, cap, &f, &id);
+		/* A frame lives only while it is handled: unpack it into the shared arena. */
+		arena = c->srv->arena.used == 0 ? &c->srv->arena : NULL;
+		r = frame_read_arena(in, cap, arena, &f, &id);
 		if (r == SOTTO_ERR_AGAIN)
 			break;
 		if (r == SOTTO_ERR_RANGE) {
@@ -562,7 +565,7 @@ server_read_frames(struct conn *c)
 			break;
 		}
 		server_dispatch(c, f->id, f);
-		frame_free(f);
+		frame_free_arena(f, arena);
 		/*
 		 * A client that sends requests but never reads replies would grow its
 		 * output without bound: stop reading until it has drained to half.
@@ -1377,8 +1380,10 @@ server_new(struct server **out, struct event_base *base, struct config *cfg, str
 	if ((r = server_route_init(srv)) != 0 || (r = tlsrec_engine_new(&srv->tlsrec)) != 0)
 		goto out;
 	r = SOTTO_ERR_NOMEM;
-	if ((srv->io = malloc(SERVER_IO_SCRATCH)) == NULL)
+	if ((srv->io = malloc(SERVER_IO_SCRATCH)) == NULL ||
+	        (srv->arena.base = malloc(SERVER_FRAME_ARENA)) == NULL)
 		goto out;
+	srv->arena.cap = SERVER_FRAME_ARENA;
 	SSL_CTX_set_keylog_callback(ctx, server_keylog_cb);
 	if ((srv->reap_ev = event_new(base, -1, 0, server_reap_cb, srv)) == NULL ||
 	        (srv->flush_ev = event_new(base, -1, 0, server_flush_cb, srv)) == NULL ||
@@ -1541,6 +1546,7 @@ server_free(struct server *srv)
 	idbloom_free(srv->stored);
 	tlsrec_engine_free(srv->tlsrec);
 	free(srv->io);
+	free(srv->arena.base);
 	if (srv->reap_ev != NULL)
 		event_free(srv->reap_ev);
 	if (srv->flush_ev != NULL)

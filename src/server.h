@@ -57,7 +57,8 @@
 #define SERVER_FRAMES_PER_PASS 128                   /* requests handled per conn per loop pass */
 
 /* Ciphertext between a socket and tlsrec, either way: a read's worth and a cut-short record. */
-#define SERVER_IO_SCRATCH (SERVER_READ_BUDGET + TLSREC_RECORD_MAX)
+#define SERVER_IO_SCRATCH  (SERVER_READ_BUDGET + TLSREC_RECORD_MAX)
+#define SERVER_FRAME_ARENA (128 * 1024) /* a decoded request; bigger ones spill to malloc */
 
 enum conn_state {
 	CONN_HANDSHAKE = 0, /* TLS handshake under way */
@@ -213,6 +214,7 @@ struct server {
 	struct event *flush_ev; /* active while server.dirty is not empty */
 	struct tlsrec_engine *tlsrec;
 	uint8_t *io; /* SERVER_IO_SCRATCH bytes: ciphertext between a socket and tlsrec */
+	struct frame_arena arena; /* the frame being handled */
 	struct event *commit_ev;
 	int64_t commit_at_ms;    /* monotonic ms commit_ev fires at, or 0 when not armed */
 	struct event *accept_ev; /* re-enables listeners after EMFILE */
