@@ -19,33 +19,51 @@ union frame_alloc_hdr {
 	max_align_t align;
 };
 
+/* bounded: 0 when freeing a frame already decoded, which no longer counts against a bound. */
 struct frame_bound {
 	size_t used;
 	size_t cap;
+	int bounded;
+	struct frame_arena *arena; /* or NULL */
 };
+
+/* 1 if p was carved from the arena (and so is not freed on its own). */
+static int
+frame_in_arena(const struct frame_arena *a, const void *p)
+{
+	const uint8_t *q = p;
+
+	return a != NULL && a->base != NULL && q >= a->base && q < a->base + a->cap;
+}
 
 /* Allocate for protobuf-c, failing once the frame's bound would be exceeded. */
 static void *
 frame_alloc(void *data, size_t size)
 {
 	struct frame_bound *fb = data;
+	struct frame_arena *a = fb != NULL ? fb->arena : NULL;
 	union frame_alloc_hdr *h;
 	size_t total;
 
-	if (size > SIZE_MAX - sizeof(*h))
+	if (size > SIZE_MAX - 2 * sizeof(*h))
 		return NULL;
 	total = sizeof(*h) + size;
-	if (fb != NULL) {
+	if (fb != NULL && fb->bounded) {
 		if (total > fb->cap - fb->used)
 			return NULL;
 		fb->used += total;
 	}
-	if ((h = malloc(total)) == NULL) {
-		if (fb != NULL)
-			fb->used -= total;
+	/* Whole units of the header's size keep every block aligned for any type. */
+	total = (total + sizeof(*h) - 1) / sizeof(*h) * sizeof(*h);
+	if (a != NULL && a->base != NULL && total <= a->cap - a->used) {
+		h = (union frame_alloc_hdr *)(void *)(a->base + a->used);
+		a->used += total;
+	} else if ((h = malloc(total)) == NULL) {
+		if (fb != NULL && fb->bounded)
+			fb->used -= sizeof(*h) + size;
 		return NULL;
 	}
-	h->size = total;
+	h->size = sizeof(*h) + size;
 	return h + 1;
 }
 
@@ -58,31 +76,42 @@ frame_dealloc(void *data, void *p)
 	if (p == NULL)
 		return;
 	h = (union frame_alloc_hdr *)p - 1;
-	if (fb != NULL)
+	if (fb != NULL && fb->bounded)
 		fb->used -= h->size;
-	free(h);
+	if (!frame_in_arena(fb != NULL ? fb->arena : NULL, h))
+		free(h);
 }
 
-/* Unpack one frame body of len bytes under the allocation bound. */
+/* Unpack one frame body of len bytes under the allocation bound, into arena if not NULL. */
 static int
-frame_unpack(const uint8_t *data, size_t len, Sotto__Frame **out, uint64_t *idp)
+frame_unpack(const uint8_t *data, size_t len, struct frame_arena *arena, Sotto__Frame **out,
+        uint64_t *idp)
 {
 	struct frame_bound fb;
 	ProtobufCAllocator a;
 	Sotto__Frame *f;
+	size_t mark = arena != NULL ? arena->used : 0;
 
 	*out = NULL;
 	fb.used = 0;
 	fb.cap = len * FRAME_ALLOC_FACTOR + FRAME_ALLOC_BASE;
+	fb.bounded = 1;
+	fb.arena = arena;
 	a.alloc = frame_alloc;
 	a.free = frame_dealloc;
 	a.allocator_data = &fb;
-	if ((f = sotto__frame__unpack(&a, len, data)) == NULL)
+	if ((f = sotto__frame__unpack(&a, len, data)) == NULL) {
+		/* protobuf-c freed what it had; take back the arena's share too. */
+		if (arena != NULL)
+			arena->used = mark;
 		return SOTTO_ERR_FORMAT;
+	}
 	if (f->body_case == SOTTO__FRAME__BODY__NOT_SET) {
 		if (idp != NULL)
 			*idp = f->id;
-		frame_free(f);
+		frame_free_arena(f, arena);
+		if (arena != NULL)
+			arena->used = mark;
 		return SOTTO_ERR_FORMAT;
 	}
 	*out = f;
@@ -96,9 +125,9 @@ frame_init(Sotto__Frame *f, uint64_t id)
 	f->id = id;
 }
 
-int
-frame_decode(const uint8_t *data, size_t len, size_t max, Sotto__Frame **out, size_t *used,
-        uint64_t *idp)
+static int
+frame_decode_in(const uint8_t *data, size_t len, size_t max, struct frame_arena *arena,
+        Sotto__Frame **out, size_t *used, uint64_t *idp)
 {
 	struct buf b;
 	const uint8_t *body;
@@ -115,7 +144,14 @@ frame_decode(const uint8_t *data, size_t len, size_t max, Sotto__Frame **out, si
 	if ((r = buf_get_string_direct(&b, &body, &blen, max)) != 0)
 		return r == SOTTO_ERR_SHORT ? SOTTO_ERR_AGAIN : r;
 	*used = FRAME_HEADER_BYTES + blen;
-	return frame_unpack(body, blen, out, idp);
+	return frame_unpack(body, blen, arena, out, idp);
+}
+
+int
+frame_decode(const uint8_t *data, size_t len, size_t max, Sotto__Frame **out, size_t *used,
+        uint64_t *idp)
+{
+	return frame_decode_in(data, len, max, NULL, out, used, idp);
 }
 
 int
@@ -132,7 +168,8 @@ frame_peek_length(struct evbuffer *in, uint32_t *len)
 }
 
 int
-frame_read(struct evbuffer *in, size_t max, Sotto__Frame **out, uint64_t *idp)
+frame_read_arena(struct evbuffer *in, size_t max, struct frame_arena *arena, Sotto__Frame **out,
+        uint64_t *idp)
 {
 	const uint8_t *p;
 	uint32_t flen;
@@ -153,23 +190,40 @@ frame_read(struct evbuffer *in, size_t max, Sotto__Frame **out, uint64_t *idp)
 		return SOTTO_ERR_AGAIN;
 	if ((p = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HEADER_BYTES + (size_t)flen))) == NULL)
 		return SOTTO_ERR_NOMEM;
-	r = frame_decode(p, FRAME_HEADER_BYTES + (size_t)flen, max, out, &used, idp);
+	r = frame_decode_in(p, FRAME_HEADER_BYTES + (size_t)flen, max, arena, out, &used, idp);
 	if (r == 0 || r == SOTTO_ERR_FORMAT)
 		evbuffer_drain(in, used);
 	return r;
 }
 
+int
+frame_read(struct evbuffer *in, size_t max, Sotto__Frame **out, uint64_t *idp)
+{
+	return frame_read_arena(in, max, NULL, out, idp);
+}
+
+void
+frame_free_arena(Sotto__Frame *f, struct frame_arena *arena)
+{
+	struct frame_bound fb;
+	ProtobufCAllocator a;
+
+	if (f != NULL) {
+		memset(&fb, 0, sizeof(fb));
+		fb.arena = arena;
+		a.alloc = frame_alloc;
+		a.free = frame_dealloc;
+		a.allocator_data = &fb;
+		sotto__frame__free_unpacked(f, &a);
+	}
+	if (arena != NULL)
+		arena->used = 0;
+}
+
 void
 frame_free(Sotto__Frame *f)
 {
-	ProtobufCAllocator a;
-
-	if (f == NULL)
-		return;
-	a.alloc = frame_alloc;
-	a.free = frame_dealloc;
-	a.allocator_data = NULL;
-	sotto__frame__free_unpacked(f, &a);
+	frame_free_arena(f, NULL);
 }
 
 size_t

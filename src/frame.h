@@ -79,6 +79,24 @@ int frame_peek_length(struct evbuffer *in, uint32_t *len) SOTTO_WUR;
 /* Release a frame from frame_decode or frame_read; NULL is ignored. */
 void frame_free(Sotto__Frame *f);
 
+/*
+ * A bump allocator for frames decoded, handled and freed one at a time:
+ * unpacking into it costs no malloc per field.  The owner sets base and cap
+ * and leaves used at 0; blocks that do not fit come from malloc as usual, and
+ * the allocation bound applies either way.
+ */
+struct frame_arena {
+	uint8_t *base;
+	size_t cap, used;
+};
+
+/* frame_read, unpacking into arena (NULL: plain frame_read). */
+int frame_read_arena(struct evbuffer *in, size_t max, struct frame_arena *arena, Sotto__Frame **out,
+        uint64_t *idp) SOTTO_WUR;
+
+/* Release a frame from frame_read_arena and empty the arena for the next one. */
+void frame_free_arena(Sotto__Frame *f, struct frame_arena *arena);
+
 /* The encoded size of f, header included. */
 size_t frame_size(const Sotto__Frame *f);
 

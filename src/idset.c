@@ -49,12 +49,35 @@ idset_word(const uint8_t *fp, size_t i)
 
 /* ---- idring: the last max fingerprints, exactly --------------------------------------- */
 
+/*
+ * A slot holds the ring index + 1 (0: empty) in its top half and the low 32
+ * bits of the fingerprint's first word in the bottom half: the home slot and
+ * a tag, so that probing and deleting rarely touch the ring itself.
+ */
 struct idring {
 	uint8_t (*fp)[IDSET_FP_BYTES]; /* in insertion order, oldest at next once full */
-	uint32_t *slot;                /* linear probing: ring index + 1, or 0 for empty */
+	uint64_t *slot;                /* linear probing */
 	size_t max, cap, count, next;
-	size_t mask; /* slot table size - 1; the table is at least twice cap */
+	size_t mask; /* slot table size - 1 (< 2^32); the table is at least twice cap */
 };
+
+static uint64_t
+idring_slot(const uint8_t *fp, size_t idx)
+{
+	return (uint64_t)(idx + 1) << 32 | (uint32_t)idset_word(fp, 0);
+}
+
+static size_t
+idring_home(const struct idring *r, uint64_t slot)
+{
+	return (size_t)(uint32_t)slot & r->mask;
+}
+
+static size_t
+idring_index(uint64_t slot)
+{
+	return (size_t)(slot >> 32) - 1;
+}
 
 int
 idring_new(struct idring **out, size_t max)
@@ -90,20 +113,22 @@ idring_count(const struct idring *r)
 static void
 idring_insert(struct idring *r, size_t idx)
 {
-	size_t i = (size_t)idset_word(r->fp[idx], 0) & r->mask;
+	uint64_t v = idring_slot(r->fp[idx], idx);
+	size_t i = idring_home(r, v);
 
 	while (r->slot[i] != 0)
 		i = (i + 1) & r->mask;
-	r->slot[i] = (uint32_t)idx + 1;
+	r->slot[i] = v;
 }
 
 /* Remove ring entry idx from the table, shifting its probe chain back over the hole. */
 static void
 idring_remove(struct idring *r, size_t idx)
 {
-	size_t i = (size_t)idset_word(r->fp[idx], 0) & r->mask, j, k;
+	uint64_t v = idring_slot(r->fp[idx], idx);
+	size_t i = idring_home(r, v), j, k;
 
-	while (r->slot[i] != (uint32_t)idx + 1) {
+	while (r->slot[i] != v) {
 		if (r->slot[i] == 0)
 			return;
 		i = (i + 1) & r->mask;
@@ -114,7 +139,7 @@ idring_remove(struct idring *r, size_t idx)
 			j = (j + 1) & r->mask;
 			if (r->slot[j] == 0)
 				return;
-			k = (size_t)idset_word(r->fp[r->slot[j] - 1], 0) & r->mask;
+			k = idring_home(r, r->slot[j]);
 			/* Stays if its home k lies cyclically in (i, j]. */
 			if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
 				continue;
@@ -131,7 +156,7 @@ idring_grow(struct idring *r)
 {
 	size_t cap = r->cap == 0 ? IDRING_MIN_CAP : r->cap * 2, tsize = 1, i;
 	uint8_t(*fp)[IDSET_FP_BYTES];
-	uint32_t *slot;
+	uint64_t *slot;
 
 	if (cap > r->max)
 		cap = r->max;
@@ -177,12 +202,14 @@ idring_add(struct idring *r, const uint8_t fp[IDSET_FP_BYTES])
 int
 idring_has(const struct idring *r, const uint8_t fp[IDSET_FP_BYTES])
 {
+	uint32_t tag = (uint32_t)idset_word(fp, 0);
 	size_t i;
 
 	if (r->count == 0)
 		return 0;
-	for (i = (size_t)idset_word(fp, 0) & r->mask; r->slot[i] != 0; i = (i + 1) & r->mask) {
-		if (memcmp(r->fp[r->slot[i] - 1], fp, IDSET_FP_BYTES) == 0)
+	for (i = tag & r->mask; r->slot[i] != 0; i = (i + 1) & r->mask) {
+		if ((uint32_t)r->slot[i] == tag &&
+		        memcmp(r->fp[idring_index(r->slot[i])], fp, IDSET_FP_BYTES) == 0)
 			return 1;
 	}
 	return 0;

@@ -50,24 +50,10 @@ route_fp(struct server *srv, uint8_t fp[IDSET_FP_BYTES], const char *recipient, 
 
 /* Remember an acknowledged envelope, forgetting the oldest past SERVER_RECENT_MAX. */
 static void
-route_recent_add(struct server *srv, const char *sender, const char *recipient,
-        const uint8_t msg_id[PROTO_MSG_ID_BYTES])
+route_recent_add(struct server *srv, const uint8_t fp[IDSET_FP_BYTES])
 {
-	uint8_t fp[IDSET_FP_BYTES];
-
-	route_fp(srv, fp, recipient, sender, msg_id);
 	if (idring_add(srv->recent, fp) != 0)
 		log_warn("cannot remember an acknowledged envelope: out of memory");
-}
-
-static int
-route_recent_has(struct server *srv, const char *sender, const char *recipient,
-        const uint8_t msg_id[PROTO_MSG_ID_BYTES])
-{
-	uint8_t fp[IDSET_FP_BYTES];
-
-	route_fp(srv, fp, recipient, sender, msg_id);
-	return idring_has(srv->recent, fp);
 }
 
 /*
@@ -78,12 +64,10 @@ route_recent_has(struct server *srv, const char *sender, const char *recipient,
  */
 static int
 route_stored(struct server *srv, const char *recipient, const char *sender,
-        const uint8_t msg_id[PROTO_MSG_ID_BYTES])
+        const uint8_t msg_id[PROTO_MSG_ID_BYTES], const uint8_t fp[IDSET_FP_BYTES])
 {
-	uint8_t fp[IDSET_FP_BYTES];
 	int found = 0;
 
-	route_fp(srv, fp, recipient, sender, msg_id);
 	if (!idbloom_maybe(srv->stored, fp))
 		return 0;
 	if (store_queue_has(srv->store, recipient, sender, msg_id, &found) != 0) {
@@ -164,11 +148,6 @@ server_route_prune(struct server *srv)
 static void
 route_req_free(struct pending_req *req)
 {
-	if (req == NULL)
-		return;
-	free(req->acks);
-	free(req->ack_ptrs);
-	free(req->names);
 	free(req);
 }
 
@@ -327,6 +306,8 @@ route_live(struct server *srv, struct srv_user *u)
 	return 1;
 }
 
+#define ROUTE_RECEIPT_STACK 32 /* receipts in one Delivered frame built without allocating */
+
 /* A delivery receipt owed to sender; order keeps each sender's receipts in ack order. */
 struct route_receipt {
 	struct srv_user *sender;
@@ -350,15 +331,20 @@ static int
 route_push_receipts(
         struct conn *c, const struct route_receipt *v, size_t n, const char *to, int64_t ts_ms)
 {
-	Sotto__DeliveryReceipt *rc = NULL, **rcp = NULL;
+	Sotto__DeliveryReceipt rc_stack[ROUTE_RECEIPT_STACK], *rc = rc_stack;
+	Sotto__DeliveryReceipt *rcp_stack[ROUTE_RECEIPT_STACK], **rcp = rcp_stack;
 	Sotto__Delivered d;
 	Sotto__Frame f;
 	size_t i;
 	int r;
 
-	if ((rc = calloc(n, sizeof(*rc))) == NULL || (rcp = calloc(n, sizeof(*rcp))) == NULL) {
-		r = SOTTO_ERR_NOMEM;
-		goto out;
+	if (n > ROUTE_RECEIPT_STACK) {
+		rcp = NULL;
+		if ((rc = calloc(n, sizeof(*rc))) == NULL ||
+		        (rcp = calloc(n, sizeof(*rcp))) == NULL) {
+			r = SOTTO_ERR_NOMEM;
+			goto out;
+		}
 	}
 	for (i = 0; i < n; i++) {
 		sotto__delivery_receipt__init(&rc[i]);
@@ -375,8 +361,10 @@ route_push_receipts(
 	f.delivered = &d;
 	r = server_send(c, &f);
 out:
-	free(rc);
-	free(rcp);
+	if (rc != rc_stack)
+		free(rc);
+	if (rcp != rcp_stack)
+		free(rcp);
 	return r;
 }
 
@@ -425,13 +413,16 @@ route_one(struct conn *c, struct pending_req *req, size_t idx, const char *to,
 	struct server *srv = c->srv;
 	Sotto__Ack *ack = &req->acks[idx];
 	struct srv_user *r;
+	size_t keylen;
 
 	sotto__ack__init(ack);
 	ack->msg_id = proto_bytes(req->msg_id, PROTO_MSG_ID_BYTES);
-	snprintf(req->names[idx], sizeof(req->names[idx]), "%s", to != NULL ? to : "");
 	ack->to = req->names[idx];
-	if (proto_username_normalize(req->names[idx], to) != 0) {
-		snprintf(req->names[idx], sizeof(req->names[idx]), "%.32s", to);
+	if (to == NULL || proto_username_normalize(req->names[idx], to) != 0) {
+		/* Echo what was asked for, cut to the longest a name can be. */
+		keylen = to != NULL ? strnlen(to, PROTO_USERNAME_MAX) : 0;
+		memcpy(req->names[idx], to != NULL ? to : "", keylen);
+		req->names[idx][keylen] = '\0';
 		route_req_settle(srv, req, idx, 0, SOTTO__ERROR_CODE__ERR_BAD_USERNAME);
 		return;
 	}
@@ -459,6 +450,7 @@ route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_us
 	struct server *srv = c->srv;
 	Sotto__Ack *ack = &req->acks[idx];
 	uint8_t key[PENDING_KEY_MAX];
+	uint8_t fp[IDSET_FP_BYTES];
 	struct pending *p, *orig;
 	struct pending_dup *d;
 	size_t keylen;
@@ -471,8 +463,10 @@ route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_us
 	 * A blocked sender's envelope is dropped, and the Ack looks like any
 	 * other.  A resend of what the recipient has is acknowledged again.
 	 */
-	if (hidden || route_recent_has(srv, c->user->name, r->name, req->msg_id) ||
-	        (route_live(srv, r) && route_stored(srv, r->name, c->user->name, req->msg_id))) {
+	route_fp(srv, fp, r->name, c->user->name, req->msg_id);
+	if (hidden || idring_has(srv->recent, fp) ||
+	        (route_live(srv, r) &&
+	                route_stored(srv, r->name, c->user->name, req->msg_id, fp))) {
 		route_req_settle(srv, req, idx, 1, 0);
 		return;
 	}
@@ -500,6 +494,7 @@ route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_us
 	p->recipient = r;
 	p->sender = c->user;
 	memcpy(p->msg_id, req->msg_id, PROTO_MSG_ID_BYTES);
+	memcpy(p->fp, fp, IDSET_FP_BYTES);
 	p->timestamp_ms = server_now_ms();
 	memcpy(p->sealed, data, len);
 	p->sealed_len = len;
@@ -548,13 +543,13 @@ route_req_new(struct conn *c, uint64_t id, const ProtobufCBinaryData *msg_id, si
 	struct pending_req *req;
 	size_t i;
 
-	if ((req = calloc(1, sizeof(*req))) == NULL ||
-	        (req->acks = calloc(n, sizeof(*req->acks))) == NULL ||
-	        (req->ack_ptrs = calloc(n, sizeof(*req->ack_ptrs))) == NULL ||
-	        (req->names = calloc(n, sizeof(*req->names))) == NULL) {
-		route_req_free(req);
+	/* One block: the request, then its acks, their pointers and the names (n <= 1024). */
+	if ((req = calloc(1, sizeof(*req) + n * (sizeof(*req->acks) + sizeof(*req->ack_ptrs) +
+	                                                sizeof(*req->names)))) == NULL)
 		return NULL;
-	}
+	req->acks = (Sotto__Ack *)(req + 1);
+	req->ack_ptrs = (Sotto__Ack **)(req->acks + n);
+	req->names = (char(*)[PROTO_USERNAME_MAX + 1])(req->ack_ptrs + n);
 	req->conn_serial = c->serial;
 	req->id = id;
 	req->multi = multi;
@@ -629,19 +624,23 @@ route_pending_remove(struct server *srv, struct pending *p)
 	p->inflight = 0;
 }
 
+#define ROUTE_ACK_STACK 64 /* ids a DeliverAck usually carries: no allocation up to this */
+
 static int
 route_deliver_ack(struct conn *c, uint64_t id, const Sotto__Frame *f)
 {
 	struct server *srv = c->srv;
 	const Sotto__DeliverAck *da = f->deliver_ack;
-	uint8_t(*ids)[STORE_MSG_ID_BYTES] = NULL;
-	struct route_receipt *rv = NULL, *nv;
+	uint8_t ids_stack[ROUTE_ACK_STACK][STORE_MSG_ID_BYTES],
+	        (*ids)[STORE_MSG_ID_BYTES] = ids_stack;
+	struct route_receipt rv_stack[ROUTE_ACK_STACK], *rv = rv_stack;
 	struct store_receipt *rc = NULL;
+	uint8_t fp[IDSET_FP_BYTES];
 	uint8_t key[PENDING_KEY_MAX];
 	struct commit_wait *w;
 	struct srv_user *u;
 	struct pending *p;
-	size_t i, n = 0, nrv = 0, nrc = 0, ndel = 0, keylen;
+	size_t i, n = 0, nrv = 0, nrc = 0, ndel = 0, keylen, cap = ROUTE_ACK_STACK;
 	int64_t now_ms = server_now_ms();
 	int r;
 
@@ -651,10 +650,15 @@ route_deliver_ack(struct conn *c, uint64_t id, const Sotto__Frame *f)
 			        c, id, SOTTO__ERROR_CODE__ERR_BAD_REQUEST, "too many ids", 0);
 		return 0;
 	}
-	if ((ids = calloc(da->n_msg_ids + 1, sizeof(*ids))) == NULL ||
-	        (rv = calloc(da->n_msg_ids + 1, sizeof(*rv))) == NULL) {
-		r = SOTTO_ERR_NOMEM;
-		goto out;
+	if (da->n_msg_ids > ROUTE_ACK_STACK) {
+		cap = da->n_msg_ids;
+		ids = NULL;
+		rv = NULL;
+		if ((ids = calloc(cap, sizeof(*ids))) == NULL ||
+		        (rv = calloc(cap, sizeof(*rv))) == NULL) {
+			r = SOTTO_ERR_NOMEM;
+			goto out;
+		}
 	}
 	for (i = 0; i < da->n_msg_ids; i++) {
 		if (da->msg_ids[i].len != PROTO_MSG_ID_BYTES)
@@ -666,7 +670,7 @@ route_deliver_ack(struct conn *c, uint64_t id, const Sotto__Frame *f)
 			if (p->pushed_serial == 0 && p->recipient->unpushed > 0)
 				p->recipient->unpushed--;
 			route_pending_settle(srv, p, 1, 0);
-			route_recent_add(srv, p->sender->name, c->user->name, p->msg_id);
+			route_recent_add(srv, p->fp);
 			rv[nrv].sender = p->sender;
 			rv[nrv].order = nrv;
 			memcpy(rv[nrv].msg_id, p->msg_id, PROTO_MSG_ID_BYTES);
@@ -676,6 +680,7 @@ route_deliver_ack(struct conn *c, uint64_t id, const Sotto__Frame *f)
 		}
 		memcpy(ids[n++], da->msg_ids[i].data, STORE_MSG_ID_BYTES);
 	}
+	route_receipts(srv, rv, nrv, c->user->name, now_ms);
 	/*
 	 * Only rows this connection was sent can go (seq <= drain_seq): when it
 	 * was sent none that are left, the ids are receipts it had live, or
@@ -688,25 +693,22 @@ route_deliver_ack(struct conn *c, uint64_t id, const Sotto__Frame *f)
 		                 server_now(), &rc, &nrc, &ndel)) != 0)
 			goto out;
 		c->stored_out -= ndel < c->stored_out ? ndel : c->stored_out;
-		/* Rows from several senders may share an id: room for every receipt. */
-		if (nrc > da->n_msg_ids + 1 - nrv) {
-			if ((nv = realloc(rv, (nrv + nrc) * sizeof(*rv))) == NULL) {
-				r = SOTTO_ERR_NOMEM;
-				goto out;
-			}
-			rv = nv;
-		}
-		for (i = 0; i < nrc; i++) {
-			route_recent_add(srv, rc[i].sender, c->user->name, rc[i].msg_id);
+		/* Rows from several senders may share an id: receipts go out a buffer at a time. */
+		for (i = 0, nrv = 0; i < nrc; i++) {
+			route_fp(srv, fp, c->user->name, rc[i].sender, rc[i].msg_id);
+			route_recent_add(srv, fp);
 			if ((u = server_user(srv, rc[i].sender)) == NULL)
 				continue;
 			rv[nrv].sender = u;
 			rv[nrv].order = nrv;
 			memcpy(rv[nrv].msg_id, rc[i].msg_id, PROTO_MSG_ID_BYTES);
-			nrv++;
+			if (++nrv == cap) {
+				route_receipts(srv, rv, nrv, c->user->name, now_ms);
+				nrv = 0;
+			}
 		}
+		route_receipts(srv, rv, nrv, c->user->name, now_ms);
 	}
-	route_receipts(srv, rv, nrv, c->user->name, now_ms);
 	if (id != 0) {
 		if ((w = calloc(1, sizeof(*w))) == NULL) {
 			r = SOTTO_ERR_NOMEM;
@@ -720,8 +722,10 @@ route_deliver_ack(struct conn *c, uint64_t id, const Sotto__Frame *f)
 	}
 	r = 0;
 out:
-	free(ids);
-	free(rv);
+	if (ids != ids_stack)
+		free(ids);
+	if (rv != rv_stack)
+		free(rv);
 	free(rc);
 	return r;
 }
@@ -747,8 +751,6 @@ route_write(struct server *srv, struct pending *p)
 	uint64_t seq;
 	int dup, r;
 
-	uint8_t fp[IDSET_FP_BYTES];
-
 	TAILQ_INSERT_TAIL(&srv->committing, p, entry);
 	r = store_queue_push(srv->store, p->recipient->name,
 	        p->group ? STORE_KIND_GROUP : STORE_KIND_ENVELOPE, p->sender->name, p->msg_id,
@@ -760,8 +762,7 @@ route_write(struct server *srv, struct pending *p)
 		        store_last_error(srv->store));
 		return r;
 	}
-	route_fp(srv, fp, p->recipient->name, p->sender->name, p->msg_id);
-	idbloom_add(srv->stored, fp);
+	idbloom_add(srv->stored, p->fp);
 	/*
 	 * A live connection has everything queued before this row, so its drain
 	 * may skip it.  One that is not live may still owe older rows written

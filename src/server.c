@@ -4,15 +4,23 @@
  * is committed once per commit window.  Request handlers live in
  * server-*.c; see server.h.
  *
- * Each connection is an OpenSSL SSL on a non-blocking socket with read-ahead,
- * watched by one persistent read event.  A read pass takes what the socket
- * holds with one read(2) and hands every whole frame to its handler.  Replies
- * and pushes accumulate in the connection's output buffer, and one flush event
- * at the end of the loop pass writes each such buffer with one SSL_write per
- * 16 KiB.  A write event is armed only when the socket is full, so a busy
- * connection costs no epoll_ctl(2) at all.  (bufferevent_openssl wrote one
- * record and one write(2) per 1 KiB chunk of its output and armed and disarmed
- * EPOLLOUT around every flush.)
+ * Each connection is a non-blocking socket watched by one persistent read
+ * event.  OpenSSL does the TLS handshake on it (without read-ahead, so that
+ * it reads nothing past the client's Finished), and its key-log callback
+ * hands over the application traffic secrets; then the SSL object, about
+ * 13 KiB that no public call slims down, is freed and src/tlsrec.c protects
+ * the records.  A read pass takes what the socket holds with one read(2) into
+ * a shared scratch buffer, opens the whole records into the connection's
+ * plaintext input and hands every whole frame to its handler.  Replies and
+ * pushes accumulate in the connection's output buffer, and one flush event at
+ * the end of the loop pass seals each such buffer into the scratch buffer and
+ * writes it with one write(2) per 64 KiB.  Only what the socket does not take
+ * is kept per connection, and a write event is armed only then, so a busy
+ * connection costs no epoll_ctl(2) and an idle one holds no buffers.  Should
+ * the takeover fail (a suite tlsrec does not do), the connection goes on with
+ * OpenSSL: SSL_read and SSL_write with read-ahead, one SSL_write per 16 KiB.
+ * (bufferevent_openssl wrote one record and one write(2) per 1 KiB chunk of
+ * its output and armed and disarmed EPOLLOUT around every flush.)
  */
 #include "config.h"
 
@@ -42,6 +50,8 @@ static const struct server_handler *server_handlers[SERVER_MAX_BODY];
 
 static void server_read_frames(struct conn *c);
 static void server_conn_read(struct conn *c);
+static void server_conn_rec_alert(struct conn *c, uint8_t desc);
+static void server_conn_wait_write(struct conn *c);
 
 int64_t
 server_now(void)
@@ -115,9 +125,13 @@ server_conn_by_serial(struct server *srv, uint64_t serial)
 size_t
 server_conn_outlen(const struct conn *c)
 {
-	if (c->out == NULL)
-		return 0;
-	return evbuffer_get_length(c->out);
+	size_t n = 0;
+
+	if (c->out != NULL)
+		n += evbuffer_get_length(c->out);
+	if (c->raw_out != NULL)
+		n += evbuffer_get_length(c->raw_out);
+	return n;
 }
 
 /* c has output: put it on the list the end-of-pass flush writes. */
@@ -287,6 +301,8 @@ server_conn_linger(struct conn *c)
 	if (c->lingering)
 		return;
 	c->lingering = 1;
+	if (c->ssl == NULL)
+		server_conn_rec_alert(c, TLSREC_ALERT_CLOSE_NOTIFY);
 	if (shutdown(c->fd, SHUT_WR) != 0)
 		server_conn_close(c);
 }
@@ -302,12 +318,21 @@ server_conn_free(struct conn *c)
 	if (c->timer != NULL)
 		event_free(c->timer);
 	SSL_free(c->ssl);
+	if (c->secrets != NULL) {
+		sotto_wipe(c->secrets, sizeof(*c->secrets));
+		free(c->secrets);
+	}
+	tlsrec_wipe(&c->rec);
 	if (c->fd >= 0)
 		evutil_closesocket(c->fd);
 	if (c->in != NULL)
 		evbuffer_free(c->in);
 	if (c->out != NULL)
 		evbuffer_free(c->out);
+	if (c->raw_in != NULL)
+		evbuffer_free(c->raw_in);
+	if (c->raw_out != NULL)
+		evbuffer_free(c->raw_out);
 	free(c);
 }
 
@@ -497,20 +522,32 @@ server_refuse_frame(struct conn *c, uint32_t code, const char *why)
 	server_conn_close_with(c, 0, code, why, 0);
 }
 
-/* Hand every whole frame in c's input to its handler. */
+/*
+ * Hand the whole frames in c's input to their handlers, at most
+ * SERVER_FRAMES_PER_PASS: a connection with more comes back after this pass's
+ * flush, so that one busy peer (and the store writes its requests cause)
+ * cannot hold everyone else's output back.
+ */
 static void
 server_read_frames(struct conn *c)
 {
+	struct frame_arena *arena;
 	struct evbuffer *in = c->in;
 	Sotto__Frame *f;
 	uint64_t id;
-	size_t cap;
+	size_t cap, n = 0;
 	int r;
 
 	while (c->state != CONN_DEAD && c->state != CONN_CLOSING && !c->read_paused) {
+		if (n++ == SERVER_FRAMES_PER_PASS) {
+			event_active(c->rev, EV_READ, 0);
+			break;
+		}
 		cap = c->state == CONN_READY ? c->srv->cfg->max_frame
 		                             : c->srv->cfg->max_frame_preauth;
-		r = frame_read(in, cap, &f, &id);
+		/* A frame lives only while it is handled: unpack it into the shared arena. */
+		arena = c->srv->arena.used == 0 ? &c->srv->arena : NULL;
+		r = frame_read_arena(in, cap, arena, &f, &id);
 		if (r == SOTTO_ERR_AGAIN)
 			break;
 		if (r == SOTTO_ERR_RANGE) {
@@ -530,7 +567,7 @@ server_read_frames(struct conn *c)
 			break;
 		}
 		server_dispatch(c, f->id, f);
-		frame_free(f);
+		frame_free_arena(f, arena);
 		/*
 		 * A client that sends requests but never reads replies would grow its
 		 * output without bound: stop reading until it has drained to half.
@@ -561,10 +598,7 @@ server_conn_ssl_wait(struct conn *c, int r, const char *what)
 	case SSL_ERROR_WANT_READ:
 		return 0;
 	case SSL_ERROR_WANT_WRITE:
-		if (!c->want_write) {
-			c->want_write = 1;
-			event_add(c->wev, NULL);
-		}
+		server_conn_wait_write(c);
 		return 0;
 	case SSL_ERROR_ZERO_RETURN:
 		log_debug("%s: TLS closed by the peer", c->peer);
@@ -589,8 +623,41 @@ server_conn_ssl_wait(struct conn *c, int r, const char *what)
 static void
 server_conn_idle_buffers(struct conn *c)
 {
-	if (!SSL_has_pending(c->ssl) && evbuffer_get_length(c->out) == 0)
+	if (c->ssl != NULL && !SSL_has_pending(c->ssl) && evbuffer_get_length(c->out) == 0)
 		(void)SSL_free_buffers(c->ssl);
+}
+
+/*
+ * The handshake is done: take the connection over from OpenSSL, or (0 on
+ * success either way) leave it with OpenSSL if tlsrec cannot.
+ */
+static int
+server_conn_takeover(struct conn *c)
+{
+	struct tlsrec_secrets s;
+	int r;
+
+	memset(&s, 0, sizeof(s));
+	if (c->secrets != NULL)
+		s = *c->secrets;
+	/* Without read-ahead OpenSSL holds nothing past the Finished; make sure. */
+	r = SSL_has_pending(c->ssl) ? SOTTO_ERR_UNSUPPORTED
+	                            : tlsrec_init(&c->rec, c->srv->tlsrec, c->ssl, &s);
+	sotto_wipe(&s, sizeof(s));
+	if (c->secrets != NULL) {
+		sotto_wipe(c->secrets, sizeof(*c->secrets));
+		free(c->secrets);
+		c->secrets = NULL;
+	}
+	if (r != 0) {
+		log_debug("%s: staying with OpenSSL for this connection (%s)", c->peer,
+		        SSL_get_cipher(c->ssl));
+		SSL_set_read_ahead(c->ssl, 1);
+		return 0;
+	}
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	return 0;
 }
 
 /* The handshake moved on: finish it, or wait for the socket. */
@@ -611,6 +678,7 @@ server_conn_handshake(struct conn *c)
 		return;
 	}
 	log_debug("%s: TLS established (%s)", c->peer, SSL_get_cipher(c->ssl));
+	(void)server_conn_takeover(c);
 	server_conn_enter(c, CONN_HELLO);
 	/* Hello may have come in the same flight as the client's Finished. */
 	server_conn_read(c);
@@ -623,7 +691,7 @@ server_conn_handshake(struct conn *c)
  * after SERVER_READ_BUDGET bytes, so that one peer cannot hold the loop.
  */
 static void
-server_conn_read(struct conn *c)
+server_conn_read_ssl(struct conn *c)
 {
 	struct evbuffer_iovec v;
 	size_t got = 0;
@@ -652,7 +720,7 @@ server_conn_read(struct conn *c)
 		evbuffer_drain(c->in, evbuffer_get_length(c->in));
 		return;
 	}
-	if (got > 0)
+	if (evbuffer_get_length(c->in) > 0)
 		server_read_frames(c);
 	if (c->state == CONN_DEAD)
 		return;
@@ -690,6 +758,169 @@ server_conn_written(struct conn *c)
 		server_file_pump(c);
 }
 
+/* The socket is full: the write event brings us back. */
+static void
+server_conn_wait_write(struct conn *c)
+{
+	if (!c->want_write) {
+		c->want_write = 1;
+		event_add(c->wev, NULL);
+	}
+}
+
+/* Keep what the socket did not take, for the write event. */
+static int
+server_conn_stash(struct conn *c, const uint8_t *p, size_t n)
+{
+	if ((c->raw_out == NULL && (c->raw_out = evbuffer_new()) == NULL) ||
+	        evbuffer_add(c->raw_out, p, n) != 0) {
+		log_warn("%s: out of memory writing", c->peer);
+		server_conn_close(c);
+		return -1;
+	}
+	server_conn_wait_write(c);
+	return 0;
+}
+
+/* write(2) what the scratch buffer holds; -1 once c is closed. */
+static int
+server_conn_send_raw(struct conn *c, const uint8_t *p, size_t n)
+{
+	ssize_t w;
+
+	w = write(c->fd, p, n);
+	if (w < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			log_debug("%s: write: %s", c->peer, strerror(errno));
+			server_conn_close(c);
+			return -1;
+		}
+		w = 0;
+	}
+	if ((size_t)w < n)
+		return server_conn_stash(c, p + w, n - (size_t)w);
+	return 0;
+}
+
+/* Seal and send one alert, best effort (the connection is ending). */
+static void
+server_conn_rec_alert(struct conn *c, uint8_t desc)
+{
+	size_t n;
+
+	if (desc == TLSREC_ALERT_NONE ||
+	        (c->raw_out != NULL && evbuffer_get_length(c->raw_out) > 0))
+		return;
+	if (tlsrec_seal_alert(&c->rec, c->srv->tlsrec, desc, c->srv->io, SERVER_IO_SCRATCH, &n) ==
+	        0)
+		(void)!write(c->fd, c->srv->io, n);
+}
+
+/*
+ * Read what the socket holds (up to SERVER_READ_BUDGET) with one read(2),
+ * after any record a previous read cut short, and open the whole records.
+ */
+static void
+server_conn_read_rec(struct conn *c)
+{
+	struct server *srv = c->srv;
+	size_t have = 0, used = 0;
+	uint8_t alert = TLSREC_ALERT_NONE;
+	ssize_t n;
+	int r = 0, eof = 0;
+
+	if (c->read_paused)
+		return;
+	if (c->raw_in != NULL && (have = evbuffer_get_length(c->raw_in)) > 0)
+		(void)evbuffer_remove(c->raw_in, srv->io, have);
+	n = read(c->fd, srv->io + have, SERVER_READ_BUDGET);
+	if (n > 0) {
+		have += (size_t)n;
+	} else if (n == 0) {
+		eof = 1;
+	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		log_debug("%s: read: %s", c->peer, strerror(errno));
+		eof = 1;
+	}
+	if (have > 0) {
+		r = tlsrec_open(&c->rec, srv->tlsrec, srv->io, have, &used, c->in, &alert);
+		if (r == 0 && used < have &&
+		        ((c->raw_in == NULL && (c->raw_in = evbuffer_new()) == NULL) ||
+		                evbuffer_add(c->raw_in, srv->io + used, have - used) != 0)) {
+			log_warn("%s: out of memory reading", c->peer);
+			server_conn_close(c);
+			return;
+		}
+	}
+	if (r == SOTTO_ERR_CLOSED) {
+		log_debug("%s: TLS closed by the peer", c->peer);
+		eof = 1;
+	} else if (r != 0) {
+		log_debug("%s: TLS error: %s (alert %u)", c->peer, sotto_strerror(r), alert);
+		server_conn_rec_alert(c, alert);
+		server_conn_close(c);
+		return;
+	}
+	if (evbuffer_get_length(c->in) > 0)
+		server_read_frames(c);
+	if (c->state == CONN_DEAD)
+		return;
+	if (eof) {
+		server_conn_close(c);
+		return;
+	}
+	/* The peer asked for our KeyUpdate: it goes out with the next flush. */
+	if (c->rec.update_due)
+		server_conn_dirty(c);
+}
+
+static void
+server_conn_read(struct conn *c)
+{
+	if (c->ssl != NULL)
+		server_conn_read_ssl(c);
+	else
+		server_conn_read_rec(c);
+}
+
+/* Seal c's output into the scratch buffer and write it, until done or the socket is full. */
+static void
+server_conn_flush_rec(struct conn *c)
+{
+	struct server *srv = c->srv;
+	size_t before = server_conn_outlen(c), n;
+	int r;
+
+	if (c->raw_out != NULL && evbuffer_get_length(c->raw_out) > 0) {
+		if (evbuffer_write(c->raw_out, c->fd) < 0 && errno != EAGAIN &&
+		        errno != EWOULDBLOCK && errno != EINTR) {
+			log_debug("%s: write: %s", c->peer, strerror(errno));
+			server_conn_close(c);
+			return;
+		}
+		if (evbuffer_get_length(c->raw_out) > 0) {
+			server_conn_wait_write(c);
+			return;
+		}
+	}
+	while (evbuffer_get_length(c->out) > 0 || c->rec.update_due) {
+		if ((r = tlsrec_seal(
+		             &c->rec, srv->tlsrec, c->out, srv->io, SERVER_IO_SCRATCH, &n)) != 0) {
+			log_warn("%s: cannot protect a record: %s", c->peer, sotto_strerror(r));
+			server_conn_close(c);
+			return;
+		}
+		if (n == 0)
+			break;
+		if (server_conn_send_raw(c, srv->io, n) != 0)
+			return;
+		if (c->want_write)
+			break;
+	}
+	if (server_conn_outlen(c) < before)
+		server_conn_written(c);
+}
+
 /* Write c's output, one SSL_write per SERVER_IO_CHUNK, until done or the socket is full. */
 static void
 server_conn_flush(struct conn *c)
@@ -702,6 +933,10 @@ server_conn_flush(struct conn *c)
 		return;
 	if (c->lingering) {
 		evbuffer_drain(c->out, evbuffer_get_length(c->out));
+		return;
+	}
+	if (c->ssl == NULL) {
+		server_conn_flush_rec(c);
 		return;
 	}
 	while ((len = evbuffer_get_length(c->out)) > 0) {
@@ -780,7 +1015,7 @@ server_conn_writable_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	server_conn_flush(c);
 	/* A read that had to write first (a TLS alert or key update) can go on. */
-	if (c->state != CONN_DEAD && !c->want_write && SSL_has_pending(c->ssl))
+	if (c->state != CONN_DEAD && !c->want_write && c->ssl != NULL && SSL_has_pending(c->ssl))
 		server_conn_read(c);
 }
 
@@ -858,9 +1093,10 @@ server_accept_cb(
 	c->fd = fd;
 	fd = -1; /* the conn's now */
 	SSL_set_accept_state(c->ssl);
-	/* One read(2) takes every record the socket holds. */
-	SSL_set_read_ahead(c->ssl, 1);
+	SSL_set_app_data(c->ssl, c);
 	SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if ((c->secrets = calloc(1, sizeof(*c->secrets))) == NULL)
+		goto fail;
 	if ((c->in = evbuffer_new()) == NULL || (c->out = evbuffer_new()) == NULL ||
 	        (c->rev = event_new(srv->base, c->fd, EV_READ | EV_PERSIST, server_conn_readable_cb,
 	                 c)) == NULL ||
@@ -1082,6 +1318,9 @@ server_blocks(struct server *srv, struct srv_user *blocker, struct srv_user *blo
 		}
 		blocker->blocks_loaded = 1;
 	}
+	/* Most users block nobody: no key to build or hash. */
+	if (blocker->n_blocks == 0)
+		return 0;
 	n = server_block_key(key, sizeof(key), blocker->name, blocked->name);
 	return n != 0 && hmap_get(srv->blocks, key, n) != NULL;
 }
@@ -1090,16 +1329,31 @@ void
 server_block_set(struct server *srv, const char *blocker, const char *blocked, int on)
 {
 	char key[2 * (PROTO_USERNAME_MAX + 1)];
+	struct srv_user *u;
+	void *old = NULL;
 	size_t n;
 
 	if (srv == NULL || (n = server_block_key(key, sizeof(key), blocker, blocked)) == 0)
 		return;
+	u = hmap_get(srv->users, blocker, strlen(blocker));
 	if (on) {
-		if (hmap_put(srv->blocks, key, n, (void *)1, NULL) != 0)
+		if (hmap_put(srv->blocks, key, n, (void *)1, &old) != 0)
 			log_warn("cannot cache a block: out of memory");
-	} else {
-		hmap_del(srv->blocks, key, n);
+		else if (old == NULL && u != NULL)
+			u->n_blocks++;
+	} else if (hmap_del(srv->blocks, key, n) != NULL && u != NULL && u->n_blocks > 0) {
+		u->n_blocks--;
 	}
+}
+
+/* OpenSSL names each secret as the handshake derives it; tlsrec keeps the ones it needs. */
+static void
+server_keylog_cb(const SSL *ssl, const char *line)
+{
+	struct conn *c = SSL_get_app_data(ssl);
+
+	if (c != NULL && c->secrets != NULL)
+		tlsrec_keylog(c->secrets, line);
 }
 
 int
@@ -1129,9 +1383,14 @@ server_new(struct server **out, struct event_base *base, struct config *cfg, str
 	        hmap_new(&srv->addrs) != 0 || hmap_new(&srv->blocks) != 0 ||
 	        hmap_new(&srv->pending_idx) != 0 || hmap_new(&srv->groups) != 0)
 		goto out;
-	if ((r = server_route_init(srv)) != 0)
+	if ((r = server_route_init(srv)) != 0 || (r = tlsrec_engine_new(&srv->tlsrec)) != 0)
 		goto out;
 	r = SOTTO_ERR_NOMEM;
+	if ((srv->io = malloc(SERVER_IO_SCRATCH)) == NULL ||
+	        (srv->arena.base = malloc(SERVER_FRAME_ARENA)) == NULL)
+		goto out;
+	srv->arena.cap = SERVER_FRAME_ARENA;
+	SSL_CTX_set_keylog_callback(ctx, server_keylog_cb);
 	if ((srv->reap_ev = event_new(base, -1, 0, server_reap_cb, srv)) == NULL ||
 	        (srv->flush_ev = event_new(base, -1, 0, server_flush_cb, srv)) == NULL ||
 	        (srv->commit_ev = evtimer_new(base, server_commit_cb, srv)) == NULL ||
@@ -1296,6 +1555,9 @@ server_free(struct server *srv)
 	idbloom_free(srv->stored);
 	server_group_forget_all(srv);
 	hmap_free(srv->groups);
+	tlsrec_engine_free(srv->tlsrec);
+	free(srv->io);
+	free(srv->arena.base);
 	if (srv->reap_ev != NULL)
 		event_free(srv->reap_ev);
 	if (srv->flush_ev != NULL)
@@ -1341,6 +1603,7 @@ server_reload(struct server *srv, struct config *cfg, SSL_CTX *ctx)
 {
 	srv->cfg = cfg;
 	if (ctx != NULL) {
+		SSL_CTX_set_keylog_callback(ctx, server_keylog_cb);
 		SSL_CTX_free(srv->ssl_ctx);
 		srv->ssl_ctx = ctx;
 	}

@@ -4,10 +4,12 @@
  * dispatcher.  Each server-*.c file owns one family of requests and exports a
  * handler table that server.c registers.
  *
- * Connections: sottod drives OpenSSL on each socket itself (see server.c).
- * Frames for a connection are appended to its output buffer and leave in one
- * SSL_write per connection at the end of the loop pass, so a pass that
- * answers many requests costs one TLS record and one write(2) per peer.
+ * Connections: OpenSSL does each TLS handshake on the socket, then sottod
+ * frees the SSL object and protects records itself (src/tlsrec.c), which
+ * keeps an idle connection to a couple of KiB (see server.c).  Frames for a
+ * connection are appended to its output buffer and leave at the end of the
+ * loop pass, so a pass that answers many requests costs one write(2) per
+ * peer.
  *
  * Lifetimes: a struct server owns every conn, srv_user and pending envelope.
  * A conn is never freed inside one of its own callbacks: server_conn_close()
@@ -39,6 +41,7 @@
 #include "src/server-config.h"
 #include "src/store.h"
 #include "src/tls.h"
+#include "src/tlsrec.h"
 
 #define SERVER_NAME              "sottod/" PACKAGE_VERSION
 #define SERVER_ACCEPT_BACKOFF_MS 250                 /* pause after EMFILE */
@@ -48,9 +51,14 @@
 #define SERVER_DRAIN_BATCH       128                 /* queue items fetched per drain step */
 #define SERVER_WHO_MAX           PROTO_MAX_WHO
 
-#define SERVER_IO_CHUNK    16384                 /* one TLS record's worth of plaintext */
-#define SERVER_SLOW_ACK_MS 10000                 /* no fast path this long after a late ack */
-#define SERVER_READ_BUDGET (4 * SERVER_IO_CHUNK) /* bytes read per conn per loop pass */
+#define SERVER_IO_CHUNK        16384                 /* one TLS record's worth of plaintext */
+#define SERVER_SLOW_ACK_MS     10000                 /* no fast path this long after a late ack */
+#define SERVER_READ_BUDGET     (4 * SERVER_IO_CHUNK) /* bytes read per conn per loop pass */
+#define SERVER_FRAMES_PER_PASS 128                   /* requests handled per conn per loop pass */
+
+/* Ciphertext between a socket and tlsrec, either way: a read's worth and a cut-short record. */
+#define SERVER_IO_SCRATCH  (SERVER_READ_BUDGET + TLSREC_RECORD_MAX)
+#define SERVER_FRAME_ARENA (128 * 1024) /* a decoded request; bigger ones spill to malloc */
 
 enum conn_state {
 	CONN_HANDSHAKE = 0, /* TLS handshake under way */
@@ -71,13 +79,17 @@ struct conn {
 	struct server *srv;
 	uint64_t serial; /* unique for the server's lifetime; never reused */
 	evutil_socket_t fd;
-	SSL *ssl;
-	struct event *rev;    /* readable: persistent unless reads are paused */
-	struct event *wev;    /* writable: armed only while the socket is full */
-	struct evbuffer *in;  /* plaintext read and not yet framed */
-	struct evbuffer *out; /* frames for the next flush */
-	int dirty;            /* 1 on server.dirty, 2 on server.flushing_now */
-	int want_write;       /* OpenSSL waits for the socket to take more */
+	SSL *ssl;                       /* during the handshake (and if tlsrec cannot take over) */
+	struct tlsrec_secrets *secrets; /* what the key log gives during the handshake */
+	struct tlsrec rec;              /* record protection once ssl is gone */
+	struct event *rev;              /* readable: persistent unless reads are paused */
+	struct event *wev;              /* writable: armed only while the socket is full */
+	struct evbuffer *in;            /* plaintext read and not yet framed */
+	struct evbuffer *out;           /* frames for the next flush */
+	struct evbuffer *raw_in;        /* a record cut short by a read, or NULL */
+	struct evbuffer *raw_out;       /* records the socket has not taken yet, or NULL */
+	int dirty;                      /* 1 on server.dirty, 2 on server.flushing_now */
+	int want_write;                 /* output waits for the socket to take more */
 	enum conn_state state;
 	struct addr_slot *slot; /* this peer address's counters */
 	char peer[64];          /* "[addr]:port", for logs */
@@ -105,6 +117,7 @@ struct srv_user {
 	int deleted;
 	int admin;
 	int blocks_loaded; /* the users this one blocks are in server.blocks */
+	size_t n_blocks;   /* how many of them are there */
 	struct conn *conn; /* the logged-in connection, or NULL */
 	size_t unpushed;   /* pending envelopes for this user not pushed live */
 };
@@ -153,12 +166,13 @@ struct pending {
 	struct srv_user *recipient;
 	struct srv_user *sender;
 	uint8_t msg_id[PROTO_MSG_ID_BYTES];
-	int64_t timestamp_ms;   /* Unix ms, as Deliver shows it */
-	int64_t pushed_ms;      /* monotonic ms of the live push */
-	uint64_t pushed_serial; /* conn it was pushed live to, or 0 */
-	int group;              /* a group envelope: sealed is group id[16] || sealed */
-	int indexed;            /* in server.pending_idx */
-	int inflight;           /* on server.inflight (else server.pending or .committing) */
+	uint8_t fp[IDSET_FP_BYTES]; /* of (recipient, sender, msg_id), for the duplicate checks */
+	int64_t timestamp_ms;       /* Unix ms, as Deliver shows it */
+	int64_t pushed_ms;          /* monotonic ms of the live push */
+	uint64_t pushed_serial;     /* conn it was pushed live to, or 0 */
+	int group;                  /* a group envelope: sealed is group id[16] || sealed */
+	int indexed;                /* in server.pending_idx */
+	int inflight;               /* on server.inflight (else server.pending or .committing) */
 	size_t sealed_len;
 	uint8_t sealed[];
 };
@@ -203,6 +217,9 @@ struct server {
 	struct commit_wait_list commit_waits;
 	struct event *reap_ev;
 	struct event *flush_ev; /* active while server.dirty is not empty */
+	struct tlsrec_engine *tlsrec;
+	uint8_t *io; /* SERVER_IO_SCRATCH bytes: ciphertext between a socket and tlsrec */
+	struct frame_arena arena; /* the frame being handled */
 	struct event *commit_ev;
 	int64_t commit_at_ms;    /* monotonic ms commit_ev fires at, or 0 when not armed */
 	struct event *accept_ev; /* re-enables listeners after EMFILE */

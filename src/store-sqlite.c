@@ -226,8 +226,12 @@ static const char *const sq_sql[SQ__COUNT] = {
         [SQ_QUEUE_FETCH] = "SELECT seq, kind, peer, msg_id, timestamp_ms, sealed FROM queue"
                            " WHERE recipient = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
         [SQ_QUEUE_COUNT] = "SELECT count(*) FROM queue WHERE recipient = ?1",
+        /*
+         * "+seq": without it the planner walks queue_by_recipient over every
+         * row up to seq, reading each from the table to test msg_id.
+         */
         [SQ_QUEUE_DELETE] = "DELETE FROM queue WHERE recipient = ?1 AND msg_id = ?2"
-                            " AND seq <= ?3 RETURNING kind, peer",
+                            " AND +seq <= ?3 RETURNING kind, peer",
         [SQ_QUEUE_KEYS] = "SELECT recipient, peer, msg_id FROM queue WHERE kind <> 2",
         [SQ_ACKED_KEYS] = "SELECT recipient, sender, msg_id FROM acked",
         [SQ_BLOCK_ADD] = "INSERT OR IGNORE INTO blocks (blocker, blocked, created)"

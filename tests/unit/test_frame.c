@@ -484,6 +484,107 @@ Test(frame, largest_envelope_fits)
 	evbuffer_free(eb);
 }
 
+/* 1 if p lies in the arena's buffer. */
+static int
+test_in_arena(const struct frame_arena *a, const void *p)
+{
+	const uint8_t *q = p;
+
+	return q >= a->base && q < a->base + a->cap;
+}
+
+Test(frame, arena_decode_spill_and_reset)
+{
+	static uint8_t space[4096];
+	struct frame_arena a = {space, sizeof(space), 0};
+	struct evbuffer *eb = evbuffer_new();
+	uint8_t sealed[6000];
+	Sotto__Frame f, *d = NULL;
+	Sotto__Send s;
+
+	cr_assert_not_null(eb);
+	memset(sealed, 0x5a, sizeof(sealed));
+	/* Small: every block from the arena. */
+	test_send_frame(&f, &s, sealed, 100);
+	cr_assert_eq(frame_write(eb, &f), 0);
+	cr_assert_eq(frame_read_arena(eb, FRAME_MAX_DEFAULT, &a, &d, NULL), 0);
+	test_check_send(d, sealed, 100);
+	cr_assert(test_in_arena(&a, d) && test_in_arena(&a, d->send->sealed.data));
+	cr_assert_gt(a.used, 100);
+	frame_free_arena(d, &a);
+	cr_assert_eq(a.used, 0, "freeing empties the arena");
+	/* Larger than the arena: the envelope spills to malloc, the rest stays. */
+	test_send_frame(&f, &s, sealed, sizeof(sealed));
+	cr_assert_eq(frame_write(eb, &f), 0);
+	cr_assert_eq(frame_read_arena(eb, FRAME_MAX_DEFAULT, &a, &d, NULL), 0);
+	test_check_send(d, sealed, sizeof(sealed));
+	cr_assert(test_in_arena(&a, d));
+	cr_assert_not(test_in_arena(&a, d->send->sealed.data));
+	frame_free_arena(d, &a);
+	cr_assert_eq(a.used, 0);
+	evbuffer_free(eb);
+}
+
+Test(frame, arena_bad_frames_leave_it_empty)
+{
+	static uint8_t space[1 << 16];
+	struct frame_arena a = {space, sizeof(space), 0};
+	struct evbuffer *eb = evbuffer_new();
+	struct buf body, framed;
+	Sotto__Frame *d = NULL;
+	uint64_t id = 0;
+
+	cr_assert_not_null(eb);
+	/* A frame with an id and no body: decoded, then refused. */
+	buf_init(&body, 64);
+	test_put_varint(&body, (1 << 3) | 0);
+	test_put_varint(&body, 7);
+	test_wrap(&framed, &body);
+	cr_assert_eq(evbuffer_add(eb, buf_ptr(&framed), buf_len(&framed)), 0);
+	cr_assert_eq(frame_read_arena(eb, FRAME_MAX_DEFAULT, &a, &d, &id), SOTTO_ERR_FORMAT);
+	cr_assert_eq(id, 7);
+	cr_assert_eq(a.used, 0);
+	/* Garbage that protobuf-c gives up on half way. */
+	buf_free(&framed);
+	cr_assert_eq(evbuffer_add(eb, "\0\0\0\x05\x0a\xff\xff\xff\x0f", 9), 0);
+	cr_assert_eq(frame_read_arena(eb, FRAME_MAX_DEFAULT, &a, &d, &id), SOTTO_ERR_FORMAT);
+	cr_assert_null(d);
+	cr_assert_eq(a.used, 0);
+	buf_free(&body);
+	evbuffer_free(eb);
+}
+
+/* The allocation bound holds with an arena too: it is not a way around it. */
+Test(frame, arena_keeps_the_bound)
+{
+	static uint8_t space[1 << 20];
+	struct frame_arena a = {space, sizeof(space), 0};
+	struct evbuffer *eb = evbuffer_new();
+	struct buf inner, body, framed;
+	Sotto__Frame *d = NULL;
+	size_t n;
+
+	cr_assert_not_null(eb);
+	buf_init(&inner, FRAME_MAX_DEFAULT);
+	for (n = 0; n < (FRAME_MAX_DEFAULT - 16) / 2; n++) {
+		test_put_varint(&inner, (2 << 3) | 2);
+		test_put_varint(&inner, 0);
+	}
+	buf_init(&body, FRAME_MAX_DEFAULT);
+	test_put_varint(&body, (24 << 3) | 2);
+	test_put_varint(&body, buf_len(&inner));
+	cr_assert_eq(buf_put(&body, buf_ptr(&inner), buf_len(&inner)), 0);
+	test_wrap(&framed, &body);
+	cr_assert_eq(evbuffer_add(eb, buf_ptr(&framed), buf_len(&framed)), 0);
+	cr_assert_eq(frame_read_arena(eb, FRAME_MAX_DEFAULT, &a, &d, NULL), SOTTO_ERR_FORMAT);
+	cr_assert_null(d);
+	cr_assert_eq(a.used, 0);
+	buf_free(&inner);
+	buf_free(&body);
+	buf_free(&framed);
+	evbuffer_free(eb);
+}
+
 Test(frame, body_names)
 {
 	Sotto__Frame f;
