@@ -77,6 +77,7 @@ static const struct config_key config_keys[] = {
         CONFIG_STR(admins, CONFIG_T_ADMINS),
         CONFIG_STR(log_level, CONFIG_T_LOG_LEVEL),
         CONFIG_STR(syslog, CONFIG_T_BOOL),
+        CONFIG_STR(openssl_records, CONFIG_T_BOOL),
 };
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 _Static_assert(CONFIG_NKEYS <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");
@@ -559,7 +560,7 @@ config_apply(struct config *cfg, const struct config_key *k, struct config_value
 		cfg->log_level = (enum log_level)v->u;
 		break;
 	case CONFIG_T_BOOL:
-		cfg->syslog = (int)v->u;
+		*(int *)(void *)((char *)cfg + k->off) = (int)v->u;
 		break;
 	}
 	return 0;
@@ -631,6 +632,7 @@ config_init(struct config *cfg)
 	cfg->live_wait_ms = 200;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->syslog = 0;
+	cfg->openssl_records = 0;
 	if ((cfg->state_dir = strdup(CONFIG_DEFAULT_STATE_DIR)) == NULL)
 		return SOTTO_ERR_NOMEM;
 	return 0;
@@ -880,7 +882,9 @@ config_write(const struct config *cfg, FILE *fp)
 			        lvl[cfg->log_level <= LOG_LEVEL_DEBUG ? cfg->log_level : 2]);
 			break;
 		case CONFIG_T_BOOL:
-			fprintf(fp, "%s = %s\n", k->name, cfg->syslog ? "yes" : "no");
+			fprintf(fp, "%s = %s\n", k->name,
+			        *(const int *)(const void *)((const char *)cfg + k->off) ? "yes"
+			                                                                 : "no");
 			break;
 		}
 	}

@@ -77,6 +77,7 @@ struct config {
 	size_t n_admins;
 	enum log_level log_level;
 	int syslog;
+	int openssl_records; /* keep OpenSSL's record layer after the handshake */
 
 	/* Bookkeeping for config_set and config_load, per key. */
 	unsigned char set_by[CONFIG_KEYS_MAX]; /* 0 default, 1 file, 2 flag */

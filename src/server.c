@@ -641,8 +641,9 @@ server_conn_takeover(struct conn *c)
 	if (c->secrets != NULL)
 		s = *c->secrets;
 	/* Without read-ahead OpenSSL holds nothing past the Finished; make sure. */
-	r = SSL_has_pending(c->ssl) ? SOTTO_ERR_UNSUPPORTED
-	                            : tlsrec_init(&c->rec, c->srv->tlsrec, c->ssl, &s);
+	r = SSL_has_pending(c->ssl) || c->srv->cfg->openssl_records
+	            ? SOTTO_ERR_UNSUPPORTED
+	            : tlsrec_init(&c->rec, c->srv->tlsrec, c->ssl, &s);
 	sotto_wipe(&s, sizeof(s));
 	if (c->secrets != NULL) {
 		sotto_wipe(c->secrets, sizeof(*c->secrets));

@@ -118,6 +118,42 @@ Test(conn, ipv6_register_login_send)
 	client_conn_close(b);
 }
 
+/*
+ * openssl_records = yes keeps OpenSSL's record layer after the handshake:
+ * traffic still flows both ways, and the log says which path was taken
+ * (by default the built-in one, with no such line).
+ */
+Test(conn, openssl_records_keeps_openssl)
+{
+	static const char *const flags[] = {"--openssl_records", "yes", NULL};
+	struct client_conn *a, *b;
+	uint8_t id[16] = {1};
+	Sotto__Frame *ack = NULL, *d;
+
+	start(flags);
+	a = register_and_login(&alice, 0);
+	b = register_and_login(&bob, 1);
+	cr_assert(log_line_has("staying with OpenSSL", "TLS_"), "the takeover was not skipped");
+	cr_assert_eq(tsend(a, "bob", "kept by openssl", id, &ack), 0, "%s", client_conn_error(a));
+	frame_free(ack);
+	cr_assert_not_null(d = twait(b, SOTTO__FRAME__BODY_DELIVER, 5000));
+	cr_assert_arr_eq(d->deliver->sealed.data, "kept by openssl", 15);
+	frame_free(d);
+	client_conn_close(a);
+	client_conn_close(b);
+}
+
+Test(conn, builtin_records_by_default)
+{
+	struct client_conn *a;
+
+	start(NULL);
+	a = register_and_login(&alice, 0);
+	client_conn_close(a);
+	cr_assert_not(
+	        log_line_has("staying with OpenSSL", "TLS_"), "took OpenSSL's path by default");
+}
+
 /* openssl s_client against the IPv4 port with one protocol flag; stdin empty. */
 static void
 s_client(const char *flag, struct proc_result *res)

@@ -104,6 +104,7 @@ Test(config, defaults)
 	cr_assert_eq(cfg.n_admins, 0);
 	cr_assert_eq(cfg.log_level, LOG_LEVEL_INFO);
 	cr_assert_eq(cfg.syslog, 0);
+	cr_assert_eq(cfg.openssl_records, 0);
 	cr_assert_str_eq(config_key_name(0), "listen");
 	cr_assert_null(config_key_name(1000));
 }
@@ -393,6 +394,8 @@ Test(config, write_then_reload)
 	cr_assert_eq(config_set(&cfg, "admins", "alice,bob", err, sizeof(err)), 0);
 	cr_assert_eq(config_set(&cfg, "registration", "closed", err, sizeof(err)), 0);
 	cr_assert_eq(config_set(&cfg, "syslog", "on", err, sizeof(err)), 0);
+	cr_assert_eq(config_set(&cfg, "openssl_records", "yes", err, sizeof(err)), 0);
+	cr_assert_eq(cfg.syslog, 1);
 	cr_assert_eq(config_finish(&cfg, err, sizeof(err)), 0, "%s", err);
 	cr_assert_not_null(fp = fopen("written.conf", "w"));
 	config_write(&cfg, fp);
@@ -408,6 +411,7 @@ Test(config, write_then_reload)
 	cr_assert_eq(again.n_admins, 2);
 	cr_assert_eq(again.registration, CONFIG_REGISTRATION_CLOSED);
 	cr_assert_eq(again.syslog, 1);
+	cr_assert_eq(again.openssl_records, 1);
 	cr_assert_str_eq(again.cert, cfg.cert);
 	cr_assert_eq(again.max_frame, cfg.max_frame);
 	cr_assert_eq(again.output_high_water, cfg.output_high_water);
