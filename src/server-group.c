@@ -35,6 +35,7 @@ struct srv_group {
 	uint64_t serial;
 	size_t n;
 	char (*members)[PROTO_USERNAME_MAX + 1];
+	struct srv_user **users; /* members[i]'s user, looked up at the first send, or NULL */
 };
 
 static void
@@ -43,6 +44,7 @@ group_free(struct srv_group *g)
 	if (g == NULL)
 		return;
 	free(g->members);
+	free(g->users);
 	free(g);
 }
 
@@ -618,7 +620,7 @@ group_send(struct conn *c, uint64_t id, const Sotto__Frame *f)
 	Sotto__AckGroup ag;
 	Sotto__Frame rf;
 	size_t i, n = 0;
-	int r;
+	int r, missing;
 
 	if (sg->msg_id.len != PROTO_MSG_ID_BYTES)
 		return server_send_error(
@@ -628,14 +630,30 @@ group_send(struct conn *c, uint64_t id, const Sotto__Frame *f)
 		        c, id, SOTTO__ERROR_CODE__ERR_BAD_REQUEST, "sealed is empty", 0);
 	if ((r = group_for_member(c, id, &sg->group_id, &g)) != 0 || g == NULL)
 		return r;
+	/*
+	 * Users are never freed while the server runs, and a change evicts
+	 * the group from the cache: the lookups hold until then.
+	 */
+	if (g->users == NULL) {
+		if ((g->users = calloc(g->n + 1, sizeof(*g->users))) == NULL)
+			return SOTTO_ERR_NOMEM;
+		for (i = 0; i < g->n; i++)
+			g->users[i] = server_user(c->srv, g->members[i]);
+	}
 	if ((to = calloc(g->n + 1, sizeof(*to))) == NULL)
 		return SOTTO_ERR_NOMEM;
-	for (i = 0; i < g->n; i++) {
+	for (i = 0, missing = 0; i < g->n; i++) {
 		/* A member whose account was deleted has nowhere to receive. */
-		if (strcmp(g->members[i], c->user->name) == 0 ||
-		        (u = server_user(c->srv, g->members[i])) == NULL || u->deleted)
+		if ((u = g->users[i]) == NULL)
+			missing = 1;
+		if (u == NULL || u == c->user || u->deleted)
 			continue;
 		to[n++] = u;
+	}
+	/* A lookup that failed (the store, not the name) is tried again next time. */
+	if (missing) {
+		free(g->users);
+		g->users = NULL;
 	}
 	if (n > 0) {
 		r = server_route_send_group(c, id, sg->msg_id.data, g->id, to, n, &sg->sealed);

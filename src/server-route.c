@@ -244,6 +244,26 @@ route_pending_free(struct server *srv, struct pending *p)
 }
 
 /* Push one envelope to c as Deliver; a group envelope's bytes are group id || sealed. */
+static void
+route_deliver_init(Sotto__Frame *f, Sotto__Deliver *d, const char *from,
+        const uint8_t msg_id[PROTO_MSG_ID_BYTES], int64_t ts_ms, const uint8_t *sealed, size_t len,
+        int group)
+{
+	sotto__deliver__init(d);
+	frame_init(f, 0);
+	f->body_case = SOTTO__FRAME__BODY_DELIVER;
+	f->deliver = d;
+	d->msg_id = proto_bytes(msg_id, PROTO_MSG_ID_BYTES);
+	d->from = proto_str(from);
+	d->timestamp_ms = (uint64_t)ts_ms;
+	if (group && len >= PROTO_GROUP_ID_BYTES) {
+		d->group_id = proto_bytes(sealed, PROTO_GROUP_ID_BYTES);
+		sealed += PROTO_GROUP_ID_BYTES;
+		len -= PROTO_GROUP_ID_BYTES;
+	}
+	d->sealed = proto_bytes(sealed, len);
+}
+
 static int
 route_push_deliver(struct conn *c, const char *from, const uint8_t msg_id[PROTO_MSG_ID_BYTES],
         int64_t ts_ms, const uint8_t *sealed, size_t len, int group)
@@ -251,19 +271,7 @@ route_push_deliver(struct conn *c, const char *from, const uint8_t msg_id[PROTO_
 	Sotto__Deliver d;
 	Sotto__Frame f;
 
-	sotto__deliver__init(&d);
-	frame_init(&f, 0);
-	f.body_case = SOTTO__FRAME__BODY_DELIVER;
-	f.deliver = &d;
-	d.msg_id = proto_bytes(msg_id, PROTO_MSG_ID_BYTES);
-	d.from = proto_str(from);
-	d.timestamp_ms = (uint64_t)ts_ms;
-	if (group && len >= PROTO_GROUP_ID_BYTES) {
-		d.group_id = proto_bytes(sealed, PROTO_GROUP_ID_BYTES);
-		sealed += PROTO_GROUP_ID_BYTES;
-		len -= PROTO_GROUP_ID_BYTES;
-	}
-	d.sealed = proto_bytes(sealed, len);
+	route_deliver_init(&f, &d, from, msg_id, ts_ms, sealed, len, group);
 	return server_send(c, &f);
 }
 
@@ -306,7 +314,8 @@ route_live(struct server *srv, struct srv_user *u)
 	return 1;
 }
 
-#define ROUTE_RECEIPT_STACK 32 /* receipts in one Delivered frame built without allocating */
+#define ROUTE_RECEIPT_STACK      32 /* receipts in one Delivered frame built without allocating */
+#define ROUTE_RECEIPTS_PER_FRAME PROTO_MAX_ACK_IDS /* the most one Delivered frame holds */
 
 /* A delivery receipt owed to sender; order keeps each sender's receipts in ack order. */
 struct route_receipt {
@@ -326,16 +335,15 @@ route_receipt_cmp(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
-/* Push sender's n receipts as one Delivered frame. */
+/* Pack n of c's waiting receipts (from i) as one Delivered frame. */
 static int
-route_push_receipts(
-        struct conn *c, const struct route_receipt *v, size_t n, const char *to, int64_t ts_ms)
+route_push_receipts(struct conn *c, size_t i, size_t n)
 {
 	Sotto__DeliveryReceipt rc_stack[ROUTE_RECEIPT_STACK], *rc = rc_stack;
 	Sotto__DeliveryReceipt *rcp_stack[ROUTE_RECEIPT_STACK], **rcp = rcp_stack;
 	Sotto__Delivered d;
 	Sotto__Frame f;
-	size_t i;
+	size_t k;
 	int r;
 
 	if (n > ROUTE_RECEIPT_STACK) {
@@ -346,12 +354,12 @@ route_push_receipts(
 			goto out;
 		}
 	}
-	for (i = 0; i < n; i++) {
-		sotto__delivery_receipt__init(&rc[i]);
-		rc[i].msg_id = proto_bytes(v[i].msg_id, PROTO_MSG_ID_BYTES);
-		rc[i].to = proto_str(to);
-		rc[i].timestamp_ms = (uint64_t)ts_ms;
-		rcp[i] = &rc[i];
+	for (k = 0; k < n; k++) {
+		sotto__delivery_receipt__init(&rc[k]);
+		rc[k].msg_id = proto_bytes(c->rcpt[i + k].msg_id, PROTO_MSG_ID_BYTES);
+		rc[k].to = c->rcpt[i + k].to;
+		rc[k].timestamp_ms = (uint64_t)c->rcpt[i + k].ts_ms;
+		rcp[k] = &rc[k];
 	}
 	sotto__delivered__init(&d);
 	d.receipts = rcp;
@@ -368,11 +376,74 @@ out:
 	return r;
 }
 
+/* Queue receipts in the store for c's user, who will not get them live. */
+static void
+route_store_receipts(struct server *srv, const char *user, const struct conn_receipt *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (server_batch(srv) != 0 ||
+		        store_queue_push(srv->store, user, STORE_KIND_DELIVERED, v[i].to,
+		                v[i].msg_id, v[i].ts_ms, NULL, 0, NULL, NULL) != 0) {
+			log_warn("%s: cannot queue a delivery receipt: %s", user,
+			        store_last_error(srv->store));
+			return;
+		}
+	}
+}
+
+void
+server_route_flush_receipts(struct conn *c)
+{
+	size_t i, n;
+
+	for (i = 0; i < c->n_rcpt; i += n) {
+		n = c->n_rcpt - i < ROUTE_RECEIPTS_PER_FRAME ? c->n_rcpt - i
+		                                             : ROUTE_RECEIPTS_PER_FRAME;
+		if (route_push_receipts(c, i, n) != 0) {
+			/* Not sent: the store keeps them for the next login. */
+			if (c->user != NULL)
+				route_store_receipts(
+				        c->srv, c->user->name, &c->rcpt[i], c->n_rcpt - i);
+			break;
+		}
+	}
+	c->n_rcpt = 0;
+}
+
 /*
- * Tell each sender that recipient `to` has their envelopes: one Delivered
- * frame per sender that is listening, else a receipt in its queue.  v is
- * reordered.
+ * Give c n receipts (from v) for the next flush, which sends all that
+ * accumulated during the loop pass as one Delivered frame: a group message
+ * acknowledged by a hundred members costs its sender one frame, not a
+ * hundred.
  */
+static int
+route_defer_receipts(
+        struct conn *c, const struct route_receipt *v, size_t n, const char *to, int64_t ts_ms)
+{
+	struct conn_receipt *nr;
+	size_t i, cap;
+
+	if (c->n_rcpt + n > c->cap_rcpt) {
+		cap = c->cap_rcpt != 0 ? c->cap_rcpt : 16;
+		while (cap < c->n_rcpt + n)
+			cap *= 2;
+		if ((nr = reallocarray(c->rcpt, cap, sizeof(*nr))) == NULL)
+			return SOTTO_ERR_NOMEM;
+		c->rcpt = nr;
+		c->cap_rcpt = cap;
+	}
+	for (i = 0; i < n; i++) {
+		nr = &c->rcpt[c->n_rcpt++];
+		memcpy(nr->msg_id, v[i].msg_id, PROTO_MSG_ID_BYTES);
+		snprintf(nr->to, sizeof(nr->to), "%s", to);
+		nr->ts_ms = ts_ms;
+	}
+	server_conn_dirty(c);
+	return 0;
+}
+
 static void
 route_receipts(struct server *srv, struct route_receipt *v, size_t n, const char *to, int64_t ts_ms)
 {
@@ -388,7 +459,7 @@ route_receipts(struct server *srv, struct route_receipt *v, size_t n, const char
 		if (u->deleted)
 			continue;
 		if (route_live(srv, u) &&
-		        route_push_receipts(u->conn, &v[i], j - i, to, ts_ms) == 0)
+		        route_defer_receipts(u->conn, &v[i], j - i, to, ts_ms) == 0)
 			continue;
 		for (k = i; k < j; k++) {
 			if (server_batch(srv) != 0 ||
@@ -402,8 +473,14 @@ route_receipts(struct server *srv, struct route_receipt *v, size_t n, const char
 	}
 }
 
+/* A Deliver frame packed once for every recipient of a group message. */
+struct route_packed {
+	uint8_t *frame;
+	size_t len;
+};
+
 static void route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_user *r,
-        const uint8_t *data, size_t len, int group);
+        const uint8_t *data, size_t len, int group, int64_t ts_ms, const struct route_packed *pk);
 
 /* Accept one envelope for one recipient of req (index idx). */
 static void
@@ -434,18 +511,19 @@ route_one(struct conn *c, struct pending_req *req, size_t idx, const char *to,
 		route_req_settle(srv, req, idx, 0, SOTTO__ERROR_CODE__ERR_BAD_REQUEST);
 		return;
 	}
-	route_enqueue(c, req, idx, r, sealed->data, sealed->len, 0);
+	route_enqueue(c, req, idx, r, sealed->data, sealed->len, 0, server_now_ms(), NULL);
 }
 
 /*
  * Queue (and push, if it is live) data for recipient r of req (index idx, its
  * Ack set up).  A group envelope (data is group id || sealed) takes the same
  * path as a direct one: pending or inflight, the same duplicate checks, and it
- * keeps its kind when written.
+ * keeps its kind when written.  ts_ms is what Deliver shows; pk, if not
+ * NULL, is the Deliver frame already packed (the same for every member).
  */
 static void
 route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_user *r,
-        const uint8_t *data, size_t len, int group)
+        const uint8_t *data, size_t len, int group, int64_t ts_ms, const struct route_packed *pk)
 {
 	struct server *srv = c->srv;
 	Sotto__Ack *ack = &req->acks[idx];
@@ -495,7 +573,7 @@ route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_us
 	p->sender = c->user;
 	memcpy(p->msg_id, req->msg_id, PROTO_MSG_ID_BYTES);
 	memcpy(p->fp, fp, IDSET_FP_BYTES);
-	p->timestamp_ms = server_now_ms();
+	p->timestamp_ms = ts_ms;
 	memcpy(p->sealed, data, len);
 	p->sealed_len = len;
 	p->group = group;
@@ -515,8 +593,9 @@ route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_us
 	srv->pending_bytes += p->sealed_len;
 	srv->stat_routed++;
 	if (p->indexed && route_live(srv, r) &&
-	        route_push_deliver(r->conn, p->sender->name, p->msg_id, p->timestamp_ms, p->sealed,
-	                p->sealed_len, p->group) == 0) {
+	        (pk != NULL ? server_send_packed(r->conn, pk->frame, pk->len)
+	                    : route_push_deliver(r->conn, p->sender->name, p->msg_id,
+	                              p->timestamp_ms, p->sealed, p->sealed_len, p->group)) == 0) {
 		p->pushed_serial = r->conn->serial;
 		p->pushed_ms = server_mono_ms();
 		/*
@@ -859,6 +938,10 @@ server_route_conn_gone(struct conn *c)
 	struct server *srv = c->srv;
 	struct pending *p, *next;
 
+	/* Receipts that were waiting for the flush wait in the store instead. */
+	if (c->n_rcpt > 0 && c->user != NULL)
+		route_store_receipts(srv, c->user->name, c->rcpt, c->n_rcpt);
+	c->n_rcpt = 0;
 	/* What was pushed to c but not acknowledged must reach the next connection. */
 	for (p = TAILQ_FIRST(&srv->pending); p != NULL; p = TAILQ_NEXT(p, entry)) {
 		if (p->pushed_serial == c->serial) {
@@ -957,34 +1040,45 @@ server_route_send_group(struct conn *c, uint64_t id, const uint8_t msg_id[PROTO_
         const ProtobufCBinaryData *sealed)
 {
 	ProtobufCBinaryData mid = proto_bytes(msg_id, PROTO_MSG_ID_BYTES);
-	struct pending_req *req;
+	struct route_packed pk = {NULL, 0};
+	struct pending_req *req = NULL;
+	int64_t ts_ms = server_now_ms();
+	Sotto__Deliver d;
+	Sotto__Frame f;
 	uint8_t *data;
 	size_t i, len = PROTO_GROUP_ID_BYTES + sealed->len;
+	int r = SOTTO_ERR_NOMEM;
 
 	/* Stored and pushed as group id || sealed, so that the queue keeps the id. */
 	if ((data = malloc(len)) == NULL)
-		return SOTTO_ERR_NOMEM;
-	if ((req = route_req_new(c, id, &mid, n, 1)) == NULL) {
-		free(data);
-		return SOTTO_ERR_NOMEM;
-	}
-	req->group = 1;
-	memcpy(req->group_id, group_id, PROTO_GROUP_ID_BYTES);
+		goto out;
 	memcpy(data, group_id, PROTO_GROUP_ID_BYTES);
 	memcpy(data + PROTO_GROUP_ID_BYTES, sealed->data, sealed->len);
+	/* Every member's live Deliver is the same frame: pack it once. */
+	route_deliver_init(&f, &d, c->user->name, msg_id, ts_ms, data, len, 1);
+	if ((r = frame_encode(&f, &pk.frame, &pk.len)) != 0)
+		goto out;
+	r = SOTTO_ERR_NOMEM;
+	if ((req = route_req_new(c, id, &mid, n, 1)) == NULL)
+		goto out;
+	req->group = 1;
+	memcpy(req->group_id, group_id, PROTO_GROUP_ID_BYTES);
 	req->outstanding++;
 	for (i = 0; i < n; i++) {
 		sotto__ack__init(&req->acks[i]);
 		req->acks[i].msg_id = proto_bytes(req->msg_id, PROTO_MSG_ID_BYTES);
 		snprintf(req->names[i], sizeof(req->names[i]), "%s", members[i]->name);
 		req->acks[i].to = req->names[i];
-		route_enqueue(c, req, i, members[i], data, len, 1);
+		route_enqueue(c, req, i, members[i], data, len, 1, ts_ms, &pk);
 	}
-	free(data);
 	if (--req->outstanding == 0)
 		route_req_reply(c->srv, req);
 	route_check_memory(c->srv);
-	return 0;
+	r = 0;
+out:
+	free(pk.frame);
+	free(data);
+	return r;
 }
 
 const struct server_handler server_route_handlers[] = {

@@ -135,7 +135,7 @@ server_conn_outlen(const struct conn *c)
 }
 
 /* c has output: put it on the list the end-of-pass flush writes. */
-static void
+void
 server_conn_dirty(struct conn *c)
 {
 	struct server *srv = c->srv;
@@ -167,6 +167,19 @@ server_send(struct conn *c, const Sotto__Frame *f)
 		        sotto_strerror(r));
 	server_conn_dirty(c);
 	return r;
+}
+
+int
+server_send_packed(struct conn *c, const uint8_t *frames, size_t n)
+{
+	if (!server_conn_writable(c))
+		return SOTTO_ERR_CLOSED;
+	if (evbuffer_add(c->out, frames, n) != 0) {
+		log_warn("%s: cannot queue %zu bytes of frames: out of memory", c->peer, n);
+		return SOTTO_ERR_NOMEM;
+	}
+	server_conn_dirty(c);
+	return 0;
 }
 
 int
@@ -317,6 +330,7 @@ server_conn_free(struct conn *c)
 		event_free(c->wev);
 	if (c->timer != NULL)
 		event_free(c->timer);
+	free(c->rcpt);
 	SSL_free(c->ssl);
 	if (c->secrets != NULL) {
 		sotto_wipe(c->secrets, sizeof(*c->secrets));
@@ -983,6 +997,8 @@ server_flush_cb(evutil_socket_t fd, short what, void *arg)
 	while ((c = TAILQ_FIRST(&srv->flushing_now)) != NULL) {
 		TAILQ_REMOVE(&srv->flushing_now, c, dirty_entry);
 		c->dirty = 0;
+		if (c->n_rcpt > 0)
+			server_route_flush_receipts(c);
 		server_conn_flush(c);
 	}
 	srv->flushing = 0;

@@ -73,6 +73,13 @@ struct server;
 struct srv_user;
 struct server_files;
 
+/* A delivery receipt waiting for its connection's flush. */
+struct conn_receipt {
+	uint8_t msg_id[PROTO_MSG_ID_BYTES];
+	char to[PROTO_USERNAME_MAX + 1];
+	int64_t ts_ms;
+};
+
 struct conn {
 	TAILQ_ENTRY(conn) entry;       /* server.conns, then server.dead */
 	TAILQ_ENTRY(conn) dirty_entry; /* server.dirty while output waits for the flush */
@@ -106,6 +113,8 @@ struct conn {
 	size_t dispatching;        /* nested in readcb: defer frees */
 	int read_paused;           /* output over the high-water mark: requests wait */
 	size_t stored_out;         /* queue rows pushed to this conn and maybe not yet deleted */
+	struct conn_receipt *rcpt; /* live delivery receipts for the next flush (one Delivered) */
+	size_t n_rcpt, cap_rcpt;
 	int64_t slow_ack_until_ms; /* monotonic: pushes are written without waiting for DeliverAck */
 	int lingering;             /* CONN_CLOSING, flushed and write side shut: waiting for EOF */
 };
@@ -271,6 +280,10 @@ int64_t server_mono(void);   /* monotonic seconds */
 struct conn *server_conn_by_serial(struct server *srv, uint64_t serial);
 /* Queue frame f on c (coalesced with the rest of this loop pass). */
 int server_send(struct conn *c, const Sotto__Frame *f);
+/* c has output (or receipts) for the flush at the end of this loop pass. */
+void server_conn_dirty(struct conn *c);
+/* Queue n bytes that are already whole frames (header and all). */
+int server_send_packed(struct conn *c, const uint8_t *frames, size_t n);
 int server_send_error(
         struct conn *c, uint64_t id, uint32_t code, const char *msg, uint32_t retry_after);
 int server_send_ok(struct conn *c, uint64_t id);
@@ -308,6 +321,8 @@ uint32_t server_auth_check_spk(const Sotto__SignedPrekey *spk, const uint8_t *de
 void server_route_drain(struct conn *c);
 /* server-route.c: a conn is going away; forget what was pushed to it. */
 void server_route_conn_gone(struct conn *c);
+/* Send c's waiting delivery receipts as Delivered frames (called by the flush). */
+void server_route_flush_receipts(struct conn *c);
 /* server-route.c: 1 if envelopes are due for writing (the commit must open a batch). */
 int server_route_due(struct server *srv);
 /* server-route.c: the commit timer fired; store what is due, in the open batch. */
