@@ -423,7 +423,7 @@ route_defer_receipts(
         struct conn *c, const struct route_receipt *v, size_t n, const char *to, int64_t ts_ms)
 {
 	struct conn_receipt *nr;
-	size_t i, cap;
+	size_t i, cap, tolen;
 
 	if (c->n_rcpt + n > c->cap_rcpt) {
 		cap = c->cap_rcpt != 0 ? c->cap_rcpt : 16;
@@ -434,10 +434,12 @@ route_defer_receipts(
 		c->rcpt = nr;
 		c->cap_rcpt = cap;
 	}
+	tolen = strnlen(to, PROTO_USERNAME_MAX);
 	for (i = 0; i < n; i++) {
 		nr = &c->rcpt[c->n_rcpt++];
 		memcpy(nr->msg_id, v[i].msg_id, PROTO_MSG_ID_BYTES);
-		snprintf(nr->to, sizeof(nr->to), "%s", to);
+		memcpy(nr->to, to, tolen);
+		nr->to[tolen] = '\0';
 		nr->ts_ms = ts_ms;
 	}
 	server_conn_dirty(c);
@@ -1067,7 +1069,8 @@ server_route_send_group(struct conn *c, uint64_t id, const uint8_t msg_id[PROTO_
 	for (i = 0; i < n; i++) {
 		sotto__ack__init(&req->acks[i]);
 		req->acks[i].msg_id = proto_bytes(req->msg_id, PROTO_MSG_ID_BYTES);
-		snprintf(req->names[i], sizeof(req->names[i]), "%s", members[i]->name);
+		/* Names in struct srv_user are normalized and fit. */
+		memcpy(req->names[i], members[i]->name, sizeof(req->names[i]));
 		req->acks[i].to = req->names[i];
 		route_enqueue(c, req, i, members[i], data, len, 1, ts_ms, &pk);
 	}

@@ -4,7 +4,8 @@
  * One sender and a group of N members (100 by default) on the sottod built
  * in this tree, at the frame level (loadgen.h): the sender creates the group
  * with a signed CreateGroup, then sends 256-byte opaque sealed blobs with
- * SendGroup, closed loop with a window of requests in flight; every member
+ * SendGroup, closed loop with a window of requests in flight (8, then 32:
+ * a sender that waits on its acks, then a streaming one); every member
  * is logged in and acknowledges each Deliver with DeliverAck (batched per
  * read pass, as a client does); the sender acknowledges the Delivered
  * receipts that come back.  Reported: deliveries per second (one delivery =
@@ -34,13 +35,15 @@
 
 static struct {
 	int runs;
-	unsigned members;  /* receivers, the sender not counted */
-	unsigned messages; /* group messages per run */
-	unsigned window;   /* SendGroups in flight */
+	unsigned members;    /* receivers, the sender not counted */
+	unsigned messages;   /* group messages per run */
+	unsigned window;     /* SendGroups in flight, in the current pass */
+	unsigned windows[4]; /* each measured in turn (--window 8,32) */
+	size_t n_windows;
 	int verbose;
 	const char *server_args[9]; /* extra sottod flags (--server-arg) */
 	size_t n_server_args;
-} O = {5, 100, 2000, 8, 0, {NULL}, 0};
+} O = {5, 100, 2000, 8, {8, 32, 0, 0}, 2, 0, {NULL}, 0};
 
 struct peer {
 	struct lconn c;
@@ -285,10 +288,10 @@ main(int argc, char **argv)
 	struct peer *ps = NULL;
 	char name[PROTO_USERNAME_MAX + 1], err[256], target[64];
 	const char *flags[32];
-	size_t n, i, run, nr = 0, nflags = 0;
+	size_t n, i, run, nr = 0, nflags = 0, wi;
 	int64_t t0;
 	double c0, c1, secs;
-	int ret = 1;
+	int ret = 1, bad = 0;
 
 	for (i = 1; i < (size_t)argc; i++) {
 		if (strcmp(argv[i], "-v") == 0)
@@ -300,9 +303,15 @@ main(int argc, char **argv)
 			O.members = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--messages") == 0 && i + 1 < (size_t)argc)
 			O.messages = (unsigned)strtoul(argv[++i], NULL, 10);
-		else if (strcmp(argv[i], "--window") == 0 && i + 1 < (size_t)argc)
-			O.window = (unsigned)strtoul(argv[++i], NULL, 10);
-		else if (strcmp(argv[i], "--runs") == 0 && i + 1 < (size_t)argc)
+		else if (strcmp(argv[i], "--window") == 0 && i + 1 < (size_t)argc) {
+			char *w = argv[++i], *end;
+
+			for (O.n_windows = 0; O.n_windows < 4; w = end + 1) {
+				O.windows[O.n_windows++] = (unsigned)strtoul(w, &end, 10);
+				if (*end != ',')
+					break;
+			}
+		} else if (strcmp(argv[i], "--runs") == 0 && i + 1 < (size_t)argc)
 			O.runs = (int)strtoul(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--server-arg") == 0 && i + 1 < (size_t)argc &&
 		         O.n_server_args < 8)
@@ -314,9 +323,13 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (O.members < 1 || O.members > 999 || O.messages < 10 || O.window < 1 || O.runs < 1 ||
+	for (i = 0; i < O.n_windows; i++)
+		bad |= O.windows[i] < 1 || O.windows[i] > 1000;
+	if (bad || O.members < 1 || O.members > 999 || O.messages < 10 || O.runs < 1 ||
 	        O.runs > MAX_RUNS) {
-		fprintf(stderr, "bench_group: members 1..999, messages >= 10, runs 1..%d\n",
+		fprintf(stderr,
+		        "bench_group: members 1..999, messages >= 10, windows 1..1000 (at most 4, "
+		        "by commas), runs 1..%d\n",
 		        MAX_RUNS);
 		return 2;
 	}
@@ -386,62 +399,73 @@ main(int argc, char **argv)
 		goto out;
 	}
 	printf("[group] fan-out of 256-byte SendGroup blobs: 1 sender, %u members online "
-	       "(each DeliverAck's), %u messages per run (%llu deliveries), window %u\n",
-	        O.members, O.messages, (unsigned long long)O.messages * O.members, O.window);
-	fflush(stdout);
-	/* Run 0 warms up and is not counted. */
-	for (run = 0; run <= (size_t)O.runs; run++) {
-		struct timespec ts = {0, 100 * 1000 * 1000};
-		double g0, g1;
-		struct timespec cpu0, cpu1;
+	       "(each DeliverAck's), %u messages per run (%llu deliveries)\n",
+	        O.members, O.messages, (unsigned long long)O.messages * O.members);
+	for (wi = 0; wi < O.n_windows; wi++) {
+		O.window = O.windows[wi];
+		nr = 0;
+		printf(" window %u: the sender keeps %u SendGroups in flight%s\n", O.window,
+		        O.window,
+		        O.window <= 8 ? " (a sender that waits on its acks)"
+		                      : " (a streaming sender)");
+		fflush(stdout);
+		/* Run 0 warms up and is not counted. */
+		for (run = 0; run <= (size_t)O.runs; run++) {
+			struct timespec ts = {0, 100 * 1000 * 1000};
+			double g0, g1;
+			struct timespec cpu0, cpu1;
 
-		B.sent = B.acked = B.errors = B.delivered = B.receipts = 0;
-		B.quota = run == 0 ? O.messages / 4 + 1 : O.messages;
-		want_deliveries = B.quota * O.members;
-		want_receipts = want_deliveries;
-		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
-		c0 = proc_cpu_seconds(s.pid);
-		t0 = lg_now_ns();
-		for (i = 0; i < O.window && B.sent < B.quota; i++)
-			send_one();
-		if (run_until(&lg, run_done, 300) != 0) {
-			fprintf(stderr,
-			        "bench_group: run incomplete: %llu of %llu acked, %llu of %llu "
-			        "delivered, %llu receipts%s%s\n",
-			        (unsigned long long)B.acked, (unsigned long long)B.quota,
-			        (unsigned long long)B.delivered,
-			        (unsigned long long)want_deliveries, (unsigned long long)B.receipts,
-			        lg.err[0] ? "; " : "", lg.err);
-			goto out;
+			B.sent = B.acked = B.errors = B.delivered = B.receipts = 0;
+			B.quota = run == 0 ? O.messages / 4 + 1 : O.messages;
+			want_deliveries = B.quota * O.members;
+			want_receipts = want_deliveries;
+			clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
+			c0 = proc_cpu_seconds(s.pid);
+			t0 = lg_now_ns();
+			for (i = 0; i < O.window && B.sent < B.quota; i++)
+				send_one();
+			if (run_until(&lg, run_done, 300) != 0) {
+				fprintf(stderr,
+				        "bench_group: run incomplete: %llu of %llu acked, %llu of "
+				        "%llu "
+				        "delivered, %llu receipts%s%s\n",
+				        (unsigned long long)B.acked, (unsigned long long)B.quota,
+				        (unsigned long long)B.delivered,
+				        (unsigned long long)want_deliveries,
+				        (unsigned long long)B.receipts, lg.err[0] ? "; " : "",
+				        lg.err);
+				goto out;
+			}
+			secs = secs_since(t0);
+			c1 = proc_cpu_seconds(s.pid);
+			clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu1);
+			g0 = (double)cpu0.tv_sec + (double)cpu0.tv_nsec / 1e9;
+			g1 = (double)cpu1.tv_sec + (double)cpu1.tv_nsec / 1e9;
+			if (B.errors > 0) {
+				fprintf(stderr, "bench_group: %llu errors (first %s)\n",
+				        (unsigned long long)B.errors,
+				        proto_error_name(B.first_error));
+				goto out;
+			}
+			if (run > 0) {
+				rate[nr] = (double)B.delivered / secs;
+				cpu[nr] = (c1 - c0) / (double)B.delivered * 1e6;
+				per[nr] = (c1 - c0) / (double)B.delivered * 1e6;
+				gen[nr] = (g1 - g0) / (double)B.delivered * 1e6;
+				nr++;
+			}
+			if (O.verbose)
+				fprintf(stderr, "bench_group: run %zu: %.0f deliveries/s\n", run,
+				        (double)B.delivered / secs);
+			nanosleep(&ts, NULL);
+			lg_poll(&lg, 0);
 		}
-		secs = secs_since(t0);
-		c1 = proc_cpu_seconds(s.pid);
-		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu1);
-		g0 = (double)cpu0.tv_sec + (double)cpu0.tv_nsec / 1e9;
-		g1 = (double)cpu1.tv_sec + (double)cpu1.tv_nsec / 1e9;
-		if (B.errors > 0) {
-			fprintf(stderr, "bench_group: %llu errors (first %s)\n",
-			        (unsigned long long)B.errors, proto_error_name(B.first_error));
-			goto out;
-		}
-		if (run > 0) {
-			rate[nr] = (double)B.delivered / secs;
-			cpu[nr] = (c1 - c0) / (double)B.delivered * 1e6;
-			per[nr] = (c1 - c0) / (double)B.delivered * 1e6;
-			gen[nr] = (g1 - g0) / (double)B.delivered * 1e6;
-			nr++;
-		}
-		if (O.verbose)
-			fprintf(stderr, "bench_group: run %zu: %.0f deliveries/s\n", run,
-			        (double)B.delivered / secs);
-		nanosleep(&ts, NULL);
-		lg_poll(&lg, 0);
+		snprintf(target, sizeof(target), "<= 3.15 s (mosquitto ~6.3 s)");
+		print_stat("deliveries per second", "deliveries/s", rate, nr, 0, NULL);
+		print_stat("server CPU per 1M deliveries", "s", cpu, nr, 2, target);
+		print_stat("(that is, per delivery)", "us", per, nr, 2, NULL);
+		print_stat("(generator CPU per 1M deliveries)", "s", gen, nr, 2, NULL);
 	}
-	snprintf(target, sizeof(target), "<= 3.15 s (mosquitto ~6.3 s)");
-	print_stat("deliveries per second", "deliveries/s", rate, nr, 0, NULL);
-	print_stat("server CPU per 1M deliveries", "s", cpu, nr, 2, target);
-	print_stat("(that is, per delivery)", "us", per, nr, 2, NULL);
-	print_stat("(generator CPU per 1M deliveries)", "s", gen, nr, 2, NULL);
 	ret = 0;
 out:
 	fflush(stdout);
