@@ -996,9 +996,10 @@ server_flush_cb(evutil_socket_t fd, short what, void *arg)
 	srv->flushing = 1;
 	while ((c = TAILQ_FIRST(&srv->flushing_now)) != NULL) {
 		TAILQ_REMOVE(&srv->flushing_now, c, dirty_entry);
-		c->dirty = 0;
+		/* Still marked, so that the receipts' frame does not queue c again. */
 		if (c->n_rcpt > 0)
 			server_route_flush_receipts(c);
+		c->dirty = 0;
 		server_conn_flush(c);
 	}
 	srv->flushing = 0;
