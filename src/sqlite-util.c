@@ -308,7 +308,7 @@ sqlu_migrate(struct sqlu *u, const char *const *steps, int nsteps, const char *p
 	return 0;
 }
 
-static int
+int
 sqlu_prepare_all(struct sqlu *u, const char *const *sql, sqlite3_stmt **stmt, size_t n)
 {
 	size_t i;

@@ -87,6 +87,9 @@ int sqlu_pragma(struct sqlu *u, const char *sql, const char *want);
 /* Bring user_version to nsteps with steps[i] taking i to i + 1; program names the upgrade. */
 int sqlu_migrate(struct sqlu *u, const char *const *steps, int nsteps, const char *program);
 
+/* Prepare n more persistent statements, after sqlu_prepare() (a second table of them). */
+int sqlu_prepare_all(struct sqlu *u, const char *const *sql, sqlite3_stmt **stmt, size_t n);
+
 /* Prepare the transaction statements, then the owner's n persistent statements. */
 int sqlu_prepare(struct sqlu *u, const char *const *sql, sqlite3_stmt **stmt, size_t n);
 

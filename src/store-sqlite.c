@@ -1382,21 +1382,6 @@ static const char *const sqg_sql[SQG__COUNT] = {
         [SQG_DEL_CHANGES] = "DELETE FROM group_changes WHERE grp = ?1",
 };
 
-static int
-sqg_prepare(struct store_sqlite *s)
-{
-	size_t i;
-	int rc;
-
-	for (i = 0; i < SQG__COUNT; i++) {
-		rc = sqlite3_prepare_v3(
-		        s->sq.db, sqg_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->gstmt[i], NULL);
-		if (rc != SQLITE_OK)
-			return sqlu_fail(&s->sq, rc, sqg_sql[i]);
-	}
-	return 0;
-}
-
 static sqlite3_stmt *
 sqg_stmt(struct store_sqlite *s, enum sqg_id id)
 {
@@ -1758,21 +1743,6 @@ sq_group_queued(
 
 /* --- files (issue 6) --- */
 
-static int
-sqf_prepare(struct store_sqlite *s)
-{
-	size_t i;
-	int rc;
-
-	for (i = 0; i < SQF__COUNT; i++) {
-		rc = sqlite3_prepare_v3(
-		        s->sq.db, sqf_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->fstmt[i], NULL);
-		if (rc != SQLITE_OK)
-			return sqlu_fail(&s->sq, rc, sqf_sql[i]);
-	}
-	return 0;
-}
-
 static sqlite3_stmt *
 sqf_stmt(struct store_sqlite *s, enum sqf_id id)
 {
@@ -2098,7 +2068,8 @@ store_sqlite_open(struct store **out, const char *state_dir, char *err, size_t e
 	        (r = sqlu_pragma(&s->sq, "PRAGMA foreign_keys = OFF", NULL)) != 0 ||
 	        (r = sqlu_migrate(&s->sq, sq_migrations, SQ_SCHEMA_VERSION, "sottod")) != 0 ||
 	        (r = sqlu_prepare(&s->sq, sq_sql, s->stmt, SQ__COUNT)) != 0 ||
-	        (r = sqg_prepare(s)) != 0 || (r = sqf_prepare(s)) != 0)
+	        (r = sqlu_prepare_all(&s->sq, sqg_sql, s->gstmt, SQG__COUNT)) != 0 ||
+	        (r = sqlu_prepare_all(&s->sq, sqf_sql, s->fstmt, SQF__COUNT)) != 0)
 		goto out;
 	s->base.error[0] = '\0';
 	*out = &s->base;

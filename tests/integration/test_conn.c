@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -76,23 +77,34 @@ register_and_login(struct tuser *u, int v6)
 	return c;
 }
 
+/* a (user from) sends text to b (user to); b must get it as a Deliver from from. */
+static void
+exchange(struct client_conn *a, const char *from, struct client_conn *b, const char *to,
+        const char *text, uint8_t tag)
+{
+	uint8_t id[16] = {tag};
+	Sotto__Frame *ack = NULL, *d;
+
+	cr_assert_eq(tsend(a, to, text, id, &ack), 0, "%s", client_conn_error(a));
+	cr_assert(ack->ack->recipient_online);
+	frame_free(ack);
+	cr_assert_not_null(d = twait(b, SOTTO__FRAME__BODY_DELIVER, 5000));
+	cr_assert_str_eq(d->deliver->from, from);
+	cr_assert_eq(d->deliver->sealed.len, strlen(text));
+	cr_assert_arr_eq(d->deliver->sealed.data, text, strlen(text));
+	frame_free(d);
+}
+
 Test(conn, ipv4_register_login_send)
 {
 	struct client_conn *a, *b;
-	uint8_t id[16] = {0};
-	Sotto__Frame *ack = NULL, *d;
 
 	start(NULL);
 	a = register_and_login(&alice, 0);
 	b = register_and_login(&bob, 0);
 	cr_assert(log_line_has("127.0.0.1:", "registered alice"), "registered over IPv4");
 	cr_assert(log_line_has("127.0.0.1:", "logged in as bob"), "logged in over IPv4");
-	cr_assert_eq(tsend(a, "bob", "over v4", id, &ack), 0, "%s", client_conn_error(a));
-	cr_assert(ack->ack->recipient_online);
-	frame_free(ack);
-	cr_assert_not_null(d = twait(b, SOTTO__FRAME__BODY_DELIVER, 5000));
-	cr_assert_arr_eq(d->deliver->sealed.data, "over v4", 7);
-	frame_free(d);
+	exchange(a, "alice", b, "bob", "over v4", 0);
 	client_conn_close(a);
 	client_conn_close(b);
 }
@@ -100,20 +112,13 @@ Test(conn, ipv4_register_login_send)
 Test(conn, ipv6_register_login_send)
 {
 	struct client_conn *a, *b;
-	uint8_t id[16] = {0};
-	Sotto__Frame *ack = NULL, *d;
 
 	start(NULL);
 	a = register_and_login(&alice, 1);
 	b = register_and_login(&bob, 0);
 	cr_assert(log_line_has("[::1]:", "registered alice"), "registered over IPv6");
 	cr_assert(log_line_has("[::1]:", "logged in as alice"), "logged in over IPv6");
-	cr_assert_eq(tsend(a, "bob", "from v6", id, &ack), 0, "%s", client_conn_error(a));
-	frame_free(ack);
-	cr_assert_not_null(d = twait(b, SOTTO__FRAME__BODY_DELIVER, 5000));
-	cr_assert_str_eq(d->deliver->from, "alice");
-	cr_assert_arr_eq(d->deliver->sealed.data, "from v6", 7);
-	frame_free(d);
+	exchange(a, "alice", b, "bob", "from v6", 0);
 	client_conn_close(a);
 	client_conn_close(b);
 }
@@ -127,18 +132,20 @@ Test(conn, openssl_records_keeps_openssl)
 {
 	static const char *const flags[] = {"--openssl_records", "yes", NULL};
 	struct client_conn *a, *b;
-	uint8_t id[16] = {1};
-	Sotto__Frame *ack = NULL, *d;
+	char *big;
 
 	start(flags);
 	a = register_and_login(&alice, 0);
 	b = register_and_login(&bob, 1);
 	cr_assert(log_line_has("staying with OpenSSL", "TLS_"), "the takeover was not skipped");
-	cr_assert_eq(tsend(a, "bob", "kept by openssl", id, &ack), 0, "%s", client_conn_error(a));
-	frame_free(ack);
-	cr_assert_not_null(d = twait(b, SOTTO__FRAME__BODY_DELIVER, 5000));
-	cr_assert_arr_eq(d->deliver->sealed.data, "kept by openssl", 15);
-	frame_free(d);
+	exchange(a, "alice", b, "bob", "kept by openssl", 1);
+	/* And the other way, with a frame that spans several TLS records. */
+	big = malloc(40001);
+	cr_assert_not_null(big);
+	memset(big, 'x', 40000);
+	big[40000] = '\0';
+	exchange(b, "bob", a, "alice", big, 2);
+	free(big);
 	client_conn_close(a);
 	client_conn_close(b);
 }
