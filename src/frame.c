@@ -62,6 +62,8 @@ frame_alloc(void *data, size_t size)
 		if (fb != NULL && fb->bounded)
 			fb->used -= sizeof(*h) + size;
 		return NULL;
+	} else if (a != NULL) {
+		a->spilled++;
 	}
 	h->size = sizeof(*h) + size;
 	return h + 1;
@@ -93,6 +95,8 @@ frame_unpack(const uint8_t *data, size_t len, struct frame_arena *arena, Sotto__
 	size_t mark = arena != NULL ? arena->used : 0;
 
 	*out = NULL;
+	if (arena != NULL && mark == 0)
+		arena->spilled = 0;
 	fb.used = 0;
 	fb.cap = len * FRAME_ALLOC_FACTOR + FRAME_ALLOC_BASE;
 	fb.bounded = 1;
@@ -208,7 +212,10 @@ frame_free_arena(Sotto__Frame *f, struct frame_arena *arena)
 	struct frame_bound fb;
 	ProtobufCAllocator a;
 
-	if (f != NULL) {
+	/* Wholly in the arena: emptying the arena frees it, with no walk. */
+	if (f != NULL &&
+	        !(arena != NULL && arena->spilled == 0 &&
+	                frame_in_arena(arena, (const union frame_alloc_hdr *)(void *)f - 1))) {
 		memset(&fb, 0, sizeof(fb));
 		fb.arena = arena;
 		a.alloc = frame_alloc;
@@ -216,8 +223,10 @@ frame_free_arena(Sotto__Frame *f, struct frame_arena *arena)
 		a.allocator_data = &fb;
 		sotto__frame__free_unpacked(f, &a);
 	}
-	if (arena != NULL)
+	if (arena != NULL) {
 		arena->used = 0;
+		arena->spilled = 0;
+	}
 }
 
 void

@@ -88,6 +88,7 @@ void frame_free(Sotto__Frame *f);
 struct frame_arena {
 	uint8_t *base;
 	size_t cap, used;
+	size_t spilled; /* blocks that did not fit and came from malloc */
 };
 
 /* frame_read, unpacking into arena (NULL: plain frame_read). */

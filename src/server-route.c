@@ -228,6 +228,9 @@ route_pending_settle(struct server *srv, struct pending *p, int stored, uint32_t
 	}
 }
 
+#define ROUTE_POOL_SEALED 512  /* envelopes this small are recycled */
+#define ROUTE_POOL_MAX    4096 /* at most this many kept for reuse (about 3 MB) */
+
 /* Forget p, which is on no list and answered. */
 static void
 route_pending_free(struct server *srv, struct pending *p)
@@ -240,7 +243,34 @@ route_pending_free(struct server *srv, struct pending *p)
 		hmap_del(srv->pending_idx, key, n);
 	}
 	srv->pending_bytes -= p->sealed_len;
+	if (p->pooled && srv->n_pool < ROUTE_POOL_MAX) {
+		TAILQ_INSERT_HEAD(&srv->pool, p, entry);
+		srv->n_pool++;
+		return;
+	}
 	free(p);
+}
+
+/*
+ * A struct pending with room for len sealed bytes.  Small envelopes, the
+ * usual kind, are recycled through a bounded pool instead of going through
+ * malloc and free each time.
+ */
+static struct pending *
+route_pending_alloc(struct server *srv, size_t len)
+{
+	struct pending *p;
+	int pooled = len <= ROUTE_POOL_SEALED;
+
+	if (pooled && (p = TAILQ_FIRST(&srv->pool)) != NULL) {
+		TAILQ_REMOVE(&srv->pool, p, entry);
+		srv->n_pool--;
+	} else if ((p = malloc(sizeof(*p) + (pooled ? ROUTE_POOL_SEALED : len))) == NULL) {
+		return NULL;
+	}
+	memset(p, 0, sizeof(*p));
+	p->pooled = pooled;
+	return p;
 }
 
 /* Push one envelope to c as Deliver; a group envelope's bytes are group id || sealed. */
@@ -564,11 +594,10 @@ route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_us
 		orig->dups = d;
 		return;
 	}
-	if ((p = malloc(sizeof(*p) + len)) == NULL) {
+	if ((p = route_pending_alloc(srv, len)) == NULL) {
 		route_req_settle(srv, req, idx, 0, SOTTO__ERROR_CODE__ERR_INTERNAL);
 		return;
 	}
-	memset(p, 0, sizeof(*p));
 	p->req = req;
 	p->ack_index = idx;
 	p->recipient = r;
@@ -979,6 +1008,11 @@ server_route_free(struct server *srv)
 			route_pending_free(srv, p);
 		}
 	}
+	while ((p = TAILQ_FIRST(&srv->pool)) != NULL) {
+		TAILQ_REMOVE(&srv->pool, p, entry);
+		free(p);
+	}
+	srv->n_pool = 0;
 }
 
 struct drain_ctx {

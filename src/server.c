@@ -1396,6 +1396,7 @@ server_new(struct server **out, struct event_base *base, struct config *cfg, str
 	TAILQ_INIT(&srv->pending);
 	TAILQ_INIT(&srv->inflight);
 	TAILQ_INIT(&srv->committing);
+	TAILQ_INIT(&srv->pool);
 	TAILQ_INIT(&srv->commit_waits);
 	if (hmap_new(&srv->users) != 0 || hmap_new(&srv->by_serial) != 0 ||
 	        hmap_new(&srv->addrs) != 0 || hmap_new(&srv->blocks) != 0 ||

@@ -182,6 +182,7 @@ struct pending {
 	int group;                  /* a group envelope: sealed is group id[16] || sealed */
 	int indexed;                /* in server.pending_idx */
 	int inflight;               /* on server.inflight (else server.pending or .committing) */
+	int pooled; /* has room for ROUTE_POOL_SEALED bytes: goes back to the pool */
 	size_t sealed_len;
 	uint8_t sealed[];
 };
@@ -223,6 +224,8 @@ struct server {
 	struct pending_list inflight;   /* pushed live, waiting for DeliverAck */
 	struct pending_list committing; /* written in the transaction being committed */
 	size_t pending_bytes;           /* sealed bytes on all three lists */
+	struct pending_list pool;       /* freed small envelopes, for the next ones */
+	size_t n_pool;
 	struct commit_wait_list commit_waits;
 	struct event *reap_ev;
 	struct event *flush_ev; /* active while server.dirty is not empty */

@@ -496,7 +496,7 @@ test_in_arena(const struct frame_arena *a, const void *p)
 Test(frame, arena_decode_spill_and_reset)
 {
 	static uint8_t space[4096];
-	struct frame_arena a = {space, sizeof(space), 0};
+	struct frame_arena a = {space, sizeof(space), 0, 0};
 	struct evbuffer *eb = evbuffer_new();
 	uint8_t sealed[6000];
 	Sotto__Frame f, *d = NULL;
@@ -511,6 +511,7 @@ Test(frame, arena_decode_spill_and_reset)
 	test_check_send(d, sealed, 100);
 	cr_assert(test_in_arena(&a, d) && test_in_arena(&a, d->send->sealed.data));
 	cr_assert_gt(a.used, 100);
+	cr_assert_eq(a.spilled, 0);
 	frame_free_arena(d, &a);
 	cr_assert_eq(a.used, 0, "freeing empties the arena");
 	/* Larger than the arena: the envelope spills to malloc, the rest stays. */
@@ -520,15 +521,17 @@ Test(frame, arena_decode_spill_and_reset)
 	test_check_send(d, sealed, sizeof(sealed));
 	cr_assert(test_in_arena(&a, d));
 	cr_assert_not(test_in_arena(&a, d->send->sealed.data));
+	cr_assert_eq(a.spilled, 1, "one block from malloc, which the free must walk to");
 	frame_free_arena(d, &a);
 	cr_assert_eq(a.used, 0);
+	cr_assert_eq(a.spilled, 0);
 	evbuffer_free(eb);
 }
 
 Test(frame, arena_bad_frames_leave_it_empty)
 {
 	static uint8_t space[1 << 16];
-	struct frame_arena a = {space, sizeof(space), 0};
+	struct frame_arena a = {space, sizeof(space), 0, 0};
 	struct evbuffer *eb = evbuffer_new();
 	struct buf body, framed;
 	Sotto__Frame *d = NULL;
@@ -558,7 +561,7 @@ Test(frame, arena_bad_frames_leave_it_empty)
 Test(frame, arena_keeps_the_bound)
 {
 	static uint8_t space[1 << 20];
-	struct frame_arena a = {space, sizeof(space), 0};
+	struct frame_arena a = {space, sizeof(space), 0, 0};
 	struct evbuffer *eb = evbuffer_new();
 	struct buf inner, body, framed;
 	Sotto__Frame *d = NULL;
