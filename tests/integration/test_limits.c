@@ -270,7 +270,13 @@ Test(limits, slow_reader_gets_everything_in_order)
 {
 	const char *flags[] = {"--output-high-water", "65536", "--commit-window-ms", "0",
 	        "--rate-limit", "100000", "--rate-burst", "100000", NULL};
-	enum { N = 2000, LEN = 2000 };
+	/*
+	 * 12 MB, three times what the kernel may buffer for a socket that is
+	 * not read (tcp_wmem's 4 MiB ceiling plus the receive window): with
+	 * 4 MB the sockets sometimes took it all and the server never had to
+	 * hold anything back.
+	 */
+	enum { N = 2000, LEN = 6000 };
 	struct client_conn *a, *b;
 	Sotto__Frame *ack, *d;
 	uint8_t id[16];
@@ -281,7 +287,7 @@ Test(limits, slow_reader_gets_everything_in_order)
 	cr_assert_not_null(text = malloc(LEN + 1));
 	cr_assert_not_null(b = tlogin(&srv, &bob, err, sizeof(err)), "%s", err);
 	cr_assert_not_null(a = tlogin(&srv, &alice, err, sizeof(err)), "%s", err);
-	/* 4 MB for bob, who does not read: past the 64 KiB mark and the socket buffers. */
+	/* For bob, who does not read: past the 64 KiB mark and the socket buffers. */
 	for (i = 0; i < N; i++) {
 		memset(text, 'x', LEN);
 		text[LEN] = '\0';
