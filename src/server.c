@@ -654,8 +654,15 @@ server_conn_takeover(struct conn *c)
 	memset(&s, 0, sizeof(s));
 	if (c->secrets != NULL)
 		s = *c->secrets;
-	/* Without read-ahead OpenSSL holds nothing past the Finished; make sure. */
-	r = SSL_has_pending(c->ssl) || c->srv->cfg->openssl_records
+	/*
+	 * Without read-ahead OpenSSL holds nothing past the Finished; make sure.
+	 * Our write sequence starts at 0, which is only right if OpenSSL sent no
+	 * record under the application key: no session tickets (tls.c turns
+	 * them off; should that change, connections stay with OpenSSL rather
+	 * than reuse a nonce).
+	 */
+	r = SSL_has_pending(c->ssl) || SSL_get_num_tickets(c->ssl) != 0 ||
+	                    c->srv->cfg->openssl_records
 	            ? SOTTO_ERR_UNSUPPORTED
 	            : tlsrec_init(&c->rec, c->srv->tlsrec, c->ssl, &s);
 	sotto_wipe(&s, sizeof(s));
