@@ -622,8 +622,9 @@ struct down_ctx {
 	uint8_t header[FILECRYPT_HEADERBYTES];
 	uint8_t *cbuf; /* FILECRYPT_CCHUNK */
 	size_t clen;
-	uint8_t *pbuf;      /* FILECRYPT_CHUNK */
-	uint64_t synced_to; /* write-back started up to here */
+	uint8_t *pbuf;       /* FILECRYPT_CHUNK */
+	uint64_t synced_to;  /* write-back started up to here */
+	uint64_t dropped_to; /* written back and out of the page cache up to here */
 	char *err;
 	size_t errlen;
 };
@@ -660,10 +661,25 @@ down_chunk(struct down_ctx *d)
 	}
 	d->dl->written += mlen;
 #ifdef SYNC_FILE_RANGE_WRITE
-	/* Start write-back as the file arrives, so that the fsync at the end is short. */
+	/*
+	 * Start write-back as the file arrives, so that the fsync at the end is
+	 * short, and let go of what was written back a window ago: the page cache
+	 * then holds about two windows of the file, not all of it, and a large
+	 * download neither pushes out other files nor keeps asking the kernel
+	 * for fresh pages (which costs far more than reusing the same ones).
+	 */
 	if (d->dl->written - d->synced_to >= CLIENT_FILE_WRITEBACK) {
 		(void)sync_file_range(d->fd, (off_t)d->synced_to,
 		        (off_t)(d->dl->written - d->synced_to), SYNC_FILE_RANGE_WRITE);
+		if (d->synced_to > d->dropped_to) {
+			(void)sync_file_range(d->fd, (off_t)d->dropped_to,
+			        (off_t)(d->synced_to - d->dropped_to),
+			        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+			                SYNC_FILE_RANGE_WAIT_AFTER);
+			(void)posix_fadvise(d->fd, (off_t)d->dropped_to,
+			        (off_t)(d->synced_to - d->dropped_to), POSIX_FADV_DONTNEED);
+			d->dropped_to = d->synced_to;
+		}
 		d->synced_to = d->dl->written;
 	}
 #endif
