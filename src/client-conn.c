@@ -219,6 +219,35 @@ client_ssl_error(struct client_conn *c, int ret, const char *what)
 	return SOTTO_ERR_IO;
 }
 
+/*
+ * Write out what the buffering BIO holds (see client_tls_tune), waiting for
+ * the socket up to deadline.
+ */
+static int
+client_flush(struct client_conn *c, int64_t deadline)
+{
+	BIO *b = SSL_get_wbio(c->ssl);
+	int r;
+
+	while (b != NULL && BIO_wpending(b) > 0) {
+		if (BIO_flush(b) > 0)
+			break;
+		if (!BIO_should_retry(b)) {
+			c->closed = 1;
+			client_set_err(c, "the server closed the connection");
+			ERR_clear_error();
+			return SOTTO_ERR_CLOSED;
+		}
+		if ((r = client_wait(c, BIO_should_read(b) ? 0 : 1, deadline)) == SOTTO_ERR_AGAIN) {
+			client_set_err(c, "timed out writing to the server");
+			return SOTTO_ERR_IO;
+		}
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
 static int
 client_write_all(struct client_conn *c, const uint8_t *p, size_t len)
 {
@@ -249,7 +278,7 @@ client_write_all(struct client_conn *c, const uint8_t *p, size_t len)
 		if (r != 0)
 			return r;
 	}
-	return 0;
+	return client_flush(c, deadline);
 }
 
 int
@@ -294,7 +323,9 @@ client_fill(struct client_conn *c, int64_t deadline)
 		c->in.size -= 16384;
 		switch (SSL_get_error(c->ssl, n)) {
 		case SSL_ERROR_WANT_READ:
-			r = client_wait(c, 0, deadline);
+			/* Anything OpenSSL queued meanwhile (a KeyUpdate) goes out first. */
+			if ((r = client_flush(c, deadline)) == 0)
+				r = client_wait(c, 0, deadline);
 			break;
 		case SSL_ERROR_WANT_WRITE:
 			r = client_wait(c, 1, deadline);
@@ -525,7 +556,7 @@ client_conn_next_frame(struct client_conn *c, Sotto__Frame **f, int timeout_ms)
 size_t
 client_conn_pending(const struct client_conn *c)
 {
-	return c->npush + (buf_len(&c->in) > 0 ? 1 : 0) + (size_t)SSL_pending(c->ssl);
+	return c->npush + (buf_len(&c->in) > 0 ? 1 : 0) + (size_t)SSL_has_pending(c->ssl);
 }
 
 int
@@ -630,6 +661,35 @@ client_tls(struct client_conn *c, const struct client_opts *o)
 	return 0;
 }
 
+/*
+ * After the handshake: read ahead, so that one read(2) takes in many
+ * records, and write through a buffer flushed once per frame, so that a
+ * large frame leaves in one write(2) rather than one per 16 KiB record.
+ */
+static int
+client_tls_tune(struct client_conn *c)
+{
+	BIO *sock = SSL_get_rbio(c->ssl), *b;
+
+	SSL_clear_mode(c->ssl, SSL_MODE_RELEASE_BUFFERS);
+	SSL_set_default_read_buffer_len(c->ssl, CLIENT_IO_BUFFER);
+	SSL_set_read_ahead(c->ssl, 1);
+	if (sock == NULL || (b = BIO_new(BIO_f_buffer())) == NULL)
+		goto fail;
+	if (BIO_set_write_buffer_size(b, CLIENT_IO_BUFFER) != 1 || BIO_up_ref(sock) != 1) {
+		BIO_free(b);
+		goto fail;
+	}
+	/* The buffer owns one reference to the socket BIO, the read side the other. */
+	BIO_push(b, sock);
+	SSL_set0_wbio(c->ssl, b);
+	return 0;
+fail:
+	client_set_err(c, "cannot set up TLS buffers");
+	ERR_clear_error();
+	return SOTTO_ERR_NOMEM;
+}
+
 static int
 client_hello(struct client_conn *c, const struct client_opts *o)
 {
@@ -681,7 +741,7 @@ client_conn_open(struct client_conn **out, const struct client_opts *o, char *er
 	buf_init(&c->in, FRAME_MAX_LIMIT + 65536);
 	if ((r = tls_client_ctx_new(&c->ctx, o->ca_path, c->err, sizeof(c->err))) != 0 ||
 	        (r = client_tcp_connect(c, o)) != 0 || (r = client_tls(c, o)) != 0 ||
-	        (!o->no_hello && (r = client_hello(c, o)) != 0)) {
+	        (r = client_tls_tune(c)) != 0 || (!o->no_hello && (r = client_hello(c, o)) != 0)) {
 		snprintf(err, errlen, "%s", c->err);
 		client_conn_abort(c);
 		return r;
@@ -733,7 +793,8 @@ client_conn_close(struct client_conn *c)
 		/* The answer is a Closing frame; a short wait is enough. */
 		if (client_conn_request(c, &req, &rep, 2000) == 0)
 			frame_free(rep);
-		SSL_shutdown(c->ssl);
+		if (SSL_shutdown(c->ssl) >= 0)
+			(void)client_flush(c, client_now_ms() + 2000);
 		ERR_clear_error();
 	}
 	client_free(c);

@@ -22,8 +22,9 @@
 #include "src/tls.h"
 
 #define CLIENT_DEFAULT_PORT    "7443"
-#define CLIENT_DEFAULT_TIMEOUT 15000 /* ms */
-#define CLIENT_PUSH_QUEUE_MAX  4096  /* pushes held while waiting for a reply */
+#define CLIENT_DEFAULT_TIMEOUT 15000  /* ms */
+#define CLIENT_PUSH_QUEUE_MAX  4096   /* pushes held while waiting for a reply */
+#define CLIENT_IO_BUFFER       131072 /* TLS read-ahead and write buffers, bytes each */
 
 struct client_conn;
 
