@@ -27,13 +27,20 @@ _Static_assert(FILECRYPT_KEYBYTES == crypto_secretstream_xchacha20poly1305_KEYBY
 _Static_assert(sizeof(crypto_secretstream_xchacha20poly1305_state) == 52, "stream state layout");
 _Static_assert(sizeof(((SHA256_CTX *)0)->data) == 64, "SHA-256 block buffer");
 
+/*
+ * With the hash apart (filecrypt_hash_apart), one thread pushes (ss, chunks,
+ * bytes, final) while another hashes (sha, hashed): the two sets of fields
+ * are never written by the same thread.
+ */
 struct filecrypt {
 	crypto_secretstream_xchacha20poly1305_state ss;
-	SHA256_CTX sha;
 	uint64_t chunks;
 	uint64_t bytes;
 	int dir; /* FC_PUSH or FC_PULL */
 	int final;
+	int hash_apart;
+	SHA256_CTX sha;
+	uint64_t hashed; /* bytes given to filecrypt_hash */
 };
 
 void
@@ -149,7 +156,7 @@ filecrypt_push(struct filecrypt *fc, uint8_t *c, const uint8_t *m, size_t mlen, 
 	if (crypto_secretstream_xchacha20poly1305_push(&fc->ss, c, NULL, m, mlen, NULL, 0, tag) !=
 	        0)
 		return SOTTO_ERR_CRYPTO;
-	if (mlen > 0 && SHA256_Update(&fc->sha, m, mlen) != 1)
+	if (!fc->hash_apart && mlen > 0 && SHA256_Update(&fc->sha, m, mlen) != 1)
 		return SOTTO_ERR_CRYPTO;
 	fc->chunks++;
 	fc->bytes += mlen;
@@ -225,6 +232,26 @@ out:
 }
 
 int
+filecrypt_hash_apart(struct filecrypt *fc)
+{
+	if (fc->dir != FC_PUSH || fc->chunks != 0 || fc->hash_apart)
+		return SOTTO_ERR_INVALID;
+	fc->hash_apart = 1;
+	return 0;
+}
+
+int
+filecrypt_hash(struct filecrypt *fc, const uint8_t *m, size_t mlen)
+{
+	if (!fc->hash_apart || (m == NULL && mlen > 0))
+		return SOTTO_ERR_INVALID;
+	if (mlen > 0 && SHA256_Update(&fc->sha, m, mlen) != 1)
+		return SOTTO_ERR_CRYPTO;
+	fc->hashed += mlen;
+	return 0;
+}
+
+int
 filecrypt_finish(struct filecrypt *fc, uint8_t hash[FILECRYPT_HASHBYTES])
 {
 	SHA256_CTX sha;
@@ -233,6 +260,8 @@ filecrypt_finish(struct filecrypt *fc, uint8_t hash[FILECRYPT_HASHBYTES])
 	memset(hash, 0, FILECRYPT_HASHBYTES);
 	if (!fc->final)
 		return SOTTO_ERR_SHORT;
+	if (fc->hash_apart && fc->hashed != fc->bytes)
+		return SOTTO_ERR_INVALID;
 	/* On a copy, so that finishing twice gives the same answer. */
 	memcpy(&sha, &fc->sha, sizeof(sha));
 	ok = SHA256_Final(hash, &sha);

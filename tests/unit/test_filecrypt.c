@@ -412,3 +412,52 @@ Test(filecrypt, restore_refuses_bad_state)
 	s[10] = 2; /* two chunks with zero bytes */
 	cr_assert_eq(filecrypt_restore(&fc, s), SOTTO_ERR_FORMAT);
 }
+
+/*
+ * With the hash apart, push only encrypts: the ciphertext is the same as
+ * with the hash in, and the hash comes out right only once every byte went
+ * through filecrypt_hash().
+ */
+Test(filecrypt, hash_apart)
+{
+	uint8_t key[FILECRYPT_KEYBYTES], h1[FILECRYPT_HASHBYTES], h2[FILECRYPT_HASHBYTES];
+	size_t n = 2 * FILECRYPT_CHUNK + 100, clen, off = 0, pos = FILECRYPT_HEADERBYTES, take;
+	uint8_t *m = pattern(n), *c, *c2;
+	struct filecrypt *fc = NULL;
+	int final;
+
+	filecrypt_keygen(key);
+	c = encrypt_all(m, n, key, &clen, h1);
+	cr_assert_not_null(c2 = calloc(1, clen));
+	memcpy(c2, c, FILECRYPT_HEADERBYTES);
+	cr_assert_eq(filecrypt_push_resume(&fc, c, key), 0);
+	cr_assert_eq(filecrypt_hash(fc, m, 1), SOTTO_ERR_INVALID, "hashing before hash_apart");
+	cr_assert_eq(filecrypt_hash_apart(fc), 0);
+	cr_assert_eq(filecrypt_hash_apart(fc), SOTTO_ERR_INVALID, "hash_apart twice");
+	do {
+		take = n - off > FILECRYPT_CHUNK ? FILECRYPT_CHUNK : n - off;
+		final = off + take == n;
+		cr_assert_eq(filecrypt_push(fc, c2 + pos, m + off, take, final), 0);
+		off += take;
+		pos += take + FILECRYPT_ABYTES;
+	} while (!final);
+	cr_assert_arr_eq(c2, c, clen, "the ciphertext depends on where the hash is taken");
+	/* Pushed but not all hashed: no answer yet. */
+	cr_assert_eq(filecrypt_hash(fc, m, FILECRYPT_CHUNK), 0);
+	cr_assert_eq(filecrypt_finish(fc, h2), SOTTO_ERR_INVALID);
+	cr_assert_eq(filecrypt_hash(fc, m + FILECRYPT_CHUNK, n - FILECRYPT_CHUNK), 0);
+	cr_assert_eq(filecrypt_finish(fc, h2), 0);
+	cr_assert_arr_eq(h1, h2, sizeof(h1));
+	filecrypt_free(fc);
+	/* Only a push state that has pushed nothing may take its hash apart. */
+	cr_assert_eq(filecrypt_pull_new(&fc, c, key), 0);
+	cr_assert_eq(filecrypt_hash_apart(fc), SOTTO_ERR_INVALID);
+	filecrypt_free(fc);
+	cr_assert_eq(filecrypt_push_resume(&fc, c, key), 0);
+	cr_assert_eq(filecrypt_push(fc, c2 + FILECRYPT_HEADERBYTES, m, FILECRYPT_CHUNK, 0), 0);
+	cr_assert_eq(filecrypt_hash_apart(fc), SOTTO_ERR_INVALID);
+	filecrypt_free(fc);
+	free(m);
+	free(c);
+	free(c2);
+}
