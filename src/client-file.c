@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "crypto/util.h"
+#include "src/chunkq.h"
 #include "src/client-file.h"
 
 #define UP_MAX_INFLIGHT 256 /* requests; the window in bytes is CLIENT_FILE_WINDOW */
@@ -354,6 +357,110 @@ up_end(struct client_conn *c, const struct client_file_upload *up, int timeout_m
 }
 
 /*
+ * Start fn(arg) on a new thread with every signal blocked, so that signals
+ * keep going to the thread that handles them.
+ */
+static int
+cf_thread_start(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int e;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_create(th, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return e == 0 ? 0 : SOTTO_ERR_NOMEM;
+}
+
+/*
+ * An upload runs on three threads joined by a queue of chunks: one reads
+ * the file and encrypts it (stage UP_READ), the calling thread sends the
+ * ciphertext (UP_SEND), and a third hashes the plaintext (UP_HASH) for the
+ * FileOffer.  Each slot holds a chunk's plaintext, then the header (chunk 0
+ * only) and the ciphertext right behind it; len is the ciphertext's length
+ * and len2 the plaintext's.  A failure of the reader is in err and msg once
+ * it has finished.
+ */
+enum { UP_READ, UP_SEND, UP_HASH, UP_STAGES };
+#define UP_SLOT_CIPHER (FILECRYPT_CHUNK + FILECRYPT_HEADERBYTES) /* ciphertext at this offset */
+#define UP_SLOT        (UP_SLOT_CIPHER + FILECRYPT_CCHUNK)
+
+struct up_pipe {
+	struct chunkq *q;
+	struct filecrypt *fc;
+	const struct client_file_upload *up;
+	const char *path;
+	int fd;
+	int err;
+	char msg[512];
+	int hash_err;
+};
+
+static void *
+up_read_run(void *arg)
+{
+	struct up_pipe *pp = arg;
+	struct chunkq_slot *s;
+	uint64_t done = 0, k;
+	size_t take;
+	uint8_t extra;
+	int final = 0, r;
+
+	for (k = 0; !final; k++) {
+		take = pp->up->size - done > FILECRYPT_CHUNK ? FILECRYPT_CHUNK
+		                                             : (size_t)(pp->up->size - done);
+		final = done + take == pp->up->size;
+		if ((s = chunkq_get(pp->q, UP_READ)) == NULL)
+			return NULL; /* stopped */
+		if ((r = cf_read_full(pp->fd, s->data, take)) != 0) {
+			snprintf(pp->msg, sizeof(pp->msg), "%s: %s", pp->path,
+			        r == SOTTO_ERR_SHORT ? "the file shrank while being sent"
+			                             : strerror(errno));
+			pp->err = r == SOTTO_ERR_SHORT ? SOTTO_ERR_FORMAT : r;
+			goto out;
+		}
+		if ((r = filecrypt_push(pp->fc, s->data + UP_SLOT_CIPHER, s->data, take, final)) !=
+		        0) {
+			snprintf(pp->msg, sizeof(pp->msg), "cannot encrypt: %s", sotto_strerror(r));
+			pp->err = r;
+			goto out;
+		}
+		if (k == 0)
+			memcpy(s->data + FILECRYPT_CHUNK, pp->up->header, FILECRYPT_HEADERBYTES);
+		s->index = k;
+		s->len = take + FILECRYPT_ABYTES;
+		s->len2 = take;
+		s->final = final;
+		done += take;
+		chunkq_put(pp->q, UP_READ);
+	}
+	if (read(pp->fd, &extra, 1) != 0) {
+		snprintf(pp->msg, sizeof(pp->msg), "%s: the file grew while being sent", pp->path);
+		pp->err = SOTTO_ERR_FORMAT;
+	}
+out:
+	chunkq_finish(pp->q, UP_READ);
+	return NULL;
+}
+
+static void *
+up_hash_run(void *arg)
+{
+	struct up_pipe *pp = arg;
+	struct chunkq_slot *s;
+
+	while ((s = chunkq_get(pp->q, UP_HASH)) != NULL) {
+		if ((pp->hash_err = filecrypt_hash(pp->fc, s->data, s->len2)) != 0) {
+			chunkq_close(pp->q);
+			break;
+		}
+		chunkq_put(pp->q, UP_HASH);
+	}
+	return NULL;
+}
+
+/*
  * Encrypt the file from the start (the stream is deterministic once the
  * header is fixed), sending only what lies at or after the server's offset.
  */
@@ -362,16 +469,21 @@ client_file_upload(struct client_conn *c, struct client_file_upload *up, const c
         const char *const *recipients, size_t n, const struct client_file_opts *o, char *err,
         size_t errlen)
 {
-	struct filecrypt *fc = NULL;
+	struct up_pipe pp;
+	struct chunkq_slot *s;
 	struct up_ctx *u = NULL;
-	uint8_t *pbuf = NULL, *cbuf = NULL, extra;
-	uint64_t offset = 0, done = 0, start, end;
-	size_t take, seglen;
+	uint64_t offset = 0, start, end;
+	size_t seglen;
 	const uint8_t *seg;
 	struct stat st;
-	int fd = -1, r, complete = 0, final = 0;
+	pthread_t reader, hasher;
+	int r, complete = 0, nthreads = 0, final = 0;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
+	memset(&pp, 0, sizeof(pp));
+	pp.fd = -1;
+	pp.up = up;
+	pp.path = path;
+	if ((pp.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(pp.fd, &st) != 0) {
 		cf_err(err, errlen, "%s: %s", path, strerror(errno));
 		r = errno == ENOENT ? SOTTO_ERR_NOTFOUND : SOTTO_ERR_IO;
 		goto out;
@@ -387,8 +499,8 @@ client_file_upload(struct client_conn *c, struct client_file_upload *up, const c
 		goto out;
 	if (complete)
 		offset = up->cipher_size;
-	if ((u = calloc(1, sizeof(*u))) == NULL || (pbuf = malloc(FILECRYPT_CHUNK)) == NULL ||
-	        (cbuf = malloc(FILECRYPT_HEADERBYTES + FILECRYPT_CCHUNK)) == NULL) {
+	if ((u = calloc(1, sizeof(*u))) == NULL ||
+	        chunkq_new(&pp.q, CLIENT_FILE_QUEUE, UP_SLOT, UP_STAGES) != 0) {
 		cf_err(err, errlen, "out of memory");
 		r = SOTTO_ERR_NOMEM;
 		goto out;
@@ -403,71 +515,80 @@ client_file_upload(struct client_conn *c, struct client_file_upload *up, const c
 		cf_err(err, errlen, "upload stopped");
 		goto out;
 	}
-	if ((r = filecrypt_push_resume(&fc, up->header, up->key)) != 0) {
+	if ((r = filecrypt_push_resume(&pp.fc, up->header, up->key)) != 0 ||
+	        (r = filecrypt_hash_apart(pp.fc)) != 0) {
 		cf_err(err, errlen, "cannot set up encryption: %s", sotto_strerror(r));
 		goto out;
 	}
-	memcpy(cbuf, up->header, FILECRYPT_HEADERBYTES);
-	do {
-		take = up->size - done > FILECRYPT_CHUNK ? FILECRYPT_CHUNK
-		                                         : (size_t)(up->size - done);
-		final = done + take == up->size;
-		if ((r = cf_read_full(fd, pbuf, take)) != 0) {
-			cf_err(err, errlen, "%s: %s", path,
-			        r == SOTTO_ERR_SHORT ? "the file shrank while being sent"
-			                             : strerror(errno));
-			r = r == SOTTO_ERR_SHORT ? SOTTO_ERR_FORMAT : r;
-			goto out;
-		}
-		if ((r = filecrypt_push(fc, cbuf + FILECRYPT_HEADERBYTES, pbuf, take, final)) !=
-		        0) {
-			cf_err(err, errlen, "cannot encrypt: %s", sotto_strerror(r));
-			goto out;
-		}
+	if ((r = cf_thread_start(&reader, up_read_run, &pp)) == 0) {
+		nthreads = 1;
+		r = cf_thread_start(&hasher, up_hash_run, &pp);
+	}
+	if (r != 0) {
+		cf_err(err, errlen, "cannot start the threads that read %s", path);
+		goto out;
+	}
+	nthreads = 2;
+	while (!final && (s = chunkq_get(pp.q, UP_SEND)) != NULL) {
 		/* Chunk k's bytes in the stream; the header travels with chunk 0. */
-		start = filecrypt_chunk_offset(filecrypt_chunks(fc) - 1);
-		end = start + take + FILECRYPT_ABYTES;
-		seg = cbuf + FILECRYPT_HEADERBYTES;
-		if (filecrypt_chunks(fc) == 1) {
+		start = filecrypt_chunk_offset(s->index);
+		end = start + s->len;
+		seg = s->data + UP_SLOT_CIPHER;
+		if (s->index == 0) {
 			start = 0;
-			seg = cbuf;
+			seg = s->data + FILECRYPT_CHUNK;
 		}
-		done += take;
-		if (end <= offset)
-			continue; /* the server has these: replay only */
-		seglen = (size_t)(end - start);
-		if (offset > start) {
-			seg += offset - start;
-			seglen -= (size_t)(offset - start);
-			start = offset;
+		final = s->final;
+		r = 0;
+		if (end > offset) {
+			seglen = (size_t)(end - start);
+			if (offset > start) {
+				seg += offset - start;
+				seglen -= (size_t)(offset - start);
+				start = offset;
+			}
+			r = up_send(u, up->file_id, seg, seglen, start);
 		}
-		if ((r = up_send(u, up->file_id, seg, seglen, start)) != 0)
+		chunkq_put(pp.q, UP_SEND);
+		if (r != 0)
 			goto out;
-	} while (!final);
-	if (read(fd, &extra, 1) != 0) {
-		cf_err(err, errlen, "%s: the file grew while being sent", path);
-		r = SOTTO_ERR_FORMAT;
+	}
+	/* The reader's verdict on the file (it shrank, grew or could not be read) comes first. */
+	chunkq_finish(pp.q, UP_SEND);
+	pthread_join(reader, NULL);
+	pthread_join(hasher, NULL);
+	nthreads = 0;
+	if (pp.err != 0) {
+		cf_err(err, errlen, "%s", pp.msg);
+		r = pp.err;
+		goto out;
+	}
+	if (!final || pp.hash_err != 0) {
+		r = pp.hash_err != 0 ? pp.hash_err : SOTTO_ERR_INVALID;
+		cf_err(err, errlen, "cannot hash %s: %s", path, sotto_strerror(r));
 		goto out;
 	}
 	if ((r = up_drain(u, 0, 0)) != 0)
 		goto out;
 	if (!complete && (r = up_end(c, up, cf_timeout(o), err, errlen)) != 0)
 		goto out;
-	if ((r = filecrypt_finish(fc, up->sha256)) != 0) {
+	if ((r = filecrypt_finish(pp.fc, up->sha256)) != 0) {
 		cf_err(err, errlen, "cannot finish encryption: %s", sotto_strerror(r));
 		goto out;
 	}
 	up->done = 1;
 	(void)cf_progress(o, up->size, up->size);
 out:
-	if (fd >= 0)
-		close(fd);
-	filecrypt_free(fc);
-	if (pbuf != NULL) {
-		sotto_wipe(pbuf, FILECRYPT_CHUNK);
-		free(pbuf);
+	if (nthreads > 0) {
+		chunkq_close(pp.q);
+		pthread_join(reader, NULL);
+		if (nthreads > 1)
+			pthread_join(hasher, NULL);
 	}
-	free(cbuf);
+	if (pp.fd >= 0)
+		close(pp.fd);
+	filecrypt_free(pp.fc);
+	chunkq_free(pp.q);
 	free(u);
 	return r;
 }
@@ -609,7 +730,23 @@ empty:
 	snprintf(out, CLIENT_FILE_NAME_MAX + 1, "file");
 }
 
-/* Ciphertext being turned back into the file. */
+/*
+ * Ciphertext being turned back into the file, on three threads joined by a
+ * queue of chunks: the calling thread receives the stream and cuts it into
+ * chunks (stage DOWN_RECV), one thread decrypts and hashes them and saves
+ * the state a resume needs (DOWN_OPEN), and one appends them to the partial
+ * file (DOWN_WRITE).  Each slot holds a chunk's ciphertext (len bytes), its
+ * plaintext (len2 bytes) and the state after it.  Once the threads run, fc
+ * is the opener's, and fd and the write-back marks the writer's; the writer
+ * publishes what it has written, and the state that goes with it, in snap,
+ * which the calling thread copies into the caller's struct
+ * client_file_download before each progress report and at the end.
+ */
+enum { DOWN_RECV, DOWN_OPEN, DOWN_WRITE, DOWN_STAGES };
+#define DOWN_SLOT_PLAIN FILECRYPT_CCHUNK                    /* plaintext at this offset */
+#define DOWN_SLOT_STATE (DOWN_SLOT_PLAIN + FILECRYPT_CHUNK) /* then the state after it */
+#define DOWN_SLOT       (DOWN_SLOT_STATE + FILECRYPT_STATEBYTES)
+
 struct down_ctx {
 	struct client_file_download *dl;
 	const struct client_file_offer *of;
@@ -620,46 +757,93 @@ struct down_ctx {
 	uint64_t req; /* the Download's request id while its answer streams */
 	uint64_t cipher_size;
 	uint8_t header[FILECRYPT_HEADERBYTES];
-	uint8_t *cbuf; /* FILECRYPT_CCHUNK */
-	size_t clen;
-	uint8_t *pbuf;       /* FILECRYPT_CHUNK */
+	struct chunkq *q;
+	struct chunkq_slot *fill; /* the chunk being received */
+	uint64_t reported;        /* plaintext bytes last given to the progress callback */
+	pthread_t opener, writer;
+	int nthreads;
+	/* the writer's */
+	uint64_t written;
 	uint64_t synced_to;  /* write-back started up to here */
 	uint64_t dropped_to; /* written back and out of the page cache up to here */
+	/* what the writer has published */
+	pthread_mutex_t snap_mu;
+	uint64_t snap_written;
+	uint8_t snap_state[FILECRYPT_STATEBYTES];
+	int snap_set;
+	/* the first thread to fail, and why */
+	int open_err, write_err;
+	char open_msg[256];
+	char write_msg[4096 + 256];
 	char *err;
 	size_t errlen;
 };
 
-/* Decrypt the buffered chunk and append it to the partial file. */
+/* Opener: decrypt and hash the chunk in s, and keep the state after it. */
 static int
-down_chunk(struct down_ctx *d)
+down_open(struct down_ctx *d, struct chunkq_slot *s)
 {
-	size_t mlen = 0, left;
-	const uint8_t *p;
 	int r, final = 0;
-	ssize_t n;
-	off_t at;
 
-	r = filecrypt_pull(d->fc, d->pbuf, &mlen, d->cbuf, d->clen, &final);
-	d->clen = 0;
-	if (r != 0) {
-		cf_err(d->err, d->errlen,
-		        "the file failed to decrypt at byte %" PRIu64
-		        ": it was damaged or tampered with",
-		        d->dl->written);
+	if (filecrypt_done(d->fc)) {
+		snprintf(d->open_msg, sizeof(d->open_msg), "data follows the end of the file");
 		return SOTTO_ERR_VERIFY;
 	}
-	for (p = d->pbuf, left = mlen, at = (off_t)d->dl->written; left > 0;) {
+	r = filecrypt_pull(d->fc, s->data + DOWN_SLOT_PLAIN, &s->len2, s->data, s->len, &final);
+	if (r != 0) {
+		snprintf(d->open_msg, sizeof(d->open_msg),
+		        "the file failed to decrypt at byte %" PRIu64
+		        ": it was damaged or tampered with",
+		        filecrypt_bytes(d->fc));
+		return SOTTO_ERR_VERIFY;
+	}
+	if (filecrypt_bytes(d->fc) > d->of->size) {
+		snprintf(d->open_msg, sizeof(d->open_msg), "the file is longer than offered");
+		return SOTTO_ERR_VERIFY;
+	}
+	filecrypt_save(d->fc, s->data + DOWN_SLOT_STATE);
+	return 0;
+}
+
+static void *
+down_open_run(void *arg)
+{
+	struct down_ctx *d = arg;
+	struct chunkq_slot *s;
+
+	while ((s = chunkq_get(d->q, DOWN_OPEN)) != NULL) {
+		if ((d->open_err = down_open(d, s)) != 0) {
+			chunkq_close(d->q);
+			break;
+		}
+		chunkq_put(d->q, DOWN_OPEN);
+	}
+	chunkq_finish(d->q, DOWN_OPEN);
+	return NULL;
+}
+
+/* Writer: append the plaintext in s to the partial file and publish the state after it. */
+static int
+down_write(struct down_ctx *d, const struct chunkq_slot *s)
+{
+	const uint8_t *p = s->data + DOWN_SLOT_PLAIN;
+	size_t left = s->len2;
+	off_t at = (off_t)d->written;
+	ssize_t n;
+
+	while (left > 0) {
 		if ((n = pwrite(d->fd, p, left, at)) < 0) {
 			if (errno == EINTR)
 				continue;
-			cf_err(d->err, d->errlen, "%s: %s", d->dl->part, strerror(errno));
+			snprintf(d->write_msg, sizeof(d->write_msg), "%s: %s", d->dl->part,
+			        strerror(errno));
 			return SOTTO_ERR_IO;
 		}
 		p += n;
 		left -= (size_t)n;
 		at += n;
 	}
-	d->dl->written += mlen;
+	d->written += s->len2;
 #ifdef SYNC_FILE_RANGE_WRITE
 	/*
 	 * Start write-back as the file arrives, so that the fsync at the end is
@@ -668,9 +852,9 @@ down_chunk(struct down_ctx *d)
 	 * download neither pushes out other files nor keeps asking the kernel
 	 * for fresh pages (which costs far more than reusing the same ones).
 	 */
-	if (d->dl->written - d->synced_to >= CLIENT_FILE_WRITEBACK) {
+	if (d->written - d->synced_to >= CLIENT_FILE_WRITEBACK) {
 		(void)sync_file_range(d->fd, (off_t)d->synced_to,
-		        (off_t)(d->dl->written - d->synced_to), SYNC_FILE_RANGE_WRITE);
+		        (off_t)(d->written - d->synced_to), SYNC_FILE_RANGE_WRITE);
 		if (d->synced_to > d->dropped_to) {
 			(void)sync_file_range(d->fd, (off_t)d->dropped_to,
 			        (off_t)(d->synced_to - d->dropped_to),
@@ -680,16 +864,118 @@ down_chunk(struct down_ctx *d)
 			        (off_t)(d->synced_to - d->dropped_to), POSIX_FADV_DONTNEED);
 			d->dropped_to = d->synced_to;
 		}
-		d->synced_to = d->dl->written;
+		d->synced_to = d->written;
 	}
 #endif
-	if (d->dl->written > d->of->size) {
-		cf_err(d->err, d->errlen, "the file is longer than offered");
-		return SOTTO_ERR_VERIFY;
+	pthread_mutex_lock(&d->snap_mu);
+	d->snap_written = d->written;
+	memcpy(d->snap_state, s->data + DOWN_SLOT_STATE, FILECRYPT_STATEBYTES);
+	d->snap_set = 1;
+	pthread_mutex_unlock(&d->snap_mu);
+	return 0;
+}
+
+static void *
+down_write_run(void *arg)
+{
+	struct down_ctx *d = arg;
+	struct chunkq_slot *s;
+
+	while ((s = chunkq_get(d->q, DOWN_WRITE)) != NULL) {
+		if ((d->write_err = down_write(d, s)) != 0) {
+			chunkq_close(d->q);
+			break;
+		}
+		chunkq_put(d->q, DOWN_WRITE);
 	}
-	filecrypt_save(d->fc, d->dl->state);
-	d->dl->has_state = 1;
-	return cf_progress(d->o, d->dl->written, d->of->size);
+	return NULL;
+}
+
+/* Copy what the writer has published into the caller's struct; the plaintext bytes it covers. */
+static uint64_t
+down_take_snap(struct down_ctx *d)
+{
+	pthread_mutex_lock(&d->snap_mu);
+	if (d->snap_set) {
+		d->dl->written = d->snap_written;
+		memcpy(d->dl->state, d->snap_state, FILECRYPT_STATEBYTES);
+		d->dl->has_state = 1;
+		d->snap_set = 0;
+	}
+	pthread_mutex_unlock(&d->snap_mu);
+	return d->dl->written;
+}
+
+/* Tell the progress callback what has been written since the last report. */
+static int
+down_report(struct down_ctx *d)
+{
+	uint64_t written = down_take_snap(d);
+
+	if (written == d->reported)
+		return 0;
+	d->reported = written;
+	return cf_progress(d->o, written, d->of->size);
+}
+
+/* Start the opener and the writer, once the stream's state exists. */
+static int
+down_threads_start(struct down_ctx *d)
+{
+	int r;
+
+	d->written = d->synced_to = d->dropped_to = d->dl->written;
+	if ((r = cf_thread_start(&d->opener, down_open_run, d)) == 0) {
+		d->nthreads = 1;
+		r = cf_thread_start(&d->writer, down_write_run, d);
+	}
+	if (r != 0) {
+		cf_err(d->err, d->errlen, "cannot start the threads that write the file");
+		return r;
+	}
+	d->nthreads = 2;
+	return 0;
+}
+
+/*
+ * Let the opener and the writer finish the chunks already received and join
+ * them: the first failure among them (err then says why), else 0.
+ */
+static int
+down_threads_stop(struct down_ctx *d)
+{
+	int r = 0;
+
+	if (d->nthreads == 0)
+		return 0;
+	chunkq_finish(d->q, DOWN_RECV);
+	pthread_join(d->opener, NULL);
+	if (d->nthreads > 1)
+		pthread_join(d->writer, NULL);
+	d->nthreads = 0;
+	(void)down_take_snap(d);
+	/* A chunk that failed to open came before any the writer could not write. */
+	if (d->open_err != 0) {
+		cf_err(d->err, d->errlen, "%s", d->open_msg);
+		r = d->open_err;
+	} else if (d->write_err != 0) {
+		cf_err(d->err, d->errlen, "%s", d->write_msg);
+		r = d->write_err;
+	}
+	return r;
+}
+
+/* Pass the chunk being received on to the opener. */
+static int
+down_hand(struct down_ctx *d)
+{
+	struct chunkq_slot *s = d->fill;
+
+	d->fill = NULL;
+	if (s == NULL || s->len == 0)
+		return 0;
+	chunkq_put(d->q, DOWN_RECV);
+	return down_report(d);
 }
 
 /* Take a piece of the stream. */
@@ -710,15 +996,16 @@ down_feed(struct down_ctx *d, const uint8_t *data, size_t len)
 				return r;
 			}
 		} else {
-			if (filecrypt_done(d->fc)) {
-				cf_err(d->err, d->errlen, "data follows the end of the file");
-				return SOTTO_ERR_VERIFY;
-			}
-			take = FILECRYPT_CCHUNK - d->clen;
+			if (d->nthreads == 0 && (r = down_threads_start(d)) != 0)
+				return r;
+			/* No slot: a thread failed and stopped the queue. */
+			if (d->fill == NULL && (d->fill = chunkq_get(d->q, DOWN_RECV)) == NULL)
+				return down_threads_stop(d);
+			take = FILECRYPT_CCHUNK - d->fill->len;
 			take = take < len ? take : len;
-			memcpy(d->cbuf + d->clen, data, take);
-			d->clen += take;
-			if (d->clen == FILECRYPT_CCHUNK && (r = down_chunk(d)) != 0) {
+			memcpy(d->fill->data + d->fill->len, data, take);
+			d->fill->len += take;
+			if (d->fill->len == FILECRYPT_CCHUNK && (r = down_hand(d)) != 0) {
 				d->pos += take;
 				return r;
 			}
@@ -747,9 +1034,9 @@ down_drain(struct client_conn *c, const struct client_file_opts *o, uint64_t id)
 	}
 }
 
-/* Stream the blob from d->pos on; 0 once DownloadEnd has come and everything checked out. */
+/* Receive the blob from d->pos on; 0 once DownloadEnd has come and the last chunk is handed on. */
 static int
-down_stream(struct client_conn *c, struct down_ctx *d, int *in_flight)
+down_receive(struct client_conn *c, struct down_ctx *d, int *in_flight)
 {
 	Sotto__Frame req, *f = NULL;
 	Sotto__Download dn;
@@ -806,8 +1093,8 @@ down_stream(struct client_conn *c, struct down_ctx *d, int *in_flight)
 				cf_err(d->err, d->errlen,
 				        "the server's copy of the file has the wrong size");
 				r = SOTTO_ERR_VERIFY;
-			} else if (d->clen > 0) {
-				r = down_chunk(d);
+			} else {
+				r = down_hand(d);
 			}
 			frame_free(f);
 			return r;
@@ -825,6 +1112,24 @@ down_stream(struct client_conn *c, struct down_ctx *d, int *in_flight)
 		if (r != 0)
 			return r;
 	}
+}
+
+/*
+ * Stream the blob from d->pos on and write it; 0 once DownloadEnd has come
+ * and every chunk is written.  A chunk the writer refused is the error to
+ * report even if receiving failed too, since it came first in the stream.
+ */
+static int
+down_stream(struct client_conn *c, struct down_ctx *d, int *in_flight)
+{
+	int r, w;
+
+	r = down_receive(c, d, in_flight);
+	if ((w = down_threads_stop(d)) != 0)
+		return w;
+	if (r == 0)
+		r = down_report(d);
+	return r;
 }
 
 /* Where the file goes: dir and name, and whether the name may be varied. */
@@ -922,6 +1227,8 @@ client_file_download(struct client_conn *c, const struct client_file_offer *of, 
 		cf_err(err, errlen, "%s: %s", dir, strerror(errno));
 		return SOTTO_ERR_IO;
 	}
+	/* Every way out from here goes through out, which destroys it. */
+	pthread_mutex_init(&d.snap_mu, NULL);
 	sotto_hex(hex, of->file_id, PROTO_FILE_ID_BYTES);
 	snprintf(part, sizeof(part), "%s%s.part", CLIENT_FILE_PART_PFX, hex);
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, part) >= sizeof(path)) {
@@ -929,8 +1236,7 @@ client_file_download(struct client_conn *c, const struct client_file_offer *of, 
 		r = SOTTO_ERR_RANGE;
 		goto out;
 	}
-	if ((d.cbuf = malloc(FILECRYPT_CCHUNK)) == NULL ||
-	        (d.pbuf = malloc(FILECRYPT_CHUNK)) == NULL) {
+	if (chunkq_new(&d.q, CLIENT_FILE_QUEUE, DOWN_SLOT, DOWN_STAGES) != 0) {
 		cf_err(err, errlen, "out of memory");
 		r = SOTTO_ERR_NOMEM;
 		goto out;
@@ -974,6 +1280,7 @@ client_file_download(struct client_conn *c, const struct client_file_offer *of, 
 		cf_err(err, errlen, "download stopped");
 		goto out;
 	}
+	d.reported = dl->written;
 	if ((d.fc == NULL || !filecrypt_done(d.fc)) && (r = down_stream(c, &d, &in_flight)) != 0) {
 		if (r == SOTTO_ERR_AGAIN)
 			cf_err(err, errlen, "download stopped");
@@ -1032,11 +1339,9 @@ out:
 	if (dirfd >= 0)
 		close(dirfd);
 	filecrypt_free(d.fc);
-	free(d.cbuf);
-	if (d.pbuf != NULL) {
-		sotto_wipe(d.pbuf, FILECRYPT_CHUNK);
-		free(d.pbuf);
-	}
+	chunkq_free(d.q);
+	pthread_mutex_destroy(&d.snap_mu);
+	sotto_wipe(d.snap_state, sizeof(d.snap_state));
 	return r;
 }
 

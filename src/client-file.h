@@ -6,7 +6,13 @@
  *
  * Both directions stream: a file is read, encrypted and sent one 64 KiB
  * chunk at a time, and received, decrypted and written the same way, so
- * memory does not grow with the file.  Uploads pipeline their chunks: most
+ * memory does not grow with the file.  Each transfer spreads that work over
+ * three threads joined by a ring of CLIENT_FILE_QUEUE chunks (src/chunkq.h):
+ * an upload reads and encrypts on one, sends on the calling thread and
+ * hashes on a third; a download receives on the calling thread, decrypts and
+ * hashes on a second and writes on a third.  The extra threads live only for
+ * the call, block every signal, and never call back: the progress and frame
+ * callbacks run on the calling thread.  Uploads pipeline their chunks: most
  * go as notifications and one every CLIENT_FILE_SYNC bytes as a request
  * whose Ok acknowledges all before it, with at most CLIENT_FILE_WINDOW bytes
  * unacknowledged, so an upload pays no round trip, and the server writes no
@@ -18,7 +24,9 @@
  * same struct, on a new connection if need be, continues where the server and
  * the disk left off: an upload from the bytes the server holds (by replaying
  * the plaintext up to there, see filecrypt.h), a download from the last
- * complete chunk written to its partial file.  Both structs hold the file key
+ * complete chunk written to its partial file (the struct is brought up to
+ * date on the calling thread before each progress report, so the callback
+ * may save it).  Both structs hold the file key
  * or a state derived from it: a caller that keeps them across runs must store
  * them as it stores keys (encrypted at rest).
  *
@@ -42,6 +50,7 @@
 
 #define CLIENT_FILE_WINDOW    (4 * 1024 * 1024) /* upload bytes in flight at most */
 #define CLIENT_FILE_SYNC      (1024 * 1024)     /* an acknowledged chunk every this many bytes */
+#define CLIENT_FILE_QUEUE     16 /* chunks between a transfer's network and file threads */
 #define CLIENT_FILE_WRITEBACK (8 * 1024 * 1024) /* start writing a download to disk this often */
 #define CLIENT_FILE_NAME_MAX  200               /* bytes of a sanitized name */
 #define CLIENT_FILE_EXT_MAX   16                /* an extension kept through truncation */
