@@ -43,6 +43,7 @@ struct client_conn {
 	uint32_t max_frame;
 	int authed;
 	int closed; /* the server sent Closing or hung up */
+	int corked; /* frames wait in the write buffer until it fills, or for input */
 	struct buf in;
 	struct push_item *head, *tail;
 	size_t npush;
@@ -278,7 +279,13 @@ client_write_all(struct client_conn *c, const uint8_t *p, size_t len)
 		if (r != 0)
 			return r;
 	}
-	return client_flush(c, deadline);
+	return c->corked ? 0 : client_flush(c, deadline);
+}
+
+void
+client_conn_cork(struct client_conn *c, int on)
+{
+	c->corked = on != 0;
 }
 
 int
@@ -785,6 +792,7 @@ client_conn_close(struct client_conn *c)
 
 	if (c == NULL)
 		return;
+	c->corked = 0;
 	if (c->ssl != NULL && !c->closed) {
 		sotto__bye__init(&bye);
 		frame_init(&req, 0);

@@ -103,6 +103,15 @@ int client_conn_notify(struct client_conn *c, Sotto__Frame *f) SOTTO_WUR;
 int client_conn_send(struct client_conn *c, Sotto__Frame *req, uint64_t *id) SOTTO_WUR;
 
 /*
+ * Corked (on non-zero), frames sent wait in the connection's write buffer
+ * until it fills (CLIENT_IO_BUFFER bytes) or the connection waits for input,
+ * so that a run of large frames leaves in fewer, larger writes.  Uncorking
+ * writes nothing by itself: what waits goes out with the next frame sent, or
+ * before the next wait for input.
+ */
+void client_conn_cork(struct client_conn *c, int on);
+
+/*
  * The next pushed frame (Deliver, Delivered, Closing), waiting up to
  * timeout_ms (0: do not wait, -1: forever).  SOTTO_ERR_AGAIN on timeout.
  */

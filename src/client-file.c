@@ -529,6 +529,7 @@ client_file_upload(struct client_conn *c, struct client_file_upload *up, const c
 		goto out;
 	}
 	nthreads = 2;
+	client_conn_cork(c, 1);
 	while (!final && (s = chunkq_get(pp.q, UP_SEND)) != NULL) {
 		/* Chunk k's bytes in the stream; the header travels with chunk 0. */
 		start = filecrypt_chunk_offset(s->index);
@@ -555,6 +556,7 @@ client_file_upload(struct client_conn *c, struct client_file_upload *up, const c
 	}
 	/* The reader's verdict on the file (it shrank, grew or could not be read) comes first. */
 	chunkq_finish(pp.q, UP_SEND);
+	client_conn_cork(c, 0);
 	pthread_join(reader, NULL);
 	pthread_join(hasher, NULL);
 	nthreads = 0;
@@ -579,6 +581,7 @@ client_file_upload(struct client_conn *c, struct client_file_upload *up, const c
 	up->done = 1;
 	(void)cf_progress(o, up->size, up->size);
 out:
+	client_conn_cork(c, 0);
 	if (nthreads > 0) {
 		chunkq_close(pp.q);
 		pthread_join(reader, NULL);
