@@ -51,10 +51,10 @@
 #define SERVER_DRAIN_BATCH       128                 /* queue items fetched per drain step */
 #define SERVER_WHO_MAX           PROTO_MAX_WHO
 
-#define SERVER_IO_CHUNK        16384                 /* one TLS record's worth of plaintext */
-#define SERVER_SLOW_ACK_MS     10000                 /* no fast path this long after a late ack */
-#define SERVER_READ_BUDGET     (4 * SERVER_IO_CHUNK) /* bytes read per conn per loop pass */
-#define SERVER_FRAMES_PER_PASS 128                   /* requests handled per conn per loop pass */
+#define SERVER_IO_CHUNK        16384                  /* one TLS record's worth of plaintext */
+#define SERVER_SLOW_ACK_MS     10000                  /* no fast path this long after a late ack */
+#define SERVER_READ_BUDGET     (16 * SERVER_IO_CHUNK) /* bytes read per conn per loop pass */
+#define SERVER_FRAMES_PER_PASS 128                    /* requests handled per conn per loop pass */
 
 /* Ciphertext between a socket and tlsrec, either way: a read's worth and a cut-short record. */
 #define SERVER_IO_SCRATCH  (SERVER_READ_BUDGET + TLSREC_RECORD_MAX)
