@@ -26,10 +26,11 @@ _Static_assert(FILECRYPT_ABYTES == crypto_secretstream_xchacha20poly1305_ABYTES,
 _Static_assert(FILECRYPT_KEYBYTES == crypto_secretstream_xchacha20poly1305_KEYBYTES, "key size");
 _Static_assert(sizeof(crypto_secretstream_xchacha20poly1305_state) == 52, "stream state layout");
 _Static_assert(sizeof(((SHA256_CTX *)0)->data) == 64, "SHA-256 block buffer");
+_Static_assert(FILECRYPT_STATEBYTES == 3 + 8 + 8 + 52 + 32 + 8 + 64, "state layout");
 
 /*
- * With the hash apart (filecrypt_hash_apart), one thread pushes (ss, chunks,
- * bytes, final) while another hashes (sha, hashed): the two sets of fields
+ * With the hash apart (filecrypt_hash_apart), one thread pushes or pulls (ss,
+ * chunks, bytes, final) while another hashes (sha, hashed): the two sets of fields
  * are never written by the same thread.
  */
 struct filecrypt {
@@ -214,7 +215,7 @@ filecrypt_pull(
 		r = SOTTO_ERR_FORMAT;
 		goto out;
 	}
-	if (n > 0 && SHA256_Update(&fc->sha, m, (size_t)n) != 1) {
+	if (!fc->hash_apart && n > 0 && SHA256_Update(&fc->sha, m, (size_t)n) != 1) {
 		sodium_memzero(m, (size_t)n);
 		r = SOTTO_ERR_CRYPTO;
 		goto out;
@@ -234,9 +235,10 @@ out:
 int
 filecrypt_hash_apart(struct filecrypt *fc)
 {
-	if (fc->dir != FC_PUSH || fc->chunks != 0 || fc->hash_apart)
+	if (fc->hash_apart)
 		return SOTTO_ERR_INVALID;
 	fc->hash_apart = 1;
+	fc->hashed = fc->bytes;
 	return 0;
 }
 
@@ -309,12 +311,14 @@ fc_get64(const uint8_t *p)
 	return v;
 }
 
+/* Where the hash's half of a saved state starts, after the stream's. */
+#define FC_STATE_SHA (3 + 8 + 8 + 52)
+
 /* Field by field, in a fixed byte order, so a saved state does not depend on the compiler. */
 void
-filecrypt_save(const struct filecrypt *fc, uint8_t out[FILECRYPT_STATEBYTES])
+filecrypt_save_stream(const struct filecrypt *fc, uint8_t out[FILECRYPT_STATEBYTES])
 {
 	uint8_t *p = out;
-	int i;
 
 	*p++ = FILECRYPT_STATE_VERSION;
 	*p++ = (uint8_t)fc->dir;
@@ -328,7 +332,14 @@ filecrypt_save(const struct filecrypt *fc, uint8_t out[FILECRYPT_STATEBYTES])
 	memcpy(p, fc->ss.nonce, sizeof(fc->ss.nonce));
 	p += sizeof(fc->ss.nonce);
 	memcpy(p, fc->ss._pad, sizeof(fc->ss._pad));
-	p += sizeof(fc->ss._pad);
+}
+
+static void
+fc_save_sha(const struct filecrypt *fc, uint8_t out[FILECRYPT_STATEBYTES])
+{
+	uint8_t *p = out + FC_STATE_SHA;
+	int i;
+
 	for (i = 0; i < 8; i++) {
 		p[0] = (uint8_t)(fc->sha.h[i] >> 24);
 		p[1] = (uint8_t)(fc->sha.h[i] >> 16);
@@ -340,6 +351,24 @@ filecrypt_save(const struct filecrypt *fc, uint8_t out[FILECRYPT_STATEBYTES])
 	fc_put64(p, (uint64_t)fc->sha.Nh << 32 | fc->sha.Nl);
 	p += 8;
 	memcpy(p, fc->sha.data, 64);
+}
+
+int
+filecrypt_save_hash(const struct filecrypt *fc, uint8_t out[FILECRYPT_STATEBYTES])
+{
+	/* The hash must have reached exactly the bytes the stream's half records. */
+	if (!fc->hash_apart || out[0] != FILECRYPT_STATE_VERSION ||
+	        fc_get64(out + 3 + 8) != fc->hashed)
+		return SOTTO_ERR_INVALID;
+	fc_save_sha(fc, out);
+	return 0;
+}
+
+void
+filecrypt_save(const struct filecrypt *fc, uint8_t out[FILECRYPT_STATEBYTES])
+{
+	filecrypt_save_stream(fc, out);
+	fc_save_sha(fc, out);
 }
 
 int

@@ -36,8 +36,8 @@
  * Ownership: a struct filecrypt is owned by the caller, lives in
  * sodium_malloc'd memory, and is wiped by filecrypt_free().  A saved state
  * holds the stream key: treat it like the file key.  Not thread-safe: one
- * thread at a time per struct filecrypt, except for a pusher and a hasher
- * after filecrypt_hash_apart().
+ * thread at a time per struct filecrypt, except for a pusher or puller and
+ * a hasher after filecrypt_hash_apart().
  */
 #ifndef SOTTO_FILECRYPT_H
 #define SOTTO_FILECRYPT_H
@@ -87,17 +87,21 @@ int filecrypt_push(
         struct filecrypt *fc, uint8_t *c, const uint8_t *m, size_t mlen, int final) SOTTO_WUR;
 
 /*
- * For a sender that hashes on another thread, so that encrypting and hashing
- * each get a core: after filecrypt_hash_apart() (on a push state before the
- * first push), filecrypt_push() only encrypts, and the same plaintext must
- * be given, in the same order, to filecrypt_hash().  One thread may push
- * while another hashes (they touch separate parts of the state); anything
- * else waits until both are done.  filecrypt_finish() refuses
- * (SOTTO_ERR_INVALID) until every pushed byte has been hashed, and
- * filecrypt_save() is only meaningful once they agree.
+ * Hashing on another thread, so that the cipher and the hash each get a
+ * core: after filecrypt_hash_apart(), filecrypt_push() and filecrypt_pull()
+ * no longer hash, and the same plaintext must be given, in the same order,
+ * to filecrypt_hash().  One thread may push or pull while another hashes
+ * (they touch separate parts of the state).  filecrypt_finish() refuses
+ * (SOTTO_ERR_INVALID) until every byte has been hashed.  A state is saved
+ * in two halves, each by the thread that owns it: filecrypt_save_stream()
+ * after a chunk, then filecrypt_save_hash() into the same buffer once that
+ * chunk has been hashed (SOTTO_ERR_INVALID if the hash is not exactly
+ * there); together they write what filecrypt_save() would have.
  */
 int filecrypt_hash_apart(struct filecrypt *fc) SOTTO_WUR;
 int filecrypt_hash(struct filecrypt *fc, const uint8_t *m, size_t mlen) SOTTO_WUR;
+void filecrypt_save_stream(const struct filecrypt *fc, uint8_t out[FILECRYPT_STATEBYTES]);
+int filecrypt_save_hash(const struct filecrypt *fc, uint8_t out[FILECRYPT_STATEBYTES]) SOTTO_WUR;
 
 /* Start decrypting a stream with this header under key. */
 int filecrypt_pull_new(struct filecrypt **out, const uint8_t header[FILECRYPT_HEADERBYTES],

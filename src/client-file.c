@@ -736,14 +736,16 @@ empty:
 /*
  * Ciphertext being turned back into the file, on three threads joined by a
  * queue of chunks: the calling thread receives the stream and cuts it into
- * chunks (stage DOWN_RECV), one thread decrypts and hashes them and saves
- * the state a resume needs (DOWN_OPEN), and one appends them to the partial
- * file (DOWN_WRITE).  Each slot holds a chunk's ciphertext (len bytes), its
- * plaintext (len2 bytes) and the state after it.  Once the threads run, fc
- * is the opener's, and fd and the write-back marks the writer's; the writer
- * publishes what it has written, and the state that goes with it, in snap,
- * which the calling thread copies into the caller's struct
- * client_file_download before each progress report and at the end.
+ * chunks (stage DOWN_RECV), one thread decrypts them (DOWN_OPEN), and one
+ * hashes them and appends them to the partial file (DOWN_WRITE).  Each slot
+ * holds a chunk's ciphertext (len bytes), its plaintext (len2 bytes) and the
+ * state a resume needs after it, saved in two halves: the stream's by the
+ * opener, the hash's by the writer (filecrypt_hash_apart).  Once the threads
+ * run, the stream half of fc is the opener's, and its hash half, fd and the
+ * write-back marks the writer's; the writer publishes what it has written,
+ * and the state that goes with it, in snap, which the calling thread copies
+ * into the caller's struct client_file_download before each progress report
+ * and at the end.
  */
 enum { DOWN_RECV, DOWN_OPEN, DOWN_WRITE, DOWN_STAGES };
 #define DOWN_SLOT_PLAIN FILECRYPT_CCHUNK                    /* plaintext at this offset */
@@ -782,7 +784,7 @@ struct down_ctx {
 	size_t errlen;
 };
 
-/* Opener: decrypt and hash the chunk in s, and keep the state after it. */
+/* Opener: decrypt the chunk in s, and keep the stream's half of the state after it. */
 static int
 down_open(struct down_ctx *d, struct chunkq_slot *s)
 {
@@ -804,7 +806,7 @@ down_open(struct down_ctx *d, struct chunkq_slot *s)
 		snprintf(d->open_msg, sizeof(d->open_msg), "the file is longer than offered");
 		return SOTTO_ERR_VERIFY;
 	}
-	filecrypt_save(d->fc, s->data + DOWN_SLOT_STATE);
+	filecrypt_save_stream(d->fc, s->data + DOWN_SLOT_STATE);
 	return 0;
 }
 
@@ -825,15 +827,22 @@ down_open_run(void *arg)
 	return NULL;
 }
 
-/* Writer: append the plaintext in s to the partial file and publish the state after it. */
+/* Writer: hash the plaintext in s, append it to the partial file and publish the state after it. */
 static int
-down_write(struct down_ctx *d, const struct chunkq_slot *s)
+down_write(struct down_ctx *d, struct chunkq_slot *s)
 {
 	const uint8_t *p = s->data + DOWN_SLOT_PLAIN;
 	size_t left = s->len2;
 	off_t at = (off_t)d->written;
 	ssize_t n;
+	int r;
 
+	if ((r = filecrypt_hash(d->fc, p, left)) != 0 ||
+	        (r = filecrypt_save_hash(d->fc, s->data + DOWN_SLOT_STATE)) != 0) {
+		snprintf(d->write_msg, sizeof(d->write_msg), "cannot hash the file: %s",
+		        sotto_strerror(r));
+		return r;
+	}
 	while (left > 0) {
 		if ((n = pwrite(d->fd, p, left, at)) < 0) {
 			if (errno == EINTR)
@@ -928,6 +937,10 @@ down_threads_start(struct down_ctx *d)
 	int r;
 
 	d->written = d->synced_to = d->dropped_to = d->dl->written;
+	if ((r = filecrypt_hash_apart(d->fc)) != 0) {
+		cf_err(d->err, d->errlen, "cannot set up decryption: %s", sotto_strerror(r));
+		return r;
+	}
 	if ((r = cf_thread_start(&d->opener, down_open_run, d)) == 0) {
 		d->nthreads = 1;
 		r = cf_thread_start(&d->writer, down_write_run, d);
