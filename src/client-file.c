@@ -1015,8 +1015,13 @@ down_feed(struct down_ctx *d, const uint8_t *data, size_t len)
 			if (d->nthreads == 0 && (r = down_threads_start(d)) != 0)
 				return r;
 			/* No slot: a thread failed and stopped the queue. */
-			if (d->fill == NULL && (d->fill = chunkq_get(d->q, DOWN_RECV)) == NULL)
-				return down_threads_stop(d);
+			if (d->fill == NULL && (d->fill = chunkq_get(d->q, DOWN_RECV)) == NULL) {
+				if ((r = down_threads_stop(d)) == 0) {
+					cf_err(d->err, d->errlen, "the file's writer stopped");
+					r = SOTTO_ERR_IO;
+				}
+				return r;
+			}
 			take = FILECRYPT_CCHUNK - d->fill->len;
 			take = take < len ? take : len;
 			memcpy(d->fill->data + d->fill->len, data, take);
