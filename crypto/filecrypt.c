@@ -129,13 +129,14 @@ filecrypt_push_new(struct filecrypt **out, uint8_t header[FILECRYPT_HEADERBYTES]
  * run HChaCha20 over the key and the header's first 16 bytes and take the
  * rest as the nonce), which is what lets an upload be replayed.
  */
-int
-filecrypt_push_resume(struct filecrypt **out, const uint8_t header[FILECRYPT_HEADERBYTES],
+/* A state of direction dir from init_pull over header and key. */
+static int
+filecrypt_from_header(struct filecrypt **out, int dir, const uint8_t header[FILECRYPT_HEADERBYTES],
         const uint8_t key[FILECRYPT_KEYBYTES])
 {
 	int r;
 
-	if ((r = filecrypt_alloc(out, FC_PUSH)) != 0)
+	if ((r = filecrypt_alloc(out, dir)) != 0)
 		return r;
 	if (crypto_secretstream_xchacha20poly1305_init_pull(&(*out)->ss, header, key) != 0) {
 		filecrypt_free(*out);
@@ -143,6 +144,13 @@ filecrypt_push_resume(struct filecrypt **out, const uint8_t header[FILECRYPT_HEA
 		return SOTTO_ERR_CRYPTO;
 	}
 	return 0;
+}
+
+int
+filecrypt_push_resume(struct filecrypt **out, const uint8_t header[FILECRYPT_HEADERBYTES],
+        const uint8_t key[FILECRYPT_KEYBYTES])
+{
+	return filecrypt_from_header(out, FC_PUSH, header, key);
 }
 
 int
@@ -169,16 +177,7 @@ int
 filecrypt_pull_new(struct filecrypt **out, const uint8_t header[FILECRYPT_HEADERBYTES],
         const uint8_t key[FILECRYPT_KEYBYTES])
 {
-	int r;
-
-	if ((r = filecrypt_alloc(out, FC_PULL)) != 0)
-		return r;
-	if (crypto_secretstream_xchacha20poly1305_init_pull(&(*out)->ss, header, key) != 0) {
-		filecrypt_free(*out);
-		*out = NULL;
-		return SOTTO_ERR_CRYPTO;
-	}
-	return 0;
+	return filecrypt_from_header(out, FC_PULL, header, key);
 }
 
 /*
