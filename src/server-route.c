@@ -406,6 +406,20 @@ out:
 	return r;
 }
 
+/* Queue one receipt in user's queue; -1, logged, if the store refused it. */
+static int
+route_store_receipt(struct server *srv, const char *user, const char *to,
+        const uint8_t msg_id[PROTO_MSG_ID_BYTES], int64_t ts_ms)
+{
+	if (server_batch(srv) != 0 || store_queue_push(srv->store, user, STORE_KIND_DELIVERED, to,
+	                                      msg_id, ts_ms, NULL, 0, NULL, NULL) != 0) {
+		log_warn("%s: cannot queue a delivery receipt: %s", user,
+		        store_last_error(srv->store));
+		return -1;
+	}
+	return 0;
+}
+
 /* Queue receipts in the store for c's user, who will not get them live. */
 static void
 route_store_receipts(struct server *srv, const char *user, const struct conn_receipt *v, size_t n)
@@ -413,13 +427,8 @@ route_store_receipts(struct server *srv, const char *user, const struct conn_rec
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (server_batch(srv) != 0 ||
-		        store_queue_push(srv->store, user, STORE_KIND_DELIVERED, v[i].to,
-		                v[i].msg_id, v[i].ts_ms, NULL, 0, NULL, NULL) != 0) {
-			log_warn("%s: cannot queue a delivery receipt: %s", user,
-			        store_last_error(srv->store));
+		if (route_store_receipt(srv, user, v[i].to, v[i].msg_id, v[i].ts_ms) != 0)
 			return;
-		}
 	}
 }
 
@@ -494,13 +503,8 @@ route_receipts(struct server *srv, struct route_receipt *v, size_t n, const char
 		        route_defer_receipts(u->conn, &v[i], j - i, to, ts_ms) == 0)
 			continue;
 		for (k = i; k < j; k++) {
-			if (server_batch(srv) != 0 ||
-			        store_queue_push(srv->store, u->name, STORE_KIND_DELIVERED, to,
-			                v[k].msg_id, ts_ms, NULL, 0, NULL, NULL) != 0) {
-				log_warn("%s: cannot queue a delivery receipt: %s", u->name,
-				        store_last_error(srv->store));
+			if (route_store_receipt(srv, u->name, to, v[k].msg_id, ts_ms) != 0)
 				break;
-			}
 		}
 	}
 }
