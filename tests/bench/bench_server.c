@@ -10,7 +10,9 @@
  *      Delivered receipts acknowledged too, offline (Ack once durably queued)
  *      and the drain of that queue when the recipients log in;
  *   2. latency: p50/p99/p99.9 from Send to Deliver at a fixed offered rate
- *      over many connections (timestamps in the payload, monotonic clock);
+ *      over many connections (timestamps in the payload, monotonic clock),
+ *      then the same pacing through a plain TCP relay (tcpfloor.h): the
+ *      floor that the kernel and the machine set under those figures;
  *   3. server RSS per idle TLS connection (after Hello, then logged in);
  *   4. server CPU per full TLS 1.3 handshake, Ed25519 and ECDSA P-256
  *      certificates, and openssl s_server on the same machine for reference.
@@ -35,6 +37,7 @@
 
 #include "crypto/util.h"
 #include "tests/bench/loadgen.h"
+#include "tests/bench/tcpfloor.h"
 
 #define PAYLOAD_BYTES 256
 #define MAX_RUNS      50
@@ -681,6 +684,42 @@ cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/*
+ * The same pacing over as many loopback connections, through a plain TCP relay:
+ * the part of the figures above that is the kernel's and the machine's.
+ */
+static int
+floor_runs(double rate)
+{
+	struct tcpfloor_opts o = {O.lat_pairs, rate, 0.5, O.lat_seconds, 320, 64, LAT_CAP, 250};
+	double p50[MAX_RUNS], p99[MAX_RUNS], p999[MAX_RUNS], relay[MAX_RUNS], gen[MAX_RUNS];
+	struct tcpfloor_result r;
+	char err[256];
+	int run;
+
+	for (run = 0; run < O.runs; run++) {
+		if (tcpfloor_run(&o, &r, err, sizeof(err)) != 0) {
+			fprintf(stderr, "bench_server: plain TCP floor: %s\n", err);
+			return -1;
+		}
+		p50[run] = r.p50_us;
+		p99[run] = r.p99_us;
+		p999[run] = r.p999_us;
+		relay[run] = r.relay_cpu;
+		gen[run] = r.gen_cpu;
+	}
+	printf("  the floor: the same pacing through a plain TCP relay (no TLS, no framing; %zu "
+	       "and %zu bytes a hop)\n",
+	        o.msg_bytes, o.ack_bytes);
+	print_stat("  relay CPU (share of one core)", "", relay, (size_t)O.runs, 2, NULL);
+	print_stat("  (generator CPU, share of one core)", "", gen, (size_t)O.runs, 2, NULL);
+	print_stat("  first two hops p50", "us", p50, (size_t)O.runs, 0, NULL);
+	print_stat("  first two hops p99", "us", p99, (size_t)O.runs, 0, NULL);
+	print_stat("  first two hops p99.9", "us", p999, (size_t)O.runs, 0, NULL);
+	fflush(stdout);
+	return 0;
+}
+
 /* Runs at one offered rate over the connections in ps; prints the figures. */
 static int
 latency_runs(struct lg *lg, const struct bsrv *s, struct peer *ps, double rate)
@@ -769,7 +808,7 @@ latency_runs(struct lg *lg, const struct bsrv *s, struct peer *ps, double rate)
 		}
 	}
 	fflush(stdout);
-	return 0;
+	return floor_runs(rate);
 }
 
 static int
