@@ -11,8 +11,9 @@
  * receipts that come back.  Reported: deliveries per second (one delivery =
  * one member's copy) and server CPU seconds per million deliveries, from
  * utime + stime in /proc/PID/stat before and after each run.  Medians over
- * runs, with min and max.  Only loopback addresses are used; every loop is
- * bounded by a deadline.
+ * runs, with min and max.  Each window is then repeated through a plain TCP
+ * relay (tcpfloor.h), the floor that the kernel sets on this machine.  Only
+ * loopback addresses are used; every loop is bounded by a deadline.
  */
 #include "config.h"
 
@@ -28,6 +29,7 @@
 #include "crypto/util.h"
 #include "src/sigmsg.h"
 #include "tests/bench/loadgen.h"
+#include "tests/bench/tcpfloor.h"
 
 #define PAYLOAD_BYTES 256
 #define MAX_RUNS      50
@@ -241,6 +243,38 @@ print_stat(
 	printf("  %-44s median %10.*f %-14s (min %.*f, max %.*f; %zu runs)%s%s\n", name, decimals,
 	        st.median, unit, decimals, st.min, decimals, st.max, st.n,
 	        target != NULL ? "  target " : "", target != NULL ? target : "");
+	return 0;
+}
+
+/*
+ * The same fan-out through a plain TCP relay that only copies bytes and counts
+ * acks: the part of the figures that is the kernel's on this machine.
+ */
+static int
+fanout_floor(unsigned window)
+{
+	struct tcpfanout_opts o = {O.members, window, O.messages, 320, 48};
+	double relay[MAX_RUNS], writes[MAX_RUNS], rate[MAX_RUNS];
+	struct tcpfanout_result r;
+	char err[256];
+	int run;
+
+	for (run = 0; run < O.runs; run++) {
+		if (tcpfloor_fanout(&o, &r, err, sizeof(err)) != 0) {
+			fprintf(stderr, "bench_group: plain TCP floor: %s\n", err);
+			return -1;
+		}
+		relay[run] = r.relay_us;
+		writes[run] = r.writes;
+		rate[run] = r.deliveries;
+	}
+	printf("  the floor: the same window through a plain TCP relay (no TLS, no framing, "
+	       "no store; %zu-byte messages, %zu-byte acks)\n",
+	        o.msg_bytes, o.ack_bytes);
+	print_stat("  deliveries per second", "deliveries/s", rate, (size_t)O.runs, 0, NULL);
+	print_stat("  relay CPU per delivery", "us", relay, (size_t)O.runs, 2, NULL);
+	print_stat("  (relay writes per delivery)", "", writes, (size_t)O.runs, 2, NULL);
+	fflush(stdout);
 	return 0;
 }
 
@@ -465,6 +499,8 @@ main(int argc, char **argv)
 		print_stat("server CPU per 1M deliveries", "s", cpu, nr, 2, target);
 		print_stat("(that is, per delivery)", "us", per, nr, 2, NULL);
 		print_stat("(generator CPU per 1M deliveries)", "s", gen, nr, 2, NULL);
+		if (fanout_floor(O.window) != 0)
+			goto out;
 	}
 	ret = 0;
 out:

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -79,42 +80,52 @@ read_all(int fd, uint8_t *p, size_t n)
 	return 0;
 }
 
-/*
- * The relay: accepts 2 * pairs connections, each of which names its slot in its
- * first 4 bytes, then moves what one connection of a pair sends to the other
- * until the generator closes.  Never returns.
- */
-static void
-relay(int ls, size_t pairs)
+/* Accept n connections, each naming its slot in its first 4 bytes, into fd[] and ep. */
+static int
+relay_accept(int ls, size_t n, int ep, int *fd)
 {
-	size_t n = 2 * pairs, i, got;
-	struct epoll_event ev[EVENTS], e;
-	int *fd = calloc(n, sizeof(int)), ep, k, j, one = 1;
-	uint8_t *buf = malloc(IO_BYTES), idx[4];
+	struct epoll_event e;
+	uint8_t idx[4];
 	uint32_t slot;
-	ssize_t r;
+	size_t got;
+	int c, one = 1;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (fd == NULL || buf == NULL || (ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		_exit(2);
 	for (got = 0; got < n; got++) {
-		int c = accept(ls, NULL, NULL);
-
-		if (c < 0 || read_all(c, idx, sizeof(idx)) != 0)
-			_exit(2);
+		if ((c = accept(ls, NULL, NULL)) < 0 || read_all(c, idx, sizeof(idx)) != 0)
+			return -1;
 		slot = (uint32_t)idx[0] << 24 | (uint32_t)idx[1] << 16 | (uint32_t)idx[2] << 8 |
 		       idx[3];
 		if (slot >= n || fd[slot] != 0)
-			_exit(2);
+			return -1;
 		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		fd[slot] = c;
 		memset(&e, 0, sizeof(e));
 		e.events = EPOLLIN;
 		e.data.u32 = slot;
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, c, &e) != 0)
-			_exit(2);
+			return -1;
 	}
 	close(ls);
+	return 0;
+}
+
+/*
+ * The pair relay: moves what one connection of a pair sends to the other
+ * until the generator closes.  Never returns.
+ */
+static void
+relay_pairs(int ls, size_t pairs)
+{
+	size_t n = 2 * pairs, i;
+	struct epoll_event ev[EVENTS];
+	int *fd = calloc(n, sizeof(int)), ep, k, j;
+	uint8_t *buf = malloc(IO_BYTES);
+	ssize_t r;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (fd == NULL || buf == NULL || (ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	        relay_accept(ls, n, ep, fd) != 0)
+		_exit(2);
 	for (;;) {
 		k = epoll_wait(ep, ev, EVENTS, -1);
 		if (k < 0 && errno == EINTR)
@@ -129,6 +140,112 @@ relay(int ls, size_t pairs)
 			if (write_all(fd[i ^ 1], buf, (size_t)r) != 0)
 				_exit(0);
 		}
+	}
+}
+
+/*
+ * The fan-out relay: slot 0 is the sender, slots 1..members the members.  What
+ * the sender writes goes to every member, one write each per read; once every
+ * member has acked a message, the sender gets its ack, one write per pass.
+ * Counts its writes to members in *writes.  Never returns.
+ */
+static void
+relay_fanout(int ls, const struct tcpfanout_opts *o, volatile uint64_t *writes)
+{
+	size_t n = o->members + 1, i;
+	struct epoll_event ev[EVENTS];
+	int *fd = calloc(n, sizeof(int)), ep, k, j;
+	uint64_t *acked = calloc(n, sizeof(uint64_t)), *rx = calloc(n, sizeof(uint64_t)), all,
+	         answered = 0;
+	uint8_t *buf = malloc(IO_BYTES), *ack = calloc(o->window, o->ack_bytes);
+	ssize_t r;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (fd == NULL || acked == NULL || rx == NULL || buf == NULL || ack == NULL ||
+	        (ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || relay_accept(ls, n, ep, fd) != 0)
+		_exit(2);
+	for (;;) {
+		k = epoll_wait(ep, ev, EVENTS, -1);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			_exit(2);
+		for (j = 0; j < k; j++) {
+			i = ev[j].data.u32;
+			if ((r = read(fd[i], buf, IO_BYTES)) <= 0)
+				_exit(0);
+			if (i == 0) {
+				for (i = 1; i < n; i++) {
+					if (write_all(fd[i], buf, (size_t)r) != 0)
+						_exit(0);
+					(*writes)++;
+				}
+				continue;
+			}
+			rx[i] += (uint64_t)r;
+			acked[i] = rx[i] / o->ack_bytes;
+		}
+		for (i = 1, all = UINT64_MAX; i < n; i++)
+			all = acked[i] < all ? acked[i] : all;
+		if (all > answered) {
+			if (write_all(fd[0], ack, (size_t)(all - answered) * o->ack_bytes) != 0)
+				_exit(0);
+			answered = all;
+		}
+	}
+}
+
+/* A connection to the relay at a for slot, in ep with data.u64 = tag; -1 on failure. */
+static int
+relay_connect(const struct sockaddr_in *a, uint32_t slot, int ep, uint64_t tag)
+{
+	struct epoll_event e;
+	uint8_t idx[4] = {
+	        (uint8_t)(slot >> 24), (uint8_t)(slot >> 16), (uint8_t)(slot >> 8), (uint8_t)slot};
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	if (c < 0)
+		return -1;
+	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	memset(&e, 0, sizeof(e));
+	e.events = EPOLLIN;
+	e.data.u64 = tag;
+	if (connect(c, (const struct sockaddr *)a, sizeof(*a)) != 0 ||
+	        write_all(c, idx, sizeof(idx)) != 0 || epoll_ctl(ep, EPOLL_CTL_ADD, c, &e) != 0) {
+		close(c);
+		return -1;
+	}
+	return c;
+}
+
+/* A listening socket on 127.0.0.1 with a free port, its address in a; -1 on failure. */
+static int
+relay_listen(struct sockaddr_in *a)
+{
+	socklen_t alen = sizeof(*a);
+	int ls;
+
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (bind(ls, (struct sockaddr *)a, sizeof(*a)) != 0 || listen(ls, 4096) != 0 ||
+	        getsockname(ls, (struct sockaddr *)a, &alen) != 0) {
+		close(ls);
+		return -1;
+	}
+	return ls;
+}
+
+static void
+raise_fd_limit(size_t want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 }
 
@@ -188,16 +305,14 @@ tcpfloor_run(const struct tcpfloor_opts *o, struct tcpfloor_result *r, char *err
 {
 	size_t n = 2 * o->pairs, i, nlat = 0, cap = 0;
 	struct sockaddr_in a;
-	socklen_t alen = sizeof(a);
 	struct epoll_event ev[EVENTS], e;
 	struct itimerspec its;
 	struct fpair *ps = NULL;
-	struct rlimit rl;
-	uint8_t *buf = NULL, *msg = NULL, *ack = NULL, idx[4];
+	uint8_t *buf = NULL, *msg = NULL, *ack = NULL;
 	int64_t *lat = NULL, t0, from, to, now, end;
 	uint64_t sent = 0, skipped = 0, due, ticks;
 	double c0 = -1, g0 = 0, rc = 0, gc = 0;
-	int ls = -1, ep = -1, tfd = -1, ret = -1, one = 1, measured = 0, k, j;
+	int ls = -1, ep = -1, tfd = -1, ret = -1, measured = 0, k, j;
 	pid_t pid = -1;
 
 	memset(r, 0, sizeof(*r));
@@ -206,10 +321,7 @@ tcpfloor_run(const struct tcpfloor_opts *o, struct tcpfloor_result *r, char *err
 		fail(err, errlen, "bad options");
 		return -1;
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2 * n + 64) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	raise_fd_limit(2 * n + 64);
 	cap = (size_t)(o->rate * (o->seconds + 1)) + 1024;
 	ps = calloc(o->pairs, sizeof(*ps));
 	lat = calloc(cap, sizeof(*lat));
@@ -222,12 +334,7 @@ tcpfloor_run(const struct tcpfloor_opts *o, struct tcpfloor_result *r, char *err
 	}
 	for (i = 0; i < o->pairs; i++)
 		ps[i].fd[0] = ps[i].fd[1] = -1;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	        bind(ls, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(ls, 4096) != 0 ||
-	        getsockname(ls, (struct sockaddr *)&a, &alen) != 0) {
+	if ((ls = relay_listen(&a)) < 0) {
 		fail(err, errlen, "relay socket: %s", strerror(errno));
 		goto out;
 	}
@@ -237,7 +344,7 @@ tcpfloor_run(const struct tcpfloor_opts *o, struct tcpfloor_result *r, char *err
 		goto out;
 	}
 	if (pid == 0)
-		relay(ls, o->pairs);
+		relay_pairs(ls, o->pairs);
 	close(ls);
 	ls = -1;
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
@@ -246,25 +353,7 @@ tcpfloor_run(const struct tcpfloor_opts *o, struct tcpfloor_result *r, char *err
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		uint32_t slot = (uint32_t)i;
-
-		if (c < 0) {
-			fail(err, errlen, "socket: %s", strerror(errno));
-			goto out;
-		}
-		ps[i / 2].fd[i % 2] = c;
-		idx[0] = (uint8_t)(slot >> 24);
-		idx[1] = (uint8_t)(slot >> 16);
-		idx[2] = (uint8_t)(slot >> 8);
-		idx[3] = (uint8_t)slot;
-		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		memset(&e, 0, sizeof(e));
-		e.events = EPOLLIN;
-		e.data.u64 = i + 1;
-		if (connect(c, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-		        write_all(c, idx, sizeof(idx)) != 0 ||
-		        epoll_ctl(ep, EPOLL_CTL_ADD, c, &e) != 0) {
+		if ((ps[i / 2].fd[i % 2] = relay_connect(&a, (uint32_t)i, ep, i + 1)) < 0) {
 			fail(err, errlen, "connection %zu to the relay: %s", i, strerror(errno));
 			goto out;
 		}
@@ -395,5 +484,147 @@ out:
 	free(buf);
 	free(msg);
 	free(ack);
+	return ret;
+}
+
+int
+tcpfloor_fanout(
+        const struct tcpfanout_opts *o, struct tcpfanout_result *r, char *err, size_t errlen)
+{
+	size_t n = o->members + 1, i;
+	struct sockaddr_in a;
+	struct epoll_event ev[EVENTS];
+	void *map = MAP_FAILED;
+	volatile uint64_t *writes = NULL;
+	uint64_t sent = 0, acked = 0, delivered = 0, *rx = NULL, w0 = 0, burst;
+	uint8_t *buf = NULL, *msgs = NULL, *acks = NULL;
+	int *fd = NULL, ls = -1, ep = -1, ret = -1, k, j;
+	double c0 = 0, g0 = 0, secs;
+	int64_t t0, deadline;
+	pid_t pid = -1;
+
+	memset(r, 0, sizeof(*r));
+	if (o->members == 0 || o->window == 0 || o->messages == 0 || o->msg_bytes == 0 ||
+	        o->ack_bytes == 0 || (uint64_t)o->window * o->msg_bytes > IO_BYTES ||
+	        o->msg_bytes > IO_BYTES) {
+		fail(err, errlen, "bad options");
+		return -1;
+	}
+	raise_fd_limit(2 * n + 64);
+	fd = calloc(n, sizeof(int));
+	rx = calloc(n, sizeof(uint64_t));
+	buf = malloc(IO_BYTES);
+	msgs = calloc(o->window, o->msg_bytes);
+	acks = calloc(IO_BYTES / o->msg_bytes + 1, o->ack_bytes);
+	writes = mmap(
+	        NULL, sizeof(*writes), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (fd == NULL || rx == NULL || buf == NULL || msgs == NULL || acks == NULL ||
+	        writes == NULL) {
+		fail(err, errlen, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		fd[i] = -1;
+	if ((ls = relay_listen(&a)) < 0) {
+		fail(err, errlen, "relay socket: %s", strerror(errno));
+		goto out;
+	}
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		fail(err, errlen, "fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0)
+		relay_fanout(ls, o, writes);
+	close(ls);
+	ls = -1;
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		fail(err, errlen, "epoll: %s", strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((fd[i] = relay_connect(&a, (uint32_t)i, ep, i)) < 0) {
+			fail(err, errlen, "connection %zu to the relay: %s", i, strerror(errno));
+			goto out;
+		}
+	}
+	c0 = proc_cpu_seconds(pid);
+	g0 = self_cpu();
+	w0 = *writes;
+	t0 = lg_now_ns();
+	deadline = t0 + 300 * 1000000000LL;
+	while (acked < o->messages || delivered < o->messages * o->members) {
+		/* The sender tops its window up, in one write. */
+		burst = o->window - (sent - acked);
+		if (burst > o->messages - sent)
+			burst = o->messages - sent;
+		if (burst > 0) {
+			if (write_all(fd[0], msgs, (size_t)burst * o->msg_bytes) != 0) {
+				fail(err, errlen, "the relay went away");
+				goto out;
+			}
+			sent += burst;
+		}
+		if (lg_now_ns() > deadline) {
+			fail(err, errlen, "run incomplete after 300 s");
+			goto out;
+		}
+		k = epoll_wait(ep, ev, EVENTS, 1000);
+		if (k < 0 && errno != EINTR) {
+			fail(err, errlen, "epoll_wait: %s", strerror(errno));
+			goto out;
+		}
+		for (j = 0; j < k; j++) {
+			uint64_t before, got_msgs;
+			ssize_t got;
+
+			i = (size_t)ev[j].data.u64;
+			if ((got = read(fd[i], buf, IO_BYTES)) <= 0) {
+				fail(err, errlen, "the relay went away");
+				goto out;
+			}
+			if (i == 0) {
+				rx[0] += (uint64_t)got;
+				acked = rx[0] / o->ack_bytes;
+				continue;
+			}
+			/* A member: what this read completed is acked in one write. */
+			before = rx[i] / o->msg_bytes;
+			rx[i] += (uint64_t)got;
+			got_msgs = rx[i] / o->msg_bytes - before;
+			delivered += got_msgs;
+			if (got_msgs > 0 &&
+			        write_all(fd[i], acks, (size_t)got_msgs * o->ack_bytes) != 0) {
+				fail(err, errlen, "the relay went away");
+				goto out;
+			}
+		}
+	}
+	secs = (double)(lg_now_ns() - t0) / 1e9;
+	r->deliveries = (double)delivered / secs;
+	r->relay_us = (proc_cpu_seconds(pid) - c0) / (double)delivered * 1e6;
+	r->gen_us = (self_cpu() - g0) / (double)delivered * 1e6;
+	r->writes = (double)(*writes - w0) / (double)delivered;
+	ret = 0;
+out:
+	for (i = 0; fd != NULL && i < n; i++) {
+		if (fd[i] >= 0)
+			close(fd[i]);
+	}
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	if (ls >= 0)
+		close(ls);
+	if (ep >= 0)
+		close(ep);
+	if (map != MAP_FAILED)
+		munmap(map, sizeof(uint64_t));
+	free(fd);
+	free(rx);
+	free(buf);
+	free(msgs);
+	free(acks);
 	return ret;
 }

@@ -37,4 +37,27 @@ struct tcpfloor_result {
 int tcpfloor_run(
         const struct tcpfloor_opts *o, struct tcpfloor_result *r, char *err, size_t errlen);
 
+/*
+ * The group fan-out's floor: one sender and `members` receivers through a plain
+ * TCP relay that copies what the sender wrote to every member in one write
+ * each, and answers the sender with an ack once every member has acked.
+ */
+struct tcpfanout_opts {
+	size_t members;
+	unsigned window;   /* messages in flight from the sender */
+	uint64_t messages; /* per run */
+	size_t msg_bytes;  /* relay -> each member */
+	size_t ack_bytes;  /* each member -> relay, and relay -> sender */
+};
+
+struct tcpfanout_result {
+	double deliveries; /* per second */
+	double relay_us;   /* relay CPU per delivery */
+	double gen_us;     /* generator CPU per delivery */
+	double writes;     /* relay writes to members per delivery */
+};
+
+int tcpfloor_fanout(
+        const struct tcpfanout_opts *o, struct tcpfanout_result *r, char *err, size_t errlen);
+
 #endif
