@@ -215,6 +215,13 @@ idring_has(const struct idring *r, const uint8_t fp[IDSET_FP_BYTES])
 	return 0;
 }
 
+void
+idring_prefetch(const struct idring *r, const uint8_t fp[IDSET_FP_BYTES])
+{
+	if (r->count > 0)
+		__builtin_prefetch(&r->slot[(uint32_t)idset_word(fp, 0) & r->mask]);
+}
+
 /* ---- idbloom: what the store holds, approximately ------------------------------------- */
 
 struct idbloom {
@@ -298,4 +305,11 @@ idbloom_maybe(const struct idbloom *b, const uint8_t fp[IDSET_FP_BYTES])
 			return 0;
 	}
 	return 1;
+}
+
+void
+idbloom_prefetch(const struct idbloom *b, const uint8_t fp[IDSET_FP_BYTES])
+{
+	__builtin_prefetch(
+	        b->bits + ((size_t)idset_word(fp, 0) & (b->nblocks - 1)) * IDBLOOM_WORDS);
 }

@@ -38,6 +38,8 @@ void idring_free(struct idring *r);
 /* Remember fp, forgetting the oldest once max are held; SOTTO_ERR_NOMEM leaves r as it was. */
 int idring_add(struct idring *r, const uint8_t fp[IDSET_FP_BYTES]) SOTTO_WUR;
 int idring_has(const struct idring *r, const uint8_t fp[IDSET_FP_BYTES]);
+/* Start loading what idring_has(r, fp) will read; a hint, nothing else. */
+void idring_prefetch(const struct idring *r, const uint8_t fp[IDSET_FP_BYTES]);
 size_t idring_count(const struct idring *r);
 
 struct idbloom;
@@ -48,6 +50,8 @@ void idbloom_free(struct idbloom *b);
 void idbloom_add(struct idbloom *b, const uint8_t fp[IDSET_FP_BYTES]);
 /* 0: fp was never added.  1: it may have been. */
 int idbloom_maybe(const struct idbloom *b, const uint8_t fp[IDSET_FP_BYTES]);
+/* Start loading what idbloom_maybe(b, fp) will read; a hint, nothing else. */
+void idbloom_prefetch(const struct idbloom *b, const uint8_t fp[IDSET_FP_BYTES]);
 /* Keys added, and keys the filter was sized for. */
 size_t idbloom_count(const struct idbloom *b);
 size_t idbloom_capacity(const struct idbloom *b);

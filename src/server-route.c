@@ -22,23 +22,116 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "crypto/util.h"
 #include "src/log.h"
 #include "src/server.h"
 
-#define PENDING_KEY_MAX (PROTO_USERNAME_MAX + 1 + PROTO_MSG_ID_BYTES)
 #define STORED_MIN_KEYS 65536 /* the store filter's smallest size */
 
-/* "name\0msg_id": the index key of a pending envelope for its recipient. */
-static size_t
-route_pending_key(uint8_t key[PENDING_KEY_MAX], const char *recipient,
+#define PIDX_MIN_BUCKETS 1024
+
+/* Keyed by the user's record, which lives as long as the server: no names to hash. */
+static uint64_t
+pidx_hash(const struct pending_index *ix, const struct srv_user *r,
         const uint8_t msg_id[PROTO_MSG_ID_BYTES])
 {
-	size_t n = strlen(recipient) + 1;
+	uint8_t in[PROTO_MSG_ID_BYTES + sizeof(uintptr_t)], out[crypto_shorthash_BYTES];
+	uintptr_t u = (uintptr_t)r;
+	uint64_t h;
 
-	memcpy(key, recipient, n);
-	memcpy(key + n, msg_id, PROTO_MSG_ID_BYTES);
-	return n + PROTO_MSG_ID_BYTES;
+	memcpy(in, msg_id, PROTO_MSG_ID_BYTES);
+	memcpy(in + PROTO_MSG_ID_BYTES, &u, sizeof(u));
+	crypto_shorthash(out, in, sizeof(in), ix->sipkey);
+	memcpy(&h, out, sizeof(h));
+	return h;
+}
+
+static int
+pidx_init(struct pending_index *ix)
+{
+	if ((ix->bucket = calloc(PIDX_MIN_BUCKETS, sizeof(*ix->bucket))) == NULL)
+		return SOTTO_ERR_NOMEM;
+	ix->nbuckets = PIDX_MIN_BUCKETS;
+	ix->count = 0;
+	crypto_shorthash_keygen(ix->sipkey);
+	return 0;
+}
+
+static void
+pidx_free(struct pending_index *ix)
+{
+	free(ix->bucket);
+	ix->bucket = NULL;
+	ix->nbuckets = ix->count = 0;
+}
+
+static struct pending *
+pidx_get(const struct pending_index *ix, const struct srv_user *r,
+        const uint8_t msg_id[PROTO_MSG_ID_BYTES], uint64_t h)
+{
+	struct pending *p;
+
+	for (p = ix->bucket[h & (ix->nbuckets - 1)]; p != NULL; p = p->idx_next) {
+		if (p->idx_hash == h && p->recipient == r &&
+		        memcmp(p->msg_id, msg_id, PROTO_MSG_ID_BYTES) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/* Past one envelope per bucket, twice the buckets; a failed grow keeps chains longer. */
+static void
+pidx_grow(struct pending_index *ix)
+{
+	size_t n = ix->nbuckets * 2, i;
+	struct pending **b, *p, *next;
+
+	if (n > SIZE_MAX / sizeof(*b) || (b = calloc(n, sizeof(*b))) == NULL)
+		return;
+	for (i = 0; i < ix->nbuckets; i++) {
+		for (p = ix->bucket[i]; p != NULL; p = next) {
+			next = p->idx_next;
+			p->idx_next = b[p->idx_hash & (n - 1)];
+			b[p->idx_hash & (n - 1)] = p;
+		}
+	}
+	free(ix->bucket);
+	ix->bucket = b;
+	ix->nbuckets = n;
+}
+
+/* Index p under p->recipient, p->msg_id and the hash h of both. */
+static void
+pidx_put(struct pending_index *ix, struct pending *p, uint64_t h)
+{
+	struct pending **head;
+
+	if (ix->count >= ix->nbuckets)
+		pidx_grow(ix);
+	head = &ix->bucket[h & (ix->nbuckets - 1)];
+	p->idx_hash = h;
+	p->idx_next = *head;
+	*head = p;
+	p->indexed = 1;
+	ix->count++;
+}
+
+static void
+pidx_del(struct pending_index *ix, struct pending *p)
+{
+	struct pending **pp = &ix->bucket[p->idx_hash & (ix->nbuckets - 1)];
+
+	for (; *pp != NULL; pp = &(*pp)->idx_next) {
+		if (*pp == p) {
+			*pp = p->idx_next;
+			p->idx_next = NULL;
+			p->indexed = 0;
+			ix->count--;
+			return;
+		}
+	}
 }
 
 static void
@@ -132,7 +225,8 @@ server_route_init(struct server *srv)
 	int r;
 
 	sotto_random(srv->fp_key, sizeof(srv->fp_key));
-	if ((r = idring_new(&srv->recent, SERVER_RECENT_MAX)) != 0)
+	if ((r = pidx_init(&srv->pending_idx)) != 0 ||
+	        (r = idring_new(&srv->recent, SERVER_RECENT_MAX)) != 0)
 		return r;
 	return route_stored_load(srv);
 }
@@ -235,13 +329,8 @@ route_pending_settle(struct server *srv, struct pending *p, int stored, uint32_t
 static void
 route_pending_free(struct server *srv, struct pending *p)
 {
-	uint8_t key[PENDING_KEY_MAX];
-	size_t n;
-
-	if (p->indexed) {
-		n = route_pending_key(key, p->recipient->name, p->msg_id);
-		hmap_del(srv->pending_idx, key, n);
-	}
+	if (p->indexed)
+		pidx_del(&srv->pending_idx, p);
 	srv->pending_bytes -= p->sealed_len;
 	if (p->pooled && srv->n_pool < ROUTE_POOL_MAX) {
 		TAILQ_INSERT_HEAD(&srv->pool, p, entry);
@@ -509,10 +598,16 @@ route_receipts(struct server *srv, struct route_receipt *v, size_t n, const char
 	}
 }
 
-/* A Deliver frame packed once for every recipient of a group message. */
+/*
+ * What a group message's recipients share: the Deliver frame, packed once; the
+ * clock, read once; and the duplicate-check fingerprints, computed up front so
+ * that the lookups they lead to are already on their way into the cache.
+ */
 struct route_packed {
 	uint8_t *frame;
 	size_t len;
+	uint8_t (*fp)[IDSET_FP_BYTES]; /* one per recipient, by index */
+	int64_t mono_ms;
 };
 
 static void route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_user *r,
@@ -563,11 +658,10 @@ route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_us
 {
 	struct server *srv = c->srv;
 	Sotto__Ack *ack = &req->acks[idx];
-	uint8_t key[PENDING_KEY_MAX];
 	uint8_t fp[IDSET_FP_BYTES];
 	struct pending *p, *orig;
 	struct pending_dup *d;
-	size_t keylen;
+	uint64_t h;
 	int hidden;
 
 	hidden = server_blocks(srv, r, c->user);
@@ -577,15 +671,18 @@ route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_us
 	 * A blocked sender's envelope is dropped, and the Ack looks like any
 	 * other.  A resend of what the recipient has is acknowledged again.
 	 */
-	route_fp(srv, fp, r->name, c->user->name, req->msg_id);
+	if (pk != NULL)
+		memcpy(fp, pk->fp[idx], IDSET_FP_BYTES);
+	else
+		route_fp(srv, fp, r->name, c->user->name, req->msg_id);
 	if (hidden || idring_has(srv->recent, fp) ||
 	        (route_live(srv, r) &&
 	                route_stored(srv, r->name, c->user->name, req->msg_id, fp))) {
 		route_req_settle(srv, req, idx, 1, 0);
 		return;
 	}
-	keylen = route_pending_key(key, r->name, req->msg_id);
-	orig = hmap_get(srv->pending_idx, key, keylen);
+	h = pidx_hash(&srv->pending_idx, r, req->msg_id);
+	orig = pidx_get(&srv->pending_idx, r, req->msg_id, h);
 	if (orig != NULL && orig->sender == c->user) {
 		/* A resend while the first copy is in memory: answered with it. */
 		if ((d = malloc(sizeof(*d))) == NULL) {
@@ -617,14 +714,8 @@ route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_us
 	 * which a DeliverAck (naming only the id) could not tell apart: it goes
 	 * through the queue.
 	 */
-	if (orig == NULL) {
-		if (hmap_put(srv->pending_idx, key, keylen, p, NULL) != 0) {
-			free(p);
-			route_req_settle(srv, req, idx, 0, SOTTO__ERROR_CODE__ERR_INTERNAL);
-			return;
-		}
-		p->indexed = 1;
-	}
+	if (orig == NULL)
+		pidx_put(&srv->pending_idx, p, h);
 	srv->pending_bytes += p->sealed_len;
 	srv->stat_routed++;
 	if (p->indexed && route_live(srv, r) &&
@@ -632,7 +723,7 @@ route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_us
 	                    : route_push_deliver(r->conn, p->sender->name, p->msg_id,
 	                              p->timestamp_ms, p->sealed, p->sealed_len, p->group)) == 0) {
 		p->pushed_serial = r->conn->serial;
-		p->pushed_ms = server_mono_ms();
+		p->pushed_ms = pk != NULL ? pk->mono_ms : server_mono_ms();
 		/*
 		 * A recipient that let an envelope wait out live_wait_ms lately
 		 * would only hold up its senders' Acks: its envelopes are written
@@ -641,7 +732,7 @@ route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_us
 		if (p->pushed_ms >= r->conn->slow_ack_until_ms) {
 			p->inflight = 1;
 			TAILQ_INSERT_TAIL(&srv->inflight, p, entry);
-			server_commit_within(srv, srv->cfg->live_wait_ms);
+			server_commit_by(srv, p->pushed_ms, srv->cfg->live_wait_ms);
 			return;
 		}
 	} else {
@@ -750,11 +841,10 @@ route_deliver_ack(struct conn *c, uint64_t id, const Sotto__Frame *f)
 	struct route_receipt rv_stack[ROUTE_ACK_STACK], *rv = rv_stack;
 	struct store_receipt *rc = NULL;
 	uint8_t fp[IDSET_FP_BYTES];
-	uint8_t key[PENDING_KEY_MAX];
 	struct commit_wait *w;
 	struct srv_user *u;
 	struct pending *p;
-	size_t i, n = 0, nrv = 0, nrc = 0, ndel = 0, keylen, cap = ROUTE_ACK_STACK;
+	size_t i, n = 0, nrv = 0, nrc = 0, ndel = 0, cap = ROUTE_ACK_STACK;
 	int64_t now_ms = server_now_ms();
 	int r;
 
@@ -777,8 +867,8 @@ route_deliver_ack(struct conn *c, uint64_t id, const Sotto__Frame *f)
 	for (i = 0; i < da->n_msg_ids; i++) {
 		if (da->msg_ids[i].len != PROTO_MSG_ID_BYTES)
 			continue;
-		keylen = route_pending_key(key, c->user->name, da->msg_ids[i].data);
-		if ((p = hmap_get(srv->pending_idx, key, keylen)) != NULL) {
+		if ((p = pidx_get(&srv->pending_idx, c->user, da->msg_ids[i].data,
+		             pidx_hash(&srv->pending_idx, c->user, da->msg_ids[i].data))) != NULL) {
 			/* The fast path: acknowledged while in memory, never written. */
 			route_pending_remove(srv, p);
 			if (p->pushed_serial == 0 && p->recipient->unpushed > 0)
@@ -1017,6 +1107,7 @@ server_route_free(struct server *srv)
 		free(p);
 	}
 	srv->n_pool = 0;
+	pidx_free(&srv->pending_idx);
 }
 
 struct drain_ctx {
@@ -1080,7 +1171,7 @@ server_route_send_group(struct conn *c, uint64_t id, const uint8_t msg_id[PROTO_
         const ProtobufCBinaryData *sealed)
 {
 	ProtobufCBinaryData mid = proto_bytes(msg_id, PROTO_MSG_ID_BYTES);
-	struct route_packed pk = {NULL, 0};
+	struct route_packed pk = {NULL, 0, NULL, 0};
 	struct pending_req *req = NULL;
 	int64_t ts_ms = server_now_ms();
 	Sotto__Deliver d;
@@ -1099,6 +1190,14 @@ server_route_send_group(struct conn *c, uint64_t id, const uint8_t msg_id[PROTO_
 	if ((r = frame_encode(&f, &pk.frame, &pk.len)) != 0)
 		goto out;
 	r = SOTTO_ERR_NOMEM;
+	if ((pk.fp = malloc(n * sizeof(*pk.fp) + 1)) == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		route_fp(c->srv, pk.fp[i], members[i]->name, c->user->name, msg_id);
+		idring_prefetch(c->srv->recent, pk.fp[i]);
+		idbloom_prefetch(c->srv->stored, pk.fp[i]);
+	}
+	pk.mono_ms = server_mono_ms();
 	if ((req = route_req_new(c, id, &mid, n, 1)) == NULL)
 		goto out;
 	req->group = 1;
@@ -1118,6 +1217,7 @@ server_route_send_group(struct conn *c, uint64_t id, const uint8_t msg_id[PROTO_
 	r = 0;
 out:
 	free(pk.frame);
+	free(pk.fp);
 	free(data);
 	return r;
 }

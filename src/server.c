@@ -1218,11 +1218,17 @@ server_batch(struct server *srv)
 void
 server_commit_within(struct server *srv, int64_t delay_ms)
 {
+	server_commit_by(srv, server_mono_ms(), delay_ms);
+}
+
+void
+server_commit_by(struct server *srv, int64_t now_ms, int64_t delay_ms)
+{
 	int64_t at;
 
 	if (delay_ms < 0)
 		delay_ms = 0;
-	at = server_mono_ms() + delay_ms;
+	at = now_ms + delay_ms;
 	if (srv->commit_at_ms != 0 && srv->commit_at_ms <= at)
 		return;
 	srv->commit_at_ms = at;
@@ -1407,7 +1413,7 @@ server_new(struct server **out, struct event_base *base, struct config *cfg, str
 	TAILQ_INIT(&srv->commit_waits);
 	if (hmap_new(&srv->users) != 0 || hmap_new(&srv->by_serial) != 0 ||
 	        hmap_new(&srv->addrs) != 0 || hmap_new(&srv->blocks) != 0 ||
-	        hmap_new(&srv->pending_idx) != 0 || hmap_new(&srv->groups) != 0)
+	        hmap_new(&srv->groups) != 0)
 		goto out;
 	if ((r = server_route_init(srv)) != 0 || (r = tlsrec_engine_new(&srv->tlsrec)) != 0)
 		goto out;
@@ -1564,7 +1570,7 @@ server_free(struct server *srv)
 		TAILQ_REMOVE(&srv->commit_waits, w, entry);
 		free(w);
 	}
-	if (srv->pending_idx != NULL)
+	if (srv->pending_idx.bucket != NULL)
 		server_route_free(srv);
 	if (srv->users != NULL) {
 		hmap_foreach(srv->users, server_free_user, NULL);
@@ -1576,7 +1582,6 @@ server_free(struct server *srv)
 	}
 	hmap_free(srv->by_serial);
 	hmap_free(srv->blocks);
-	hmap_free(srv->pending_idx);
 	idring_free(srv->recent);
 	idbloom_free(srv->stored);
 	server_group_forget_all(srv);

@@ -181,10 +181,23 @@ struct pending {
 	uint64_t pushed_serial;     /* conn it was pushed live to, or 0 */
 	int group;                  /* a group envelope: sealed is group id[16] || sealed */
 	int indexed;                /* in server.pending_idx */
-	int inflight;               /* on server.inflight (else server.pending or .committing) */
-	int pooled; /* has room for ROUTE_POOL_SEALED bytes: goes back to the pool */
+	struct pending *idx_next;   /* the index chain */
+	uint64_t idx_hash;
+	int inflight; /* on server.inflight (else server.pending or .committing) */
+	int pooled;   /* has room for ROUTE_POOL_SEALED bytes: goes back to the pool */
 	size_t sealed_len;
 	uint8_t sealed[];
+};
+
+/*
+ * Pending envelopes by (recipient, msg_id), chained through the envelopes
+ * themselves: indexing one costs no allocation, and removing it no hashing.
+ */
+struct pending_index {
+	struct pending **bucket;
+	size_t nbuckets; /* a power of two */
+	size_t count;
+	uint8_t sipkey[16];
 };
 
 /* Replies that wait for the next commit (DeliverAck with an id). */
@@ -212,13 +225,13 @@ struct server {
 	int flushing;
 	size_t n_conns;
 	uint64_t next_serial;
-	struct hmap *users;             /* name -> struct srv_user */
-	struct hmap *by_serial;         /* serial -> struct conn */
-	struct hmap *addrs;             /* address -> struct addr_slot */
-	struct hmap *blocks;            /* "blocker\0blocked" -> (void *)1 */
-	struct hmap *pending_idx;       /* "recipient\0msg_id" -> struct pending */
-	struct idring *recent;          /* envelopes acknowledged before they were written */
-	struct idbloom *stored;         /* envelopes the store may hold (queued or tombstoned) */
+	struct hmap *users;               /* name -> struct srv_user */
+	struct hmap *by_serial;           /* serial -> struct conn */
+	struct hmap *addrs;               /* address -> struct addr_slot */
+	struct hmap *blocks;              /* "blocker\0blocked" -> (void *)1 */
+	struct pending_index pending_idx; /* (recipient, msg_id) -> struct pending */
+	struct idring *recent;            /* envelopes acknowledged before they were written */
+	struct idbloom *stored;           /* envelopes the store may hold (queued or tombstoned) */
 	struct hmap *groups;            /* group id -> struct srv_group (server-group.c's cache) */
 	struct pending_list pending;    /* for the next commit */
 	struct pending_list inflight;   /* pushed live, waiting for DeliverAck */
@@ -304,6 +317,8 @@ size_t server_conn_outlen(const struct conn *c);
 int server_batch(struct server *srv) SOTTO_WUR;
 /* Make sure a commit runs within delay_ms (without opening a store batch). */
 void server_commit_within(struct server *srv, int64_t delay_ms);
+/* The same, with the monotonic clock already read: now_ms. */
+void server_commit_by(struct server *srv, int64_t now_ms, int64_t delay_ms);
 int64_t server_mono_ms(void); /* monotonic milliseconds */
 /* Commit the open batch now and answer everything waiting on it. */
 void server_commit(struct server *srv);

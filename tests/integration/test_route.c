@@ -290,6 +290,43 @@ Test(route, duplicate_while_online_delivered_once)
 	client_conn_close(b);
 }
 
+/* Two senders may pick the same id: each envelope reaches bob once, neither in the other's place. */
+Test(route, same_id_from_two_senders_both_delivered)
+{
+	uint8_t id[16];
+	struct client_conn *a, *b, *c;
+	Sotto__Frame *d;
+	int from_alice = 0, from_carol = 0, i;
+
+	sotto_random(id, sizeof(id));
+	b = login(&bob);
+	a = login(&alice);
+	c = login(&carol);
+	frame_free(send_ok(a, "bob", "alice's", id));
+	frame_free(send_ok(c, "bob", "carol's", id));
+	for (i = 0; i < 2; i++) {
+		cr_assert_not_null(d = twait(b, SOTTO__FRAME__BODY_DELIVER, 5000), "Deliver %d", i);
+		if (strcmp(d->deliver->from, "alice") == 0) {
+			cr_assert_arr_eq(d->deliver->sealed.data, "alice's", 7);
+			from_alice++;
+		} else {
+			cr_assert_str_eq(d->deliver->from, "carol");
+			cr_assert_arr_eq(d->deliver->sealed.data, "carol's", 7);
+			from_carol++;
+		}
+		cr_assert_arr_eq(d->deliver->msg_id.data, id, 16);
+		frame_free(d);
+		cr_assert_eq(tack(b, id), 0);
+	}
+	cr_assert(from_alice == 1 && from_carol == 1, "alice %d, carol %d", from_alice, from_carol);
+	/* Nothing more: the next thing from each is its fence. */
+	fence(a, "alice", b, "bob");
+	fence(c, "carol", b, "bob");
+	client_conn_close(a);
+	client_conn_close(b);
+	client_conn_close(c);
+}
+
 Test(route, duplicate_across_restart_stored_once)
 {
 	uint8_t queued_id[16] = {0}, acked_id[16] = {0};
