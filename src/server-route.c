@@ -226,7 +226,8 @@ server_route_init(struct server *srv)
 
 	sotto_random(srv->fp_key, sizeof(srv->fp_key));
 	if ((r = pidx_init(&srv->pending_idx)) != 0 ||
-	        (r = idring_new(&srv->recent, SERVER_RECENT_MAX)) != 0)
+	        (r = idring_new(&srv->recent, SERVER_RECENT_MAX)) != 0 ||
+	        (r = hmap_new(&srv->group_flight)) != 0)
 		return r;
 	return route_stored_load(srv);
 }
@@ -262,6 +263,46 @@ route_reply_group(struct conn *c, const struct pending_req *req)
 	server_send(c, &rf);
 }
 
+/*
+ * A group message is answered: every member has it or has it queued.  Its
+ * record goes into the recent set, where a later resend finds it, unless a
+ * member failed (a resend should try that member again).
+ */
+static void
+route_group_landed(struct server *srv, struct pending_req *req)
+{
+	size_t i;
+
+	hmap_del(srv->group_flight, req->gfp, IDSET_FP_BYTES);
+	req->in_flight = 0;
+	for (i = 0; i < req->n_acks; i++) {
+		if (req->acks[i].error != 0)
+			return;
+	}
+	route_recent_add(srv, req->gfp);
+}
+
+static void route_req_reply(struct server *srv, struct pending_req *req);
+
+/* Resends that arrived while req was in flight get its answer too. */
+static void
+route_group_resends(struct server *srv, struct pending_req *req)
+{
+	struct pending_req *r;
+	size_t i;
+
+	while ((r = req->resends) != NULL) {
+		req->resends = r->resend_next;
+		for (i = 0; i < r->n_acks && i < req->n_acks; i++) {
+			r->acks[i].stored = req->acks[i].stored;
+			r->acks[i].error = req->acks[i].error;
+			r->acks[i].recipient_online = req->acks[i].recipient_online;
+			r->acks[i].last_seen = req->acks[i].last_seen;
+		}
+		route_req_reply(srv, r);
+	}
+}
+
 /* Send the Ack, AckMulti or AckGroup of req (if its conn is still there) and free it. */
 static void
 route_req_reply(struct server *srv, struct pending_req *req)
@@ -271,6 +312,8 @@ route_req_reply(struct server *srv, struct pending_req *req)
 	Sotto__Frame rf;
 
 	sotto__ack_multi__init(&am);
+	if (req->in_flight)
+		route_group_landed(srv, req);
 	if (c != NULL && c->state == CONN_READY) {
 		frame_init(&rf, req->id);
 		if (req->group) {
@@ -290,6 +333,7 @@ route_req_reply(struct server *srv, struct pending_req *req)
 			server_send(c, &rf);
 		}
 	}
+	route_group_resends(srv, req);
 	route_req_free(req);
 }
 
@@ -608,6 +652,7 @@ struct route_packed {
 	size_t len;
 	uint8_t (*fp)[IDSET_FP_BYTES]; /* one per recipient, by index */
 	int64_t mono_ms;
+	int done; /* a resend of a group message already answered: nothing goes out */
 };
 
 static void route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_user *r,
@@ -675,7 +720,7 @@ route_enqueue(struct conn *c, struct pending_req *req, size_t idx, struct srv_us
 		memcpy(fp, pk->fp[idx], IDSET_FP_BYTES);
 	else
 		route_fp(srv, fp, r->name, c->user->name, req->msg_id);
-	if (hidden || idring_has(srv->recent, fp) ||
+	if (hidden || (pk != NULL ? pk->done : idring_has(srv->recent, fp)) ||
 	        (route_live(srv, r) &&
 	                route_stored(srv, r->name, c->user->name, req->msg_id, fp))) {
 		route_req_settle(srv, req, idx, 1, 0);
@@ -874,7 +919,9 @@ route_deliver_ack(struct conn *c, uint64_t id, const Sotto__Frame *f)
 			if (p->pushed_serial == 0 && p->recipient->unpushed > 0)
 				p->recipient->unpushed--;
 			route_pending_settle(srv, p, 1, 0);
-			route_recent_add(srv, p->fp);
+			/* A group message's resends are caught by its own record. */
+			if (!p->group)
+				route_recent_add(srv, p->fp);
 			rv[nrv].sender = p->sender;
 			rv[nrv].order = nrv;
 			memcpy(rv[nrv].msg_id, p->msg_id, PROTO_MSG_ID_BYTES);
@@ -1108,6 +1155,8 @@ server_route_free(struct server *srv)
 	}
 	srv->n_pool = 0;
 	pidx_free(&srv->pending_idx);
+	hmap_free(srv->group_flight);
+	srv->group_flight = NULL;
 }
 
 struct drain_ctx {
@@ -1165,14 +1214,38 @@ server_route_drain(struct conn *c)
 	c->live = c->user->unpushed == 0;
 }
 
+/* A resend of orig, which is still in flight: answered as orig is, nothing sent again. */
+static int
+route_group_resend(struct conn *c, uint64_t id, const ProtobufCBinaryData *mid,
+        const uint8_t group_id[PROTO_GROUP_ID_BYTES], struct pending_req *orig)
+{
+	struct pending_req *req;
+	size_t i;
+
+	if ((req = route_req_new(c, id, mid, orig->n_acks, 1)) == NULL)
+		return SOTTO_ERR_NOMEM;
+	req->group = 1;
+	memcpy(req->group_id, group_id, PROTO_GROUP_ID_BYTES);
+	for (i = 0; i < orig->n_acks; i++) {
+		sotto__ack__init(&req->acks[i]);
+		req->acks[i].msg_id = proto_bytes(req->msg_id, PROTO_MSG_ID_BYTES);
+		memcpy(req->names[i], orig->names[i], sizeof(req->names[i]));
+		req->acks[i].to = req->names[i];
+	}
+	req->resend_next = orig->resends;
+	orig->resends = req;
+	return 0;
+}
+
 int
 server_route_send_group(struct conn *c, uint64_t id, const uint8_t msg_id[PROTO_MSG_ID_BYTES],
         const uint8_t group_id[PROTO_GROUP_ID_BYTES], struct srv_user *const *members, size_t n,
         const ProtobufCBinaryData *sealed)
 {
 	ProtobufCBinaryData mid = proto_bytes(msg_id, PROTO_MSG_ID_BYTES);
-	struct route_packed pk = {NULL, 0, NULL, 0};
-	struct pending_req *req = NULL;
+	struct route_packed pk = {NULL, 0, NULL, 0, 0};
+	struct pending_req *req = NULL, *orig;
+	uint8_t gfp[IDSET_FP_BYTES];
 	int64_t ts_ms = server_now_ms();
 	Sotto__Deliver d;
 	Sotto__Frame f;
@@ -1180,6 +1253,15 @@ server_route_send_group(struct conn *c, uint64_t id, const uint8_t msg_id[PROTO_
 	size_t i, len = PROTO_GROUP_ID_BYTES + sealed->len;
 	int r = SOTTO_ERR_NOMEM;
 
+	/*
+	 * One record per group message catches its resends: the members' copies
+	 * are not recorded one by one.  A resend while the first is in flight
+	 * waits for its answer; one after it gets the answer again.
+	 */
+	route_fp(c->srv, gfp, "", c->user->name, msg_id);
+	pk.done = idring_has(c->srv->recent, gfp);
+	if (!pk.done && (orig = hmap_get(c->srv->group_flight, gfp, IDSET_FP_BYTES)) != NULL)
+		return route_group_resend(c, id, &mid, group_id, orig);
 	/* Stored and pushed as group id || sealed, so that the queue keeps the id. */
 	if ((data = malloc(len)) == NULL)
 		goto out;
@@ -1194,7 +1276,6 @@ server_route_send_group(struct conn *c, uint64_t id, const uint8_t msg_id[PROTO_
 		goto out;
 	for (i = 0; i < n; i++) {
 		route_fp(c->srv, pk.fp[i], members[i]->name, c->user->name, msg_id);
-		idring_prefetch(c->srv->recent, pk.fp[i]);
 		idbloom_prefetch(c->srv->stored, pk.fp[i]);
 	}
 	pk.mono_ms = server_mono_ms();
@@ -1202,6 +1283,10 @@ server_route_send_group(struct conn *c, uint64_t id, const uint8_t msg_id[PROTO_
 		goto out;
 	req->group = 1;
 	memcpy(req->group_id, group_id, PROTO_GROUP_ID_BYTES);
+	memcpy(req->gfp, gfp, IDSET_FP_BYTES);
+	/* Without the record (no memory), a resend is checked member by member. */
+	req->in_flight =
+	        !pk.done && hmap_put(c->srv->group_flight, gfp, IDSET_FP_BYTES, req, NULL) == 0;
 	req->outstanding++;
 	for (i = 0; i < n; i++) {
 		sotto__ack__init(&req->acks[i]);

@@ -152,6 +152,10 @@ struct pending_req {
 	Sotto__Ack **ack_ptrs; /* for AckMulti.acks */
 	char (*names)[PROTO_USERNAME_MAX + 1];
 	uint8_t msg_id[PROTO_MSG_ID_BYTES];
+	/* A group message in flight: its record, and resends answered with it. */
+	uint8_t gfp[IDSET_FP_BYTES]; /* of ("", sender, msg_id) */
+	int in_flight;               /* in server.group_flight under gfp */
+	struct pending_req *resends, *resend_next;
 };
 
 /* A resend of a pending envelope: answered when the envelope is. */
@@ -231,6 +235,7 @@ struct server {
 	struct hmap *blocks;              /* "blocker\0blocked" -> (void *)1 */
 	struct pending_index pending_idx; /* (recipient, msg_id) -> struct pending */
 	struct idring *recent;            /* envelopes acknowledged before they were written */
+	struct hmap *group_flight;        /* group messages not yet answered, by gfp */
 	struct idbloom *stored;           /* envelopes the store may hold (queued or tombstoned) */
 	struct hmap *groups;            /* group id -> struct srv_group (server-group.c's cache) */
 	struct pending_list pending;    /* for the next commit */

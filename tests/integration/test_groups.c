@@ -685,6 +685,116 @@ Test(groups, send_refusals_and_duplicates)
 	client_conn_close(c);
 }
 
+/* SendGroup without waiting for its AckGroup. */
+static void
+send_group_nowait(
+        struct client_conn *c, const uint8_t gid[16], const char *text, const uint8_t id[16])
+{
+	Sotto__SendGroup sg;
+	Sotto__Frame req;
+	uint64_t rid;
+
+	sotto__send_group__init(&sg);
+	sg.msg_id = proto_bytes(id, 16);
+	sg.group_id = proto_bytes(gid, 16);
+	sg.sealed = proto_bytes(text, strlen(text));
+	frame_init(&req, 0);
+	req.body_case = SOTTO__FRAME__BODY_SEND_GROUP;
+	req.send_group = &sg;
+	cr_assert_eq(client_conn_send(c, &req, &rid), 0, "%s", client_conn_error(c));
+}
+
+/* What the sender of a group message has been told so far. */
+struct told {
+	int ack_groups;  /* AckGroups for the id, each with every member's Ack clean */
+	int receipts[2]; /* Delivered receipts for the id, from members[0] and [1] */
+};
+
+/* Read c's frames until `until` says enough (or fail after 50 frames). */
+static void
+pump(struct client_conn *c, const uint8_t id[16], const char *const *members, struct told *t,
+        int (*until)(const struct told *))
+{
+	Sotto__Frame *f;
+	size_t i, k;
+	int frames;
+
+	for (frames = 0; !until(t) && frames < 50; frames++) {
+		cr_assert_not_null(f = tnext(c, 5000), "%d AckGroups, receipts %d and %d so far",
+		        t->ack_groups, t->receipts[0], t->receipts[1]);
+		if (f->body_case == SOTTO__FRAME__BODY_ACK_GROUP) {
+			cr_assert_arr_eq(f->ack_group->msg_id.data, id, 16);
+			cr_assert_eq(f->ack_group->n_acks, 2);
+			for (i = 0; i < 2; i++) {
+				cr_assert_eq(f->ack_group->acks[i]->error, 0);
+				cr_assert(f->ack_group->acks[i]->stored);
+			}
+			t->ack_groups++;
+		} else if (f->body_case == SOTTO__FRAME__BODY_DELIVERED) {
+			for (i = 0; i < f->delivered->n_receipts; i++) {
+				const Sotto__DeliveryReceipt *r = f->delivered->receipts[i];
+
+				for (k = 0; k < 2; k++) {
+					if (memcmp(r->msg_id.data, id, 16) == 0 &&
+					        strcmp(r->to, members[k]) == 0)
+						t->receipts[k]++;
+				}
+			}
+		}
+		frame_free(f);
+	}
+	cr_assert(until(t), "gave up after 50 frames");
+}
+
+static int
+bob_took_it(const struct told *t)
+{
+	return t->receipts[0] > 0;
+}
+
+static int
+three_answered(const struct told *t)
+{
+	return t->ack_groups == 3;
+}
+
+/*
+ * Resends of a group message reach each member once: one that comes while the
+ * first is still unanswered (before bob took it, then after bob took it but not
+ * carol), and one after it was answered.
+ */
+Test(groups, resends_reach_each_member_once)
+{
+	const char *members[] = {"bob", "carol"};
+	struct client_conn *a, *b, *c;
+	struct told t = {0, {0, 0}};
+	uint8_t gid[16], id[16];
+
+	sotto_random(gid, sizeof(gid));
+	sotto_random(id, sizeof(id));
+	a = login(&alice);
+	b = login(&bob);
+	c = login(&carol);
+	cr_assert_eq(create_as(a, &alice, gid, members, 2), 0);
+	send_group_nowait(a, gid, "just once", id);
+	send_group_nowait(a, gid, "just once", id);
+	expect_deliver(b, "alice", gid, "just once");
+	/* Bob's receipt: the server has his DeliverAck, and his copy is gone from memory. */
+	pump(a, id, members, &t, bob_took_it);
+	send_group_nowait(a, gid, "just once", id);
+	expect_deliver(c, "alice", gid, "just once");
+	pump(a, id, members, &t, three_answered);
+	cr_assert_eq(t.receipts[0], 1, "bob's receipts");
+	/* And once more, after all of it was answered. */
+	frame_free(send_group_ok(a, gid, "just once", id));
+	frame_free(send_group_ok(a, gid, "fence", (uint8_t[16]){0}));
+	expect_deliver(b, "alice", gid, "fence");
+	expect_deliver(c, "alice", gid, "fence");
+	client_conn_close(a);
+	client_conn_close(b);
+	client_conn_close(c);
+}
+
 Test(groups, state_survives_restart)
 {
 	const char *members[] = {"bob", "carol"}, *remove[] = {"bob"};
