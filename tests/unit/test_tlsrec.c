@@ -432,6 +432,7 @@ Test(tlsrec, inner_content_types)
 	static const uint8_t ticket[] = {4, 0, 0, 1, 0};      /* NewSessionTicket */
 	static const uint8_t bad_update[] = {24, 0, 0, 1, 2}; /* request_update 2 */
 	static const uint8_t long_update[] = {24, 0, 0, 2, 0, 0};
+	static const uint8_t empty_update[] = {24, 0, 0, 0};
 	static const uint8_t update_then_more[] = {24, 0, 0, 1, 0, 23};
 	static const uint8_t fatal[] = {2, 40}; /* handshake_failure */
 	static const uint8_t zeros[4] = {0};
@@ -450,10 +451,13 @@ Test(tlsrec, inner_content_types)
 	cr_assert_eq(alert, TLSREC_ALERT_UNEXPECTED_MESSAGE);
 	cr_assert_eq(open_sealed(22, bad_update, sizeof(bad_update), 0, &alert, plain),
 	        SOTTO_ERR_FORMAT);
-	cr_assert_eq(alert, TLSREC_ALERT_DECODE_ERROR);
+	cr_assert_eq(alert, TLSREC_ALERT_ILLEGAL_PARAMETER, "RFC 8446 section 4.6.3");
 	cr_assert_eq(open_sealed(22, long_update, sizeof(long_update), 0, &alert, plain),
 	        SOTTO_ERR_FORMAT);
-	cr_assert_eq(alert, TLSREC_ALERT_UNEXPECTED_MESSAGE);
+	cr_assert_eq(alert, TLSREC_ALERT_DECODE_ERROR, "a KeyUpdate is one byte long");
+	cr_assert_eq(open_sealed(22, empty_update, sizeof(empty_update), 0, &alert, plain),
+	        SOTTO_ERR_FORMAT);
+	cr_assert_eq(alert, TLSREC_ALERT_DECODE_ERROR);
 	cr_assert_eq(open_sealed(22, update_then_more, sizeof(update_then_more), 0, &alert, plain),
 	        SOTTO_ERR_FORMAT, "KeyUpdate must end its record");
 	cr_assert_eq(alert, TLSREC_ALERT_UNEXPECTED_MESSAGE);
