@@ -568,6 +568,11 @@ tlsrec_open(struct tlsrec *t, struct tlsrec_engine *e, uint8_t *in, size_t len, 
 				return r;
 			break;
 		case CT_ALERT:
+			/* An empty alert record is a misuse of the record layer (section 5.4). */
+			if (clen == 0) {
+				*alert = TLSREC_ALERT_UNEXPECTED_MESSAGE;
+				return SOTTO_ERR_FORMAT;
+			}
 			if (clen != 2) {
 				*alert = TLSREC_ALERT_DECODE_ERROR;
 				return SOTTO_ERR_FORMAT;

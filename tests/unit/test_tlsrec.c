@@ -462,10 +462,14 @@ Test(tlsrec, inner_content_types)
 	        SOTTO_ERR_FORMAT, "KeyUpdate must end its record");
 	cr_assert_eq(alert, TLSREC_ALERT_UNEXPECTED_MESSAGE);
 	cr_assert_eq(open_sealed(22, "", 0, 0, &alert, plain), SOTTO_ERR_FORMAT);
+	cr_assert_eq(alert, TLSREC_ALERT_UNEXPECTED_MESSAGE, "an empty handshake record");
 	cr_assert_eq(open_sealed(21, fatal, sizeof(fatal), 0, &alert, plain), SOTTO_ERR_PROTO);
 	cr_assert_eq(alert, TLSREC_ALERT_NONE, "no alert answers the peer's own");
 	cr_assert_eq(open_sealed(21, zeros, 3, 0, &alert, plain), SOTTO_ERR_FORMAT);
 	cr_assert_eq(alert, TLSREC_ALERT_DECODE_ERROR);
+	/* Handshake and alert records may not be empty (RFC 8446 section 5.4). */
+	cr_assert_eq(open_sealed(21, "", 0, 0, &alert, plain), SOTTO_ERR_FORMAT);
+	cr_assert_eq(alert, TLSREC_ALERT_UNEXPECTED_MESSAGE, "an empty alert record");
 	cr_assert_eq(open_sealed(24, "x", 1, 0, &alert, plain), SOTTO_ERR_FORMAT,
 	        "heartbeat and other types");
 	/* All padding, no type: nothing to go on. */
