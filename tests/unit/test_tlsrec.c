@@ -232,6 +232,28 @@ Test(tlsrec, each_suite_carries_data_both_ways)
 	}
 }
 
+/* Output in more chunks than one record takes at once (16) still goes out whole and in order. */
+Test(tlsrec, output_in_many_chunks)
+{
+	static uint8_t a[60 * 100 + 20000], b[sizeof(a)];
+	struct evbuffer *plain = evbuffer_new();
+	struct pair p;
+	size_t i;
+
+	cr_assert_not_null(plain);
+	sotto_random(a, sizeof(a));
+	pair_open(&p, NULL);
+	/* Each reference is a chunk of its own: 60 small ones, then one that spans records. */
+	for (i = 0; i < 60; i++)
+		cr_assert_eq(evbuffer_add_reference(plain, a + 100 * i, 100, NULL, NULL), 0);
+	cr_assert_eq(evbuffer_add_reference(plain, a + 6000, 20000, NULL, NULL), 0);
+	server_send(&p, plain);
+	client_read(&p, b, sizeof(b));
+	cr_assert_arr_eq(a, b, sizeof(a));
+	pair_close(&p);
+	evbuffer_free(plain);
+}
+
 Test(tlsrec, key_update_requested_is_answered)
 {
 	struct evbuffer *plain = evbuffer_new();
