@@ -439,16 +439,23 @@ tlsrec_handshake(
 		t->hs_len += (uint8_t)take;
 		p += take;
 		n -= take;
-		/* Check the header as soon as it is whole: nothing else may come. */
-		if (t->hs_len >= 4 && (t->hs[0] != HS_KEY_UPDATE || t->hs[1] != 0 ||
-		                              t->hs[2] != 0 || t->hs[3] != 1)) {
+		/*
+		 * Check the header as soon as it is whole: nothing else may come,
+		 * and a KeyUpdate of another length does not decode (section 6).
+		 */
+		if (t->hs_len >= 4 && t->hs[0] != HS_KEY_UPDATE) {
 			*alert = TLSREC_ALERT_UNEXPECTED_MESSAGE;
+			return SOTTO_ERR_FORMAT;
+		}
+		if (t->hs_len >= 4 && (t->hs[1] != 0 || t->hs[2] != 0 || t->hs[3] != 1)) {
+			*alert = TLSREC_ALERT_DECODE_ERROR;
 			return SOTTO_ERR_FORMAT;
 		}
 		if (t->hs_len < sizeof(t->hs))
 			continue;
+		/* Section 4.6.3 names the alert for any other request_update. */
 		if (t->hs[4] > KEY_UPDATE_ASKED) {
-			*alert = TLSREC_ALERT_DECODE_ERROR;
+			*alert = TLSREC_ALERT_ILLEGAL_PARAMETER;
 			return SOTTO_ERR_FORMAT;
 		}
 		if (n > 0) {
@@ -561,6 +568,11 @@ tlsrec_open(struct tlsrec *t, struct tlsrec_engine *e, uint8_t *in, size_t len, 
 				return r;
 			break;
 		case CT_ALERT:
+			/* An empty alert record is a misuse of the record layer (section 5.4). */
+			if (clen == 0) {
+				*alert = TLSREC_ALERT_UNEXPECTED_MESSAGE;
+				return SOTTO_ERR_FORMAT;
+			}
 			if (clen != 2) {
 				*alert = TLSREC_ALERT_DECODE_ERROR;
 				return SOTTO_ERR_FORMAT;

@@ -3,9 +3,9 @@
  * OpenSSL server handshake over a socketpair, then the server's SSL is freed
  * and tlsrec speaks for it.  Each of the three TLS 1.3 suites carries data
  * both ways (records split across the buffer's chunks and across reads),
- * the client's KeyUpdate is honoured and answered, close_notify ends the
- * stream both ways, and tampered, unprotected, oversized or unexpected
- * records are refused with the right alert.
+ * the client's KeyUpdate is honoured and answered, our own replaces a worn
+ * key, close_notify ends the stream both ways, and tampered, unprotected,
+ * oversized or unexpected records are refused with the right alert.
  */
 #include "config.h"
 
@@ -232,6 +232,28 @@ Test(tlsrec, each_suite_carries_data_both_ways)
 	}
 }
 
+/* Output in more chunks than one record takes at once (16) still goes out whole and in order. */
+Test(tlsrec, output_in_many_chunks)
+{
+	static uint8_t a[60 * 100 + 20000], b[sizeof(a)];
+	struct evbuffer *plain = evbuffer_new();
+	struct pair p;
+	size_t i;
+
+	cr_assert_not_null(plain);
+	sotto_random(a, sizeof(a));
+	pair_open(&p, NULL);
+	/* Each reference is a chunk of its own: 60 small ones, then one that spans records. */
+	for (i = 0; i < 60; i++)
+		cr_assert_eq(evbuffer_add_reference(plain, a + 100 * i, 100, NULL, NULL), 0);
+	cr_assert_eq(evbuffer_add_reference(plain, a + 6000, 20000, NULL, NULL), 0);
+	server_send(&p, plain);
+	client_read(&p, b, sizeof(b));
+	cr_assert_arr_eq(a, b, sizeof(a));
+	pair_close(&p);
+	evbuffer_free(plain);
+}
+
 Test(tlsrec, key_update_requested_is_answered)
 {
 	struct evbuffer *plain = evbuffer_new();
@@ -343,6 +365,48 @@ Test(tlsrec, tampered_record_is_refused)
 	pair_close(&p);
 }
 
+/*
+ * In every suite a flipped bit in the header (the additional data), the
+ * ciphertext or the tag fails, and no plaintext comes out.
+ */
+Test(tlsrec, tampering_fails_in_each_suite)
+{
+	static const char *const suites[] = {
+	        "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"};
+	struct evbuffer *plain = evbuffer_new();
+	uint8_t rec[256], copy[256], alert = 0;
+	size_t i, at[3], used;
+	struct pair p;
+	ssize_t n;
+	int k;
+
+	cr_assert_not_null(plain);
+	for (i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
+		pair_open(&p, suites[i]);
+		client_write(&p, (const uint8_t *)"do not touch", 12);
+		cr_assert_gt(n = read(p.fd[0], rec, sizeof(rec)), TLSREC_HEADER + TLSREC_TAG_BYTES);
+		at[0] = 2;                                /* legacy_record_version */
+		at[1] = TLSREC_HEADER + 3;                /* the ciphertext */
+		at[2] = (size_t)n - TLSREC_TAG_BYTES + 5; /* the tag */
+		for (k = 0; k < 3; k++) {
+			memcpy(copy, rec, (size_t)n);
+			copy[at[k]] ^= 0x10;
+			cr_assert_eq(tlsrec_open(&p.t, eng, copy, (size_t)n, &used, plain, &alert),
+			        SOTTO_ERR_VERIFY, "%s, byte %zu", suites[i], at[k]);
+			cr_assert_eq(alert, TLSREC_ALERT_BAD_RECORD_MAC);
+			cr_assert_eq(evbuffer_get_length(plain), 0);
+			cr_assert_eq(p.t.rd.seq, 0);
+		}
+		/* The record untouched still opens: the failures came from the flipped bits. */
+		cr_assert_eq(tlsrec_open(&p.t, eng, rec, (size_t)n, &used, plain, &alert), 0);
+		cr_assert_eq(used, (size_t)n);
+		cr_assert_eq(evbuffer_get_length(plain), 12);
+		evbuffer_drain(plain, 12);
+		pair_close(&p);
+	}
+	evbuffer_free(plain);
+}
+
 Test(tlsrec, unexpected_records_are_refused)
 {
 	uint8_t ccs[] = {20, 3, 3, 0, 1, 1};             /* the compatibility CCS */
@@ -381,7 +445,8 @@ client_seal(const struct tlsrec_dir *d, uint64_t seq, uint8_t type, const void *
         size_t pad, uint8_t *out)
 {
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	uint8_t nonce[TLSREC_IV_BYTES], inner[256];
+	static uint8_t inner[TLSREC_RECORD_MAX];
+	uint8_t nonce[TLSREC_IV_BYTES];
 	size_t clen = len + 1 + pad + TLSREC_TAG_BYTES;
 	int i, n;
 
@@ -432,6 +497,7 @@ Test(tlsrec, inner_content_types)
 	static const uint8_t ticket[] = {4, 0, 0, 1, 0};      /* NewSessionTicket */
 	static const uint8_t bad_update[] = {24, 0, 0, 1, 2}; /* request_update 2 */
 	static const uint8_t long_update[] = {24, 0, 0, 2, 0, 0};
+	static const uint8_t empty_update[] = {24, 0, 0, 0};
 	static const uint8_t update_then_more[] = {24, 0, 0, 1, 0, 23};
 	static const uint8_t fatal[] = {2, 40}; /* handshake_failure */
 	static const uint8_t zeros[4] = {0};
@@ -450,24 +516,99 @@ Test(tlsrec, inner_content_types)
 	cr_assert_eq(alert, TLSREC_ALERT_UNEXPECTED_MESSAGE);
 	cr_assert_eq(open_sealed(22, bad_update, sizeof(bad_update), 0, &alert, plain),
 	        SOTTO_ERR_FORMAT);
-	cr_assert_eq(alert, TLSREC_ALERT_DECODE_ERROR);
+	cr_assert_eq(alert, TLSREC_ALERT_ILLEGAL_PARAMETER, "RFC 8446 section 4.6.3");
 	cr_assert_eq(open_sealed(22, long_update, sizeof(long_update), 0, &alert, plain),
 	        SOTTO_ERR_FORMAT);
-	cr_assert_eq(alert, TLSREC_ALERT_UNEXPECTED_MESSAGE);
+	cr_assert_eq(alert, TLSREC_ALERT_DECODE_ERROR, "a KeyUpdate is one byte long");
+	cr_assert_eq(open_sealed(22, empty_update, sizeof(empty_update), 0, &alert, plain),
+	        SOTTO_ERR_FORMAT);
+	cr_assert_eq(alert, TLSREC_ALERT_DECODE_ERROR);
 	cr_assert_eq(open_sealed(22, update_then_more, sizeof(update_then_more), 0, &alert, plain),
 	        SOTTO_ERR_FORMAT, "KeyUpdate must end its record");
 	cr_assert_eq(alert, TLSREC_ALERT_UNEXPECTED_MESSAGE);
 	cr_assert_eq(open_sealed(22, "", 0, 0, &alert, plain), SOTTO_ERR_FORMAT);
+	cr_assert_eq(alert, TLSREC_ALERT_UNEXPECTED_MESSAGE, "an empty handshake record");
 	cr_assert_eq(open_sealed(21, fatal, sizeof(fatal), 0, &alert, plain), SOTTO_ERR_PROTO);
 	cr_assert_eq(alert, TLSREC_ALERT_NONE, "no alert answers the peer's own");
 	cr_assert_eq(open_sealed(21, zeros, 3, 0, &alert, plain), SOTTO_ERR_FORMAT);
 	cr_assert_eq(alert, TLSREC_ALERT_DECODE_ERROR);
+	/* Handshake and alert records may not be empty (RFC 8446 section 5.4). */
+	cr_assert_eq(open_sealed(21, "", 0, 0, &alert, plain), SOTTO_ERR_FORMAT);
+	cr_assert_eq(alert, TLSREC_ALERT_UNEXPECTED_MESSAGE, "an empty alert record");
 	cr_assert_eq(open_sealed(24, "x", 1, 0, &alert, plain), SOTTO_ERR_FORMAT,
 	        "heartbeat and other types");
 	/* All padding, no type: nothing to go on. */
 	cr_assert_eq(open_sealed(0, "", 0, 10, &alert, plain), SOTTO_ERR_FORMAT);
 	cr_assert_eq(alert, TLSREC_ALERT_UNEXPECTED_MESSAGE);
 	evbuffer_free(plain);
+}
+
+/* A record carries up to 2^14 bytes of content (RFC 8446 section 5.1); one more is an overflow. */
+Test(tlsrec, plaintext_limit)
+{
+	static uint8_t content[TLSREC_PLAIN_MAX + 1], rec[TLSREC_RECORD_MAX];
+	struct evbuffer *plain = evbuffer_new();
+	uint8_t alert = 0;
+	size_t n, used;
+	struct pair p;
+
+	cr_assert_not_null(plain);
+	sotto_random(content, sizeof(content));
+	pair_open(&p, "TLS_AES_128_GCM_SHA256");
+	n = client_seal(&p.t.rd, 0, 23, content, TLSREC_PLAIN_MAX, 0, rec);
+	cr_assert_eq(tlsrec_open(&p.t, eng, rec, n, &used, plain, &alert), 0, "alert %u", alert);
+	cr_assert_eq(used, n);
+	cr_assert_eq(evbuffer_get_length(plain), TLSREC_PLAIN_MAX);
+	cr_assert_arr_eq(evbuffer_pullup(plain, -1), content, TLSREC_PLAIN_MAX);
+	evbuffer_drain(plain, TLSREC_PLAIN_MAX);
+	n = client_seal(&p.t.rd, 1, 23, content, TLSREC_PLAIN_MAX + 1, 0, rec);
+	cr_assert_eq(tlsrec_open(&p.t, eng, rec, n, &used, plain, &alert), SOTTO_ERR_RANGE);
+	cr_assert_eq(alert, TLSREC_ALERT_RECORD_OVERFLOW);
+	cr_assert_eq(evbuffer_get_length(plain), 0);
+	pair_close(&p);
+	evbuffer_free(plain);
+}
+
+/*
+ * After 2^23 records under one write key our KeyUpdate goes out, under
+ * that key, and the data after it goes under a new one: a second tlsrec,
+ * holding the server's write direction as its read direction, reads both.
+ */
+Test(tlsrec, own_key_update_after_many_records)
+{
+	static uint8_t data[TLSREC_PLAIN_MAX + 1000], back[sizeof(data)],
+	        out[4 * TLSREC_RECORD_MAX];
+	struct evbuffer *plain = evbuffer_new(), *got = evbuffer_new();
+	struct tlsrec mirror;
+	uint8_t alert = 0, old_key[TLSREC_KEY_MAX];
+	size_t n, used;
+	struct pair p;
+
+	cr_assert(plain != NULL && got != NULL);
+	sotto_random(data, sizeof(data));
+	pair_open(&p, NULL);
+	p.t.wr.seq = TLSREC_UPDATE_SEQ - 1;
+	memcpy(old_key, p.t.wr.key, sizeof(old_key));
+	memset(&mirror, 0, sizeof(mirror));
+	mirror.suite = p.t.suite;
+	mirror.rd = p.t.wr;
+	/* Two records: the first is the key's last, the second goes under a new key. */
+	cr_assert_eq(evbuffer_add(plain, data, sizeof(data)), 0);
+	cr_assert_eq(tlsrec_seal(&p.t, eng, plain, out, sizeof(out), &n), 0);
+	cr_assert_eq(evbuffer_get_length(plain), 0);
+	cr_assert_eq(p.t.wr.seq, 1, "a new key after record 2^23 - 1 and the KeyUpdate");
+	cr_assert_neq(memcmp(old_key, p.t.wr.key, sizeof(old_key)), 0);
+	cr_assert_not(p.t.update_due);
+	cr_assert_eq(tlsrec_open(&mirror, eng, out, n, &used, got, &alert), 0, "alert %u", alert);
+	cr_assert_eq(used, n);
+	cr_assert_eq(mirror.rd.seq, 1);
+	cr_assert_not(mirror.update_due, "our KeyUpdate does not ask for one back");
+	cr_assert_eq(evbuffer_remove(got, back, sizeof(back)), (int)sizeof(data));
+	cr_assert_arr_eq(back, data, sizeof(data));
+	tlsrec_wipe(&mirror);
+	pair_close(&p);
+	evbuffer_free(plain);
+	evbuffer_free(got);
 }
 
 /* A KeyUpdate may arrive in pieces; nothing else may come between them. */
