@@ -20,7 +20,7 @@
 #include "crypto/buf.h"
 #include "crypto/util.h"
 #include "src/sigmsg.h"
-#include "tests/lib/testsrv.h"
+#include "tests/lib/tcheck.h"
 
 #ifndef Test
 #define Test(s, n, ...) void s##_##n(void)
@@ -34,6 +34,7 @@
 
 static struct testsrv srv;
 static struct tuser alice, bob, carol, dave;
+static struct tuser *const all_users[] = {&alice, &bob, &carol, &dave, NULL};
 
 static void
 users_new(void)
@@ -42,17 +43,13 @@ users_new(void)
 	cr_assert_eq(tuser_new(&bob, "bob", IDENTITY_ED25519), 0);
 	cr_assert_eq(tuser_new(&carol, "carol", IDENTITY_ED25519), 0);
 	cr_assert_eq(tuser_new(&dave, "dave", IDENTITY_RSA), 0);
-	cr_assert_eq(tregister(&srv, &alice), 0);
-	cr_assert_eq(tregister(&srv, &bob), 0);
-	cr_assert_eq(tregister(&srv, &carol), 0);
-	cr_assert_eq(tregister(&srv, &dave), 0);
+	tcheck_users_register(&srv, all_users);
 }
 
 static void
 setup(void)
 {
-	cr_assert_eq(sotto_crypto_init(), 0);
-	cr_assert_eq(testsrv_start(&srv, NULL), 0, "sottod did not start");
+	tcheck_start(&srv, NULL);
 	users_new();
 }
 
@@ -62,8 +59,7 @@ setup_limits(void)
 	static const char *const flags[] = {
 	        "--max-group-members", "3", "--max-groups-per-user", "2", NULL};
 
-	cr_assert_eq(sotto_crypto_init(), 0);
-	cr_assert_eq(testsrv_start(&srv, flags), 0, "sottod did not start");
+	tcheck_start(&srv, flags);
 	users_new();
 }
 
@@ -71,10 +67,7 @@ static void
 teardown(void)
 {
 	testsrv_cleanup(&srv);
-	tuser_free(&alice);
-	tuser_free(&bob);
-	tuser_free(&carol);
-	tuser_free(&dave);
+	tcheck_users_free(all_users);
 }
 
 TestSuite(groups, .init = setup, .fini = teardown, .timeout = 60);
@@ -85,11 +78,7 @@ TestSuite(group_limits, .init = setup_limits, .fini = teardown, .timeout = 60);
 static struct client_conn *
 login(struct tuser *u)
 {
-	struct client_conn *c;
-	char err[512];
-
-	cr_assert_not_null(c = tlogin(&srv, u, err, sizeof(err)), "%s: %s", u->name, err);
-	return c;
+	return tcheck_login(&srv, u);
 }
 
 static void

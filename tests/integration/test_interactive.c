@@ -20,7 +20,7 @@
 #include <criterion/criterion.h>
 
 #include "crypto/util.h"
-#include "tests/lib/tclient.h"
+#include "tests/lib/tcheck.h"
 
 #ifndef Test
 #define Test(s, n) void s##_##n(void)
@@ -102,13 +102,7 @@ start_server(const char *const *flags)
 static void
 user(struct tclient *u, const char *name)
 {
-	struct proc_result res;
-	char err[512];
-
-	cr_assert_eq(tclient_make(&srv, u, name, name, 0, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(tclient_run(u, &res, NULL, "register", name, (char *)NULL), 0);
-	cr_assert_eq(res.status, 0, "register %s: %s", name, res.err);
-	proc_result_free(&res);
+	tcheck_client(&srv, u, name);
 }
 
 /* Run sotto as u with args (NULL-terminated) and expect exit status want. */
