@@ -253,23 +253,35 @@ Test(conn, handshake_timeout_closes_silent_tcp)
 	cr_assert(testsrv_healthy(&srv));
 }
 
-Test(conn, hello_timeout_closes_silent_tls)
+/*
+ * The next frame on c, within 5 s, is a Closing for ERR_TIMEOUT whose reason
+ * holds why; the milliseconds it took to come.
+ */
+static int64_t
+expect_timeout_closing(struct client_conn *c, const char *why)
 {
-	const char *flags[] = {"--handshake-timeout", "1", NULL};
-	struct client_conn *c;
 	Sotto__Frame *f;
-	char err[512];
-	int64_t t0, dt;
+	int64_t t0 = tnow_ms(), dt;
 
-	start(flags);
-	cr_assert_not_null(c = tconnect_tls(&srv, 0, err, sizeof(err)), "%s", err);
-	t0 = tnow_ms();
 	cr_assert_not_null(f = tnext(c, 5000), "no Closing: %s", client_conn_error(c));
 	dt = tnow_ms() - t0;
 	cr_assert_eq(f->body_case, SOTTO__FRAME__BODY_CLOSING);
 	cr_assert_eq(f->closing->code, SOTTO__ERROR_CODE__ERR_TIMEOUT);
-	cr_assert_not_null(strstr(f->closing->reason, "Hello"), "%s", f->closing->reason);
+	cr_assert_not_null(strstr(f->closing->reason, why), "%s", f->closing->reason);
 	frame_free(f);
+	return dt;
+}
+
+Test(conn, hello_timeout_closes_silent_tls)
+{
+	const char *flags[] = {"--handshake-timeout", "1", NULL};
+	struct client_conn *c;
+	char err[512];
+	int64_t dt;
+
+	start(flags);
+	cr_assert_not_null(c = tconnect_tls(&srv, 0, err, sizeof(err)), "%s", err);
+	dt = expect_timeout_closing(c, "Hello");
 	cr_assert_leq(dt, 3000, "closed after %lld ms", (long long)dt);
 	cr_assert_eq(twait_closed(c, 5000), 0);
 	client_conn_abort(c);
@@ -280,19 +292,12 @@ Test(conn, auth_timeout_closes_with_reason)
 {
 	const char *flags[] = {"--auth-timeout", "1", NULL};
 	struct client_conn *c;
-	Sotto__Frame *f;
 	char err[512];
-	int64_t t0, dt;
+	int64_t dt;
 
 	start(flags);
 	cr_assert_not_null(c = tconnect(&srv, 0, err, sizeof(err)), "%s", err);
-	t0 = tnow_ms();
-	cr_assert_not_null(f = tnext(c, 5000), "no Closing: %s", client_conn_error(c));
-	dt = tnow_ms() - t0;
-	cr_assert_eq(f->body_case, SOTTO__FRAME__BODY_CLOSING);
-	cr_assert_eq(f->closing->code, SOTTO__ERROR_CODE__ERR_TIMEOUT);
-	cr_assert_not_null(strstr(f->closing->reason, "not logged in"), "%s", f->closing->reason);
-	frame_free(f);
+	dt = expect_timeout_closing(c, "not logged in");
 	cr_assert_geq(dt, 700, "closed after %lld ms", (long long)dt);
 	cr_assert_leq(dt, 3000, "closed after %lld ms", (long long)dt);
 	cr_assert_not_null(

@@ -326,6 +326,36 @@ check_members(const Sotto__GroupInfo *gi, const char *const *want, size_t n)
 		cr_assert_str_eq(gi->members[i], want[i]);
 }
 
+/* c's GetGroup of gid (since serial 0) lists exactly the n members want, in order. */
+static void
+members_seen_by(struct client_conn *c, const uint8_t gid[16], const char *const *want, size_t n)
+{
+	Sotto__Frame *info;
+	uint32_t code;
+
+	cr_assert_not_null(info = get_group(c, gid, 0, &code), "%s", proto_error_name(code));
+	check_members(info->group_info, want, n);
+	frame_free(info);
+}
+
+/* A fresh random group id, and alice, bob and carol logged in. */
+static void
+login_abc(uint8_t gid[16], struct client_conn **a, struct client_conn **b, struct client_conn **c)
+{
+	sotto_random(gid, 16);
+	*a = login(&alice);
+	*b = login(&bob);
+	*c = login(&carol);
+}
+
+static void
+close_abc(struct client_conn *a, struct client_conn *b, struct client_conn *c)
+{
+	client_conn_close(a);
+	client_conn_close(b);
+	client_conn_close(c);
+}
+
 /* ---- membership --------------------------------------------------------------------------- */
 
 Test(groups, create_and_get)
@@ -336,10 +366,7 @@ Test(groups, create_and_get)
 	Sotto__Frame *info;
 	uint32_t code;
 
-	sotto_random(gid, sizeof(gid));
-	a = login(&alice);
-	b = login(&bob);
-	c = login(&carol);
+	login_abc(gid, &a, &b, &c);
 	cr_assert_eq(create_as(a, &alice, gid, members, 2), 0);
 	cr_assert_not_null(info = get_group(b, gid, 0, &code), "%s", proto_error_name(code));
 	cr_assert_str_eq(info->group_info->owner, "alice");
@@ -362,9 +389,7 @@ Test(groups, create_and_get)
 	gid[0] ^= 1;
 	cr_assert_eq(create_as(a, &alice, gid, members, 2), 0);
 	cr_assert_eq(create_as(b, &bob, gid, NULL, 0), SOTTO__ERROR_CODE__ERR_GROUP_EXISTS);
-	client_conn_close(a);
-	client_conn_close(b);
-	client_conn_close(c);
+	close_abc(a, b, c);
 }
 
 Test(groups, add_remove_leave)
@@ -377,21 +402,14 @@ Test(groups, add_remove_leave)
 	Sotto__Frame *info;
 	uint32_t code;
 
-	sotto_random(gid, sizeof(gid));
-	a = login(&alice);
-	b = login(&bob);
-	c = login(&carol);
+	login_abc(gid, &a, &b, &c);
 	cr_assert_eq(create_as(a, &alice, gid, bob_only, 1), 0);
 	cr_assert_eq(change_as(a, &alice, gid, 2, OP_ADD, carol_dave, 2), 0);
-	cr_assert_not_null(info = get_group(c, gid, 0, &code), "%s", proto_error_name(code));
-	check_members(info->group_info, after_add, 4);
-	frame_free(info);
+	members_seen_by(c, gid, after_add, 4);
 	/* A resend of a change already made is acknowledged again. */
 	cr_assert_eq(change_as(a, &alice, gid, 2, OP_ADD, carol_dave, 2), 0);
 	cr_assert_eq(change_as(a, &alice, gid, 3, OP_REMOVE, bob_only, 1), 0);
-	cr_assert_not_null(info = get_group(a, gid, 0, &code), "%s", proto_error_name(code));
-	check_members(info->group_info, after_remove, 3);
-	frame_free(info);
+	members_seen_by(a, gid, after_remove, 3);
 	cr_assert_null(get_group(b, gid, 0, &code));
 	cr_assert_eq(code, SOTTO__ERROR_CODE__ERR_NO_SUCH_GROUP, "a removed member sees nothing");
 	/* Carol leaves with a change she signs herself. */
@@ -410,9 +428,7 @@ Test(groups, add_remove_leave)
 	cr_assert_eq(info->group_info->n_changes, 2);
 	check_records(info->group_info, 3);
 	frame_free(info);
-	client_conn_close(a);
-	client_conn_close(b);
-	client_conn_close(c);
+	close_abc(a, b, c);
 }
 
 Test(groups, refusals)
@@ -426,10 +442,7 @@ Test(groups, refusals)
 	Sotto__Frame *info;
 	uint32_t code;
 
-	sotto_random(gid, sizeof(gid));
-	a = login(&alice);
-	b = login(&bob);
-	c = login(&carol);
+	login_abc(gid, &a, &b, &c);
 	cr_assert_eq(create_as(a, &alice, gid, bob_only, 1), 0);
 	/* Only the owner changes members: a member is told so, an outsider learns nothing. */
 	cr_assert_eq(change_as(b, &bob, gid, 2, OP_ADD, carol_only, 1),
@@ -492,9 +505,7 @@ Test(groups, refusals)
 	cr_assert_eq(create_as(a, &alice, gid, ghost, 1), SOTTO__ERROR_CODE__ERR_NO_SUCH_USER);
 	cr_assert_eq(create_as(a, &bob, gid, NULL, 0), SOTTO__ERROR_CODE__ERR_BAD_SIGNATURE);
 	cr_assert_null(get_group(a, gid, 0, &code));
-	client_conn_close(a);
-	client_conn_close(b);
-	client_conn_close(c);
+	close_abc(a, b, c);
 }
 
 /* The owner alone may leave, and that ends the group. */
@@ -589,10 +600,7 @@ Test(groups, delivery_receipts_per_member)
 	int seen_bob = 0, seen_carol = 0;
 	size_t i;
 
-	sotto_random(gid, sizeof(gid));
-	a = login(&alice);
-	b = login(&bob);
-	c = login(&carol);
+	login_abc(gid, &a, &b, &c);
 	cr_assert_eq(create_as(a, &alice, gid, members, 2), 0);
 	frame_free(send_group_ok(a, gid, "receipt me", id));
 	expect_deliver(b, "alice", gid, "receipt me");
@@ -606,9 +614,7 @@ Test(groups, delivery_receipts_per_member)
 		}
 		frame_free(f);
 	}
-	client_conn_close(a);
-	client_conn_close(b);
-	client_conn_close(c);
+	close_abc(a, b, c);
 }
 
 Test(groups, blocked_member_gets_nothing_from_blocker)
@@ -618,10 +624,7 @@ Test(groups, blocked_member_gets_nothing_from_blocker)
 	uint8_t gid[16];
 	Sotto__Frame *f;
 
-	sotto_random(gid, sizeof(gid));
-	a = login(&alice);
-	b = login(&bob);
-	c = login(&carol);
+	login_abc(gid, &a, &b, &c);
 	cr_assert_eq(create_as(a, &alice, gid, members, 2), 0);
 	/* Carol blocks alice: alice's group messages skip her, and alice cannot tell. */
 	cr_assert_eq(tblock(c, "alice", 1), 0);
@@ -634,9 +637,7 @@ Test(groups, blocked_member_gets_nothing_from_blocker)
 	frame_free(send_group_ok(b, gid, "from bob", (uint8_t[16]){0}));
 	expect_deliver(c, "bob", gid, "from bob");
 	expect_deliver(a, "bob", gid, "from bob");
-	client_conn_close(a);
-	client_conn_close(b);
-	client_conn_close(c);
+	close_abc(a, b, c);
 }
 
 Test(groups, send_refusals_and_duplicates)
@@ -647,10 +648,7 @@ Test(groups, send_refusals_and_duplicates)
 	Sotto__Frame *f;
 	uint32_t code;
 
-	sotto_random(gid, sizeof(gid));
-	a = login(&alice);
-	b = login(&bob);
-	c = login(&carol);
+	login_abc(gid, &a, &b, &c);
 	cr_assert_eq(create_as(a, &alice, gid, members, 1), 0);
 	cr_assert_null(send_group(c, gid, "not a member", (uint8_t[16]){0}, &code));
 	cr_assert_eq(code, SOTTO__ERROR_CODE__ERR_NO_SUCH_GROUP);
@@ -669,9 +667,7 @@ Test(groups, send_refusals_and_duplicates)
 	f = send_group_ok(c, gid, "alone", (uint8_t[16]){0});
 	cr_assert_eq(f->ack_group->n_acks, 0);
 	frame_free(f);
-	client_conn_close(a);
-	client_conn_close(b);
-	client_conn_close(c);
+	close_abc(a, b, c);
 }
 
 Test(groups, state_survives_restart)

@@ -281,36 +281,53 @@ Test(route, duplicate_while_online_delivered_once)
 	client_conn_close(b);
 }
 
-Test(route, duplicate_across_restart_stored_once)
+/* alice sends (or sends again, same ids) the two envelopes of the restart tests; each is stored. */
+static void
+send_both(struct client_conn *a, uint8_t queued_id[16], uint8_t acked_id[16])
 {
-	uint8_t queued_id[16] = {0}, acked_id[16] = {0};
-	struct client_conn *a, *b;
-	uint32_t queued;
-
-	a = login(&alice);
 	frame_free(send_ok(a, "bob", "queued before the crash", queued_id));
 	frame_free(send_ok(a, "bob", "acked before the crash", acked_id));
+}
+
+/*
+ * alice sends bob two envelopes; bob receives both but acknowledges only the
+ * second (committed) and drops the connection; then sottod is killed with
+ * SIGKILL and restarted on the same state.
+ */
+static void
+queued_and_acked_then_crash(uint8_t queued_id[16], uint8_t acked_id[16])
+{
+	struct client_conn *a, *b;
+
+	a = login(&alice);
+	send_both(a, queued_id, acked_id);
 	client_conn_close(a);
 	b = login(&bob);
 	frame_free(expect_deliver(b, "alice", "queued before the crash"));
 	frame_free(expect_deliver(b, "alice", "acked before the crash"));
 	ack_committed(b, (const uint8_t(*)[16])acked_id, 1);
 	client_conn_abort(b);
-
 	testsrv_signal(&srv, SIGKILL);
 	cr_assert_eq(testsrv_restart(&srv), 0, "sottod did not restart");
+}
+
+Test(route, duplicate_across_restart_stored_once)
+{
+	uint8_t queued_id[16] = {0}, acked_id[16] = {0};
+	struct client_conn *a, *b;
+	uint32_t queued;
+
+	queued_and_acked_then_crash(queued_id, acked_id);
 	a = login(&alice);
 	/* Both resends are acknowledged as stored... */
-	frame_free(send_ok(a, "bob", "queued before the crash", queued_id));
-	frame_free(send_ok(a, "bob", "acked before the crash", acked_id));
+	send_both(a, queued_id, acked_id);
 	/* ...but bob holds one copy of the first and none of the second. */
 	b = login_queued(&bob, &queued);
 	cr_assert_eq(queued, 1, "%u queued", queued);
 	frame_free(expect_deliver(b, "alice", "queued before the crash"));
 	fence(a, "alice", b, "bob");
 	/* The same again while bob is online: nothing is pushed twice. */
-	frame_free(send_ok(a, "bob", "queued before the crash", queued_id));
-	frame_free(send_ok(a, "bob", "acked before the crash", acked_id));
+	send_both(a, queued_id, acked_id);
 	fence(a, "alice", b, "bob");
 	cr_assert_eq(tack(b, queued_id), 0);
 	client_conn_close(a);
@@ -324,23 +341,11 @@ Test(route, duplicate_across_restart_while_online)
 	uint8_t queued_id[16] = {0}, acked_id[16] = {0};
 	struct client_conn *a, *b;
 
-	a = login(&alice);
-	frame_free(send_ok(a, "bob", "queued before the crash", queued_id));
-	frame_free(send_ok(a, "bob", "acked before the crash", acked_id));
-	client_conn_close(a);
-	b = login(&bob);
-	frame_free(expect_deliver(b, "alice", "queued before the crash"));
-	frame_free(expect_deliver(b, "alice", "acked before the crash"));
-	ack_committed(b, (const uint8_t(*)[16])acked_id, 1);
-	client_conn_abort(b);
-
-	testsrv_signal(&srv, SIGKILL);
-	cr_assert_eq(testsrv_restart(&srv), 0, "sottod did not restart");
+	queued_and_acked_then_crash(queued_id, acked_id);
 	b = login(&bob);
 	frame_free(expect_deliver(b, "alice", "queued before the crash"));
 	a = login(&alice);
-	frame_free(send_ok(a, "bob", "queued before the crash", queued_id));
-	frame_free(send_ok(a, "bob", "acked before the crash", acked_id));
+	send_both(a, queued_id, acked_id);
 	fence(a, "alice", b, "bob");
 	cr_assert_eq(tack(b, queued_id), 0);
 	client_conn_close(a);
