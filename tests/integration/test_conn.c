@@ -254,16 +254,27 @@ Test(conn, handshake_timeout_closes_silent_tcp)
 }
 
 /*
- * The next frame on c, within 5 s, is a Closing for ERR_TIMEOUT whose reason
- * holds why; the milliseconds it took to come.
+ * Start sottod with flag at 1 (second), open a connection that goes silent
+ * before its Hello (no_hello) or before logging in, and expect, within 5 s,
+ * a Closing for ERR_TIMEOUT whose reason holds why.  *c stays open; the
+ * milliseconds the Closing took to come.
  */
 static int64_t
-expect_timeout_closing(struct client_conn *c, const char *why)
+silent_until_closing(const char *flag, int no_hello, const char *why, struct client_conn **c)
 {
+	const char *flags[] = {flag, "1", NULL};
 	Sotto__Frame *f;
-	int64_t t0 = tnow_ms(), dt;
+	char err[512];
+	int64_t t0, dt;
 
-	cr_assert_not_null(f = tnext(c, 5000), "no Closing: %s", client_conn_error(c));
+	start(flags);
+	if (no_hello)
+		*c = tconnect_tls(&srv, 0, err, sizeof(err));
+	else
+		*c = tconnect(&srv, 0, err, sizeof(err));
+	cr_assert_not_null(*c, "%s", err);
+	t0 = tnow_ms();
+	cr_assert_not_null(f = tnext(*c, 5000), "no Closing: %s", client_conn_error(*c));
 	dt = tnow_ms() - t0;
 	cr_assert_eq(f->body_case, SOTTO__FRAME__BODY_CLOSING);
 	cr_assert_eq(f->closing->code, SOTTO__ERROR_CODE__ERR_TIMEOUT);
@@ -272,39 +283,34 @@ expect_timeout_closing(struct client_conn *c, const char *why)
 	return dt;
 }
 
-Test(conn, hello_timeout_closes_silent_tls)
+/* The server closes c's socket too, and is still well. */
+static void
+closed_and_healthy(struct client_conn *c)
 {
-	const char *flags[] = {"--handshake-timeout", "1", NULL};
-	struct client_conn *c;
-	char err[512];
-	int64_t dt;
-
-	start(flags);
-	cr_assert_not_null(c = tconnect_tls(&srv, 0, err, sizeof(err)), "%s", err);
-	dt = expect_timeout_closing(c, "Hello");
-	cr_assert_leq(dt, 3000, "closed after %lld ms", (long long)dt);
 	cr_assert_eq(twait_closed(c, 5000), 0);
 	client_conn_abort(c);
 	cr_assert(testsrv_healthy(&srv));
 }
 
+Test(conn, hello_timeout_closes_silent_tls)
+{
+	struct client_conn *c;
+	int64_t dt = silent_until_closing("--handshake-timeout", 1, "Hello", &c);
+
+	cr_assert_leq(dt, 3000, "closed after %lld ms", (long long)dt);
+	closed_and_healthy(c);
+}
+
 Test(conn, auth_timeout_closes_with_reason)
 {
-	const char *flags[] = {"--auth-timeout", "1", NULL};
 	struct client_conn *c;
-	char err[512];
-	int64_t dt;
+	int64_t dt = silent_until_closing("--auth-timeout", 0, "not logged in", &c);
 
-	start(flags);
-	cr_assert_not_null(c = tconnect(&srv, 0, err, sizeof(err)), "%s", err);
-	dt = expect_timeout_closing(c, "not logged in");
 	cr_assert_geq(dt, 700, "closed after %lld ms", (long long)dt);
 	cr_assert_leq(dt, 3000, "closed after %lld ms", (long long)dt);
 	cr_assert_not_null(
 	        strstr(client_conn_error(c), "took too long"), "%s", client_conn_error(c));
-	cr_assert_eq(twait_closed(c, 5000), 0);
-	client_conn_abort(c);
-	cr_assert(testsrv_healthy(&srv));
+	closed_and_healthy(c);
 }
 
 /* A Hello frame with the given version and request id. */

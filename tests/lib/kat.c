@@ -127,26 +127,28 @@ kat_put_hex(FILE *f, const char *name, const uint8_t *v, size_t len)
 	free(hex);
 }
 
+/* "msg.I.part" in a static buffer. */
+static const char *
+kat_msg_name(size_t i, const char *part)
+{
+	static char name[64];
+
+	snprintf(name, sizeof(name), "msg.%zu.%s", i, part);
+	return name;
+}
+
 void
 kat_put_msg(FILE *f, size_t i, const char *text, const uint8_t *wire, size_t len)
 {
-	char name[64];
-
-	snprintf(name, sizeof(name), "msg.%zu.pt", i);
-	kat_put_hex(f, name, (const uint8_t *)text, strlen(text));
-	snprintf(name, sizeof(name), "msg.%zu.wire", i);
-	kat_put_hex(f, name, wire, len);
+	kat_put_hex(f, kat_msg_name(i, "pt"), (const uint8_t *)text, strlen(text));
+	kat_put_hex(f, kat_msg_name(i, "wire"), wire, len);
 }
 
 void
 kat_check_msg(const struct kat *k, size_t i, const char *text, const uint8_t *wire, size_t len)
 {
-	char name[64];
-
-	snprintf(name, sizeof(name), "msg.%zu.pt", i);
-	kat_check(k, name, (const uint8_t *)text, strlen(text));
-	snprintf(name, sizeof(name), "msg.%zu.wire", i);
-	kat_check(k, name, wire, len);
+	kat_check(k, kat_msg_name(i, "pt"), (const uint8_t *)text, strlen(text));
+	kat_check(k, kat_msg_name(i, "wire"), wire, len);
 }
 
 /* Deterministic bytes for label: HKDF-SHA256(no salt, seed, "sotto-kat-v1/" || label). */
