@@ -14,7 +14,7 @@
 
 #include "crypto/util.h"
 #include "src/store.h"
-#include "tests/lib/testsrv.h"
+#include "tests/lib/tcheck.h"
 
 #ifndef Test
 #define Test(s, n) void s##_##n(void)
@@ -23,22 +23,21 @@
 
 static struct testsrv srv;
 static struct tuser alice, bob;
+static struct tuser *const all_users[] = {&alice, &bob, NULL};
+static const char *const user_names[] = {"alice", "bob"};
 
 static void
 start(const char *const *flags)
 {
-	cr_assert_eq(sotto_crypto_init(), 0);
-	cr_assert_eq(testsrv_start(&srv, flags), 0, "sottod did not start");
-	cr_assert_eq(tuser_new(&alice, "alice", IDENTITY_ED25519), 0);
-	cr_assert_eq(tuser_new(&bob, "bob", IDENTITY_ED25519), 0);
+	tcheck_start(&srv, flags);
+	tcheck_users_new(all_users, user_names, IDENTITY_ED25519);
 }
 
 static void
 teardown(void)
 {
 	testsrv_cleanup(&srv);
-	tuser_free(&alice);
-	tuser_free(&bob);
+	tcheck_users_free(all_users);
 }
 
 TestSuite(accounts, .fini = teardown, .timeout = 60);
@@ -365,8 +364,7 @@ Test(accounts, wrong_key_fails_with_attempts_left)
 	struct client_conn *c;
 
 	start(NULL);
-	cr_assert_eq(tregister(&srv, &alice), 0);
-	cr_assert_eq(tregister(&srv, &bob), 0);
+	tcheck_users_register(&srv, all_users);
 	cr_assert_eq(login_as("alice", bob.id, &c), SOTTO_ERR_PERM);
 	cr_assert_eq(client_conn_remote(c)->code, SOTTO__ERROR_CODE__ERR_AUTH_FAILED);
 	cr_assert_eq(client_conn_remote(c)->retry_after, 0);
@@ -401,8 +399,7 @@ Test(accounts, lockout_engages_and_lifts)
 	int64_t t0;
 
 	start(flags);
-	cr_assert_eq(tregister(&srv, &alice), 0);
-	cr_assert_eq(tregister(&srv, &bob), 0);
+	tcheck_users_register(&srv, all_users);
 	cr_assert_eq(login_as("alice", bob.id, &c), SOTTO_ERR_PERM);
 	cr_assert_eq(client_conn_remote(c)->code, SOTTO__ERROR_CODE__ERR_AUTH_FAILED);
 	client_conn_abort(c);
@@ -527,8 +524,7 @@ Test(accounts, second_login_replaces_first)
 	char err[512];
 
 	start(NULL);
-	cr_assert_eq(tregister(&srv, &alice), 0);
-	cr_assert_eq(tregister(&srv, &bob), 0);
+	tcheck_users_register(&srv, all_users);
 	cr_assert_not_null(a1 = tlogin(&srv, &alice, err, sizeof(err)), "%s", err);
 	cr_assert_not_null(a2 = tlogin(&srv, &alice, err, sizeof(err)), "%s", err);
 	cr_assert_not_null(f = twait(a1, SOTTO__FRAME__BODY_CLOSING, 5000));

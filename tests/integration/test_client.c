@@ -25,7 +25,7 @@
 #include "crypto/safety.h"
 #include "crypto/util.h"
 #include "src/sigmsg.h"
-#include "tests/lib/testsrv.h"
+#include "tests/lib/tcheck.h"
 
 #ifndef Test
 #define Test(s, n) void s##_##n(void)
@@ -35,18 +35,10 @@
 static struct testsrv srv;
 static const char *cu_cwd; /* the directory sotto runs in; NULL: the test's */
 
-struct cu {
-	char name[PROTO_USERNAME_MAX + 1];
-	char home[400];
-	char pass[420];
-	char identity[420];
-};
-
 static void
 setup(void)
 {
-	cr_assert_eq(sotto_crypto_init(), 0);
-	cr_assert_eq(testsrv_start(&srv, NULL), 0, "sottod did not start");
+	tcheck_start(&srv, NULL);
 }
 
 static void
@@ -69,58 +61,28 @@ server_fp(char fp[FINGERPRINT_LEN])
 	tls_format_fingerprint(fp, FINGERPRINT_LEN, srv.spki);
 }
 
-/* A home srv.dir/dir for name with an identity (RSA-3072 if rsa) made by sotto-keygen. */
 static void
-cu_make_in(struct cu *u, const char *dir, const char *name, int rsa)
+cu_make(struct tclient *u, const char *name, int rsa)
 {
-	struct proc_result res;
-	FILE *fp;
-
-	snprintf(u->name, sizeof(u->name), "%s", name);
-	snprintf(u->home, sizeof(u->home), "%s/%s", srv.dir, dir);
-	snprintf(u->pass, sizeof(u->pass), "%s/pass", u->home);
-	snprintf(u->identity, sizeof(u->identity), "%s/identity", u->home);
-	cr_assert_eq(mkdir(u->home, 0700), 0);
-	cr_assert_not_null(fp = fopen(u->pass, "w"));
-	fprintf(fp, "pass of %s\n", name);
-	fclose(fp);
-	cr_assert_eq(proc_runl(&res, NULL, testsrv_program("sotto-keygen"), "-q", "-t",
-	                     rsa ? "rsa" : "ed25519", "-f", u->identity, "--passphrase-file",
-	                     u->pass, (char *)NULL),
-	        0);
-	cr_assert_eq(res.status, 0, "sotto-keygen: %s", res.err);
-	proc_result_free(&res);
-}
-
-static void
-cu_make(struct cu *u, const char *name, int rsa)
-{
-	cu_make_in(u, name, name, rsa);
+	tcheck_client_make(&srv, u, name, name, rsa);
 }
 
 /* Run sotto as u against the test server with the arguments that follow (NULL-terminated). */
 static void
-cu_run(struct proc_result *res, const struct cu *u, const char *input, ...)
+cu_run(struct proc_result *res, const struct tclient *u, const char *input, ...)
 {
-	const char *argv[40];
-	char server[64], prog[PATH_MAX];
+	const char *argv[TCLIENT_ARGS_MAX + 1];
+	char prog[PATH_MAX];
 	struct proc_opts po;
 	const char *a;
 	va_list ap;
-	size_t n = 0;
+	size_t n = tclient_argv(u, argv);
 
-	snprintf(server, sizeof(server), "127.0.0.1:%s", srv.port4);
 	/* Absolute, for cu_cwd. */
-	cr_assert_not_null(realpath(testsrv_program("sotto"), prog));
-	argv[n++] = prog;
-	argv[n++] = "-H";
-	argv[n++] = u->home;
-	argv[n++] = "-s";
-	argv[n++] = server;
-	argv[n++] = "--passphrase-file";
-	argv[n++] = u->pass;
+	cr_assert_not_null(realpath(argv[0], prog));
+	argv[0] = prog;
 	va_start(ap, input);
-	while ((a = va_arg(ap, const char *)) != NULL && n < 39)
+	while ((a = va_arg(ap, const char *)) != NULL && n < TCLIENT_ARGS_MAX)
 		argv[n++] = a;
 	va_end(ap);
 	argv[n] = NULL;
@@ -135,7 +97,7 @@ cu_run(struct proc_result *res, const struct cu *u, const char *input, ...)
 
 /* Run and expect exit status want. */
 static void
-cu_ok(struct proc_result *res, const struct cu *u, int want, const char *input, const char *a1,
+cu_ok(struct proc_result *res, const struct tclient *u, int want, const char *input, const char *a1,
         const char *a2, const char *a3, const char *a4)
 {
 	char files[2048];
@@ -159,7 +121,7 @@ cu_ok(struct proc_result *res, const struct cu *u, int want, const char *input, 
 }
 
 static void
-cu_register(struct cu *u)
+cu_register(struct tclient *u)
 {
 	struct proc_result res;
 
@@ -168,7 +130,7 @@ cu_register(struct cu *u)
 }
 
 static void
-pair(struct cu *a, struct cu *b, int b_rsa)
+pair(struct tclient *a, struct tclient *b, int b_rsa)
 {
 	cu_make(a, "alice", 0);
 	cu_make(b, "bob", b_rsa);
@@ -177,7 +139,7 @@ pair(struct cu *a, struct cu *b, int b_rsa)
 }
 
 static void
-round_trip(struct cu *alice, struct cu *bob)
+round_trip(struct tclient *alice, struct tclient *bob)
 {
 	struct proc_result res;
 
@@ -207,7 +169,7 @@ round_trip(struct cu *alice, struct cu *bob)
 
 Test(client, round_trip_ed25519)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 
 	pair(&alice, &bob, 0);
 	round_trip(&alice, &bob);
@@ -215,7 +177,7 @@ Test(client, round_trip_ed25519)
 
 Test(client, round_trip_ed25519_rsa)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 
 	pair(&alice, &bob, 1);
 	round_trip(&alice, &bob);
@@ -224,7 +186,7 @@ Test(client, round_trip_ed25519_rsa)
 Test(client, offline_receipts_and_server_sees_nothing)
 {
 	static const char marker[] = "zq-unique-marker-7c1e9f";
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 	struct proc_result res;
 
 	pair(&alice, &bob, 0);
@@ -253,7 +215,7 @@ Test(client, hostile_text_is_defused)
 {
 	static const char evil[] = "hi\x1b]0;pwned\x07\x1b[2Jthere\xc2\x9b"
 	                           "31m";
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 	struct proc_result res;
 
 	pair(&alice, &bob, 0);
@@ -282,7 +244,7 @@ Test(client, hostile_text_is_defused)
 
 Test(client, bad_input)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""}, eve = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""}, eve = {.name = ""};
 	struct proc_result res;
 	char fp[FINGERPRINT_LEN], line[256], file[512];
 	static const char fake[] = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -336,7 +298,7 @@ Test(client, bad_input)
 
 Test(client, blocked_sender)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""}, carol = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""}, carol = {.name = ""};
 	struct proc_result res;
 
 	pair(&alice, &bob, 0);
@@ -359,7 +321,7 @@ Test(client, blocked_sender)
 
 Test(client, tampered_envelope)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 	struct tuser mallory;
 	struct client_conn *c;
 	struct proc_result res;
@@ -466,7 +428,7 @@ swap_bob_key(char *newfp)
 
 /* alice's record of bob before the swap: his fingerprint. */
 static void
-bob_fingerprint(const struct cu *bob, char fp[FINGERPRINT_LEN])
+bob_fingerprint(const struct tclient *bob, char fp[FINGERPRINT_LEN])
 {
 	struct identity_pub *p = NULL;
 	char path[512];
@@ -479,7 +441,7 @@ bob_fingerprint(const struct cu *bob, char fp[FINGERPRINT_LEN])
 
 Test(client, key_change_tofu)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 	struct proc_result res;
 	char fp[FINGERPRINT_LEN];
 
@@ -501,7 +463,8 @@ Test(client, key_change_tofu)
 
 /* alice's safety number with bob, from their .pub files. */
 static void
-safety_digits(const struct cu *alice, const struct cu *bob, char digits[SAFETY_DIGITS + 1])
+safety_digits(
+        const struct tclient *alice, const struct tclient *bob, char digits[SAFETY_DIGITS + 1])
 {
 	struct identity_pub *a = NULL, *b = NULL;
 	char path[512];
@@ -519,7 +482,7 @@ safety_digits(const struct cu *alice, const struct cu *bob, char digits[SAFETY_D
 
 Test(client, key_change_verified)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 	struct proc_result res;
 	struct identity_pub *a = NULL;
 	char digits[SAFETY_DIGITS + 1], wrong[SAFETY_DIGITS + 1], path[512];
@@ -605,7 +568,7 @@ spit(const char *path, const char *mode, const char *text)
 /* A changed key says so, with the key still on record; the banner keeps the name as it is. */
 Test(client, fingerprint_of_a_changed_key)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 	struct proc_result res;
 	char oldfp[FINGERPRINT_LEN], newfp[FINGERPRINT_LEN], want[400];
 
@@ -644,7 +607,7 @@ Test(client, fingerprint_of_a_changed_key)
 /* "--" ends the options, the command's too: what follows is an operand. */
 Test(client, double_dash_ends_options)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""}, carol = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""}, carol = {.name = ""};
 	struct proc_result res;
 
 	pair(&alice, &bob, 0);
@@ -684,7 +647,7 @@ Test(client, double_dash_ends_options)
 Test(client, ca_and_server_fingerprint_both_checked)
 {
 	static const char fake[] = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-	struct cu dave = {.name = ""};
+	struct tclient dave = {.name = ""};
 	struct proc_result res;
 	char crt[400], other[400], fp[FINGERPRINT_LEN], ks[512];
 
@@ -720,7 +683,7 @@ Test(client, ca_and_server_fingerprint_both_checked)
 /* register changes server and user in sotto.conf and leaves every other line alone. */
 Test(client, register_edits_sotto_conf_in_place)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 	struct proc_result res;
 	char conf[512], text[1024], want[1024];
 	struct stat st;
@@ -770,7 +733,7 @@ Test(client, register_edits_sotto_conf_in_place)
 /* identities writes an IPv6 server as -s takes it: in brackets. */
 Test(client, identities_bracket_ipv6_servers)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 	struct proc_result res;
 	char v6[64], want[128];
 
@@ -804,7 +767,7 @@ Test(client, malformed_trust_files_are_user_errors)
 	        {"untrust", "carol", NULL, NULL},
 	        {"verify", "carol", "12345", NULL},
 	};
-	struct cu alice = {.name = ""}, bob = {.name = ""}, carol = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""}, carol = {.name = ""};
 	struct proc_result res;
 	char kp[512], ks[512], where[600];
 	size_t i;
@@ -854,7 +817,7 @@ days_on(double days)
 
 /* The id of the signed prekey the server hands out for u, whose signature must check out. */
 static uint32_t
-bundle_spk_id(struct client_conn *c, const struct cu *u)
+bundle_spk_id(struct client_conn *c, const struct tclient *u)
 {
 	struct identity_pub *pub = NULL;
 	Sotto__Frame req, *reply = NULL;
@@ -888,7 +851,7 @@ bundle_spk_id(struct client_conn *c, const struct cu *u)
 
 /* The signed prekeys in u's client.db, as "1,2,". */
 static const char *
-client_spk_ids(const struct cu *u)
+client_spk_ids(const struct tclient *u)
 {
 	static char out[256];
 	char path[512];
@@ -949,7 +912,7 @@ probe_login(struct tuser *probe)
 /* Any login a week after the signed prekey was made replaces it; earlier ones do not. */
 Test(client, signed_prekey_rotates_weekly)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 	struct proc_result res;
 	struct tuser probe;
 	struct client_conn *c;
@@ -981,7 +944,7 @@ Test(client, signed_prekey_rotates_weekly)
  */
 Test(client, old_signed_prekey_opens_within_grace)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 	struct proc_result res;
 
 	pair(&alice, &bob, 0);
@@ -1007,7 +970,7 @@ Test(client, old_signed_prekey_opens_within_grace)
 /* Past the grace period the old secret is gone: the row, its bytes, and what it opened. */
 Test(client, old_signed_prekey_is_deleted_after_grace)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 	struct proc_result res;
 	uint8_t sealed[256];
 	int sealedlen;
@@ -1053,7 +1016,7 @@ Test(client, old_signed_prekey_is_deleted_after_grace)
 /* Every login tops the one-time prekeys up below 20, not only send and receive. */
 Test(client, one_time_prekeys_topped_up_at_any_login)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 	struct proc_result res;
 	struct tuser probe;
 	struct client_conn *c;
@@ -1084,7 +1047,7 @@ Test(client, one_time_prekeys_topped_up_at_any_login)
  */
 Test(client, message_under_refused_key_stays_queued)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""}, nb = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""}, nb = {.name = ""};
 	struct identity *id = NULL;
 	struct proc_result res;
 	char digits[SAFETY_DIGITS + 1];
@@ -1095,8 +1058,8 @@ Test(client, message_under_refused_key_stays_queued)
 	cu_ok(&res, &alice, 0, NULL, "verify", "bob", digits, NULL);
 	proc_result_free(&res);
 	/* bob on a new device: a new identity, which the server now hands out. */
-	cu_make_in(&nb, "bob-new", "bob", 0);
-	cr_assert_eq(identity_load(&id, NULL, nb.identity, "pass of bob"), 0);
+	tcheck_client_make(&srv, &nb, "bob-new", "bob", 0);
+	cr_assert_eq(identity_load(&id, NULL, nb.identity, "pass of bob in bob-new"), 0);
 	swap_bob_key_to(id);
 	identity_free(id);
 	cu_run(&res, &nb, NULL, "-u", "bob", "send", "alice", "-m", "from the new key",
@@ -1127,7 +1090,7 @@ Test(client, message_under_refused_key_stays_queued)
 Test(client, text_over_64k_is_refused)
 {
 	enum { MAX = 65536 };
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 	struct proc_result res;
 	char *big, *want;
 
@@ -1164,7 +1127,7 @@ Test(client, text_over_64k_is_refused)
 
 /* Wait until who, run as u, lists name as online. */
 static void
-wait_online(const struct cu *u, const char *name)
+wait_online(const struct tclient *u, const char *name)
 {
 	struct proc_result res;
 	char line[64];
@@ -1185,7 +1148,7 @@ wait_online(const struct cu *u, const char *name)
 
 /* A follower: sotto receive --follow as u, left running. */
 static struct proc *
-follow(const struct cu *u)
+follow(const struct tclient *u)
 {
 	const char *argv[] = {testsrv_program("sotto"), "-H", u->home, "-s", NULL,
 	        "--passphrase-file", u->pass, "receive", "--follow", NULL};
@@ -1204,7 +1167,7 @@ follow(const struct cu *u)
 
 Test(client, broadcast_reaches_everyone_online)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""}, carol = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""}, carol = {.name = ""};
 	struct proc_result res;
 	struct proc *pb, *pc;
 

@@ -14,7 +14,7 @@
 #include <criterion/criterion.h>
 
 #include "crypto/util.h"
-#include "tests/lib/testsrv.h"
+#include "tests/lib/tcheck.h"
 
 #ifndef Test
 #define Test(s, n) void s##_##n(void)
@@ -23,22 +23,21 @@
 
 static struct testsrv srv;
 static struct tuser alice, bob;
+static struct tuser *const all_users[] = {&alice, &bob, NULL};
+static const char *const user_names[] = {"alice", "bob"};
 
 static void
 start(const char *const *flags)
 {
-	cr_assert_eq(sotto_crypto_init(), 0);
-	cr_assert_eq(testsrv_start(&srv, flags), 0, "sottod did not start");
-	cr_assert_eq(tuser_new(&alice, "alice", IDENTITY_ED25519), 0);
-	cr_assert_eq(tuser_new(&bob, "bob", IDENTITY_ED25519), 0);
+	tcheck_start(&srv, flags);
+	tcheck_users_new(all_users, user_names, IDENTITY_ED25519);
 }
 
 static void
 teardown(void)
 {
 	testsrv_cleanup(&srv);
-	tuser_free(&alice);
-	tuser_free(&bob);
+	tcheck_users_free(all_users);
 }
 
 TestSuite(conn, .fini = teardown, .timeout = 60);
@@ -254,53 +253,64 @@ Test(conn, handshake_timeout_closes_silent_tcp)
 	cr_assert(testsrv_healthy(&srv));
 }
 
-Test(conn, hello_timeout_closes_silent_tls)
+/*
+ * Start sottod with flag at 1 (second), open a connection that goes silent
+ * before its Hello (no_hello) or before logging in, and expect, within 5 s,
+ * a Closing for ERR_TIMEOUT whose reason holds why.  *c stays open; the
+ * milliseconds the Closing took to come.
+ */
+static int64_t
+silent_until_closing(const char *flag, int no_hello, const char *why, struct client_conn **c)
 {
-	const char *flags[] = {"--handshake-timeout", "1", NULL};
-	struct client_conn *c;
+	const char *flags[] = {flag, "1", NULL};
 	Sotto__Frame *f;
 	char err[512];
 	int64_t t0, dt;
 
 	start(flags);
-	cr_assert_not_null(c = tconnect_tls(&srv, 0, err, sizeof(err)), "%s", err);
+	if (no_hello)
+		*c = tconnect_tls(&srv, 0, err, sizeof(err));
+	else
+		*c = tconnect(&srv, 0, err, sizeof(err));
+	cr_assert_not_null(*c, "%s", err);
 	t0 = tnow_ms();
-	cr_assert_not_null(f = tnext(c, 5000), "no Closing: %s", client_conn_error(c));
+	cr_assert_not_null(f = tnext(*c, 5000), "no Closing: %s", client_conn_error(*c));
 	dt = tnow_ms() - t0;
 	cr_assert_eq(f->body_case, SOTTO__FRAME__BODY_CLOSING);
 	cr_assert_eq(f->closing->code, SOTTO__ERROR_CODE__ERR_TIMEOUT);
-	cr_assert_not_null(strstr(f->closing->reason, "Hello"), "%s", f->closing->reason);
+	cr_assert_not_null(strstr(f->closing->reason, why), "%s", f->closing->reason);
 	frame_free(f);
-	cr_assert_leq(dt, 3000, "closed after %lld ms", (long long)dt);
+	return dt;
+}
+
+/* The server closes c's socket too, and is still well. */
+static void
+closed_and_healthy(struct client_conn *c)
+{
 	cr_assert_eq(twait_closed(c, 5000), 0);
 	client_conn_abort(c);
 	cr_assert(testsrv_healthy(&srv));
 }
 
+Test(conn, hello_timeout_closes_silent_tls)
+{
+	struct client_conn *c;
+	int64_t dt = silent_until_closing("--handshake-timeout", 1, "Hello", &c);
+
+	cr_assert_leq(dt, 3000, "closed after %lld ms", (long long)dt);
+	closed_and_healthy(c);
+}
+
 Test(conn, auth_timeout_closes_with_reason)
 {
-	const char *flags[] = {"--auth-timeout", "1", NULL};
 	struct client_conn *c;
-	Sotto__Frame *f;
-	char err[512];
-	int64_t t0, dt;
+	int64_t dt = silent_until_closing("--auth-timeout", 0, "not logged in", &c);
 
-	start(flags);
-	cr_assert_not_null(c = tconnect(&srv, 0, err, sizeof(err)), "%s", err);
-	t0 = tnow_ms();
-	cr_assert_not_null(f = tnext(c, 5000), "no Closing: %s", client_conn_error(c));
-	dt = tnow_ms() - t0;
-	cr_assert_eq(f->body_case, SOTTO__FRAME__BODY_CLOSING);
-	cr_assert_eq(f->closing->code, SOTTO__ERROR_CODE__ERR_TIMEOUT);
-	cr_assert_not_null(strstr(f->closing->reason, "not logged in"), "%s", f->closing->reason);
-	frame_free(f);
 	cr_assert_geq(dt, 700, "closed after %lld ms", (long long)dt);
 	cr_assert_leq(dt, 3000, "closed after %lld ms", (long long)dt);
 	cr_assert_not_null(
 	        strstr(client_conn_error(c), "took too long"), "%s", client_conn_error(c));
-	cr_assert_eq(twait_closed(c, 5000), 0);
-	client_conn_abort(c);
-	cr_assert(testsrv_healthy(&srv));
+	closed_and_healthy(c);
 }
 
 /* A Hello frame with the given version and request id. */

@@ -13,7 +13,7 @@
 #include <criterion/criterion.h>
 
 #include "crypto/util.h"
-#include "tests/lib/testsrv.h"
+#include "tests/lib/tcheck.h"
 
 #ifndef Test
 #define Test(s, n) void s##_##n(void)
@@ -24,24 +24,22 @@
 
 static struct testsrv srv;
 static struct tuser alice, bob;
+static struct tuser *const all_users[] = {&alice, &bob, NULL};
+static const char *const user_names[] = {"alice", "bob"};
 
 static void
 setup(void)
 {
-	cr_assert_eq(sotto_crypto_init(), 0);
-	cr_assert_eq(testsrv_start(&srv, NULL), 0, "sottod did not start");
-	cr_assert_eq(tuser_new(&alice, "alice", IDENTITY_ED25519), 0);
-	cr_assert_eq(tuser_new(&bob, "bob", IDENTITY_ED25519), 0);
-	cr_assert_eq(tregister(&srv, &alice), 0);
-	cr_assert_eq(tregister(&srv, &bob), 0);
+	tcheck_start(&srv, NULL);
+	tcheck_users_new(all_users, user_names, IDENTITY_ED25519);
+	tcheck_users_register(&srv, all_users);
 }
 
 static void
 teardown(void)
 {
 	testsrv_cleanup(&srv);
-	tuser_free(&alice);
-	tuser_free(&bob);
+	tcheck_users_free(all_users);
 }
 
 TestSuite(durability, .init = setup, .fini = teardown, .timeout = 60);
@@ -278,8 +276,7 @@ Test(durability, ack_waits_for_the_commit)
 	/* A long commit window, so a kill right after the Acks lands inside the next one. */
 	testsrv_cleanup(&srv);
 	cr_assert_eq(testsrv_start(&srv, flags), 0, "sottod did not start");
-	cr_assert_eq(tregister(&srv, &alice), 0);
-	cr_assert_eq(tregister(&srv, &bob), 0);
+	tcheck_users_register(&srv, all_users);
 	/* The login opens the batch the envelopes join, so the window starts after t0. */
 	t0 = tnow_ms();
 	a = login_queued(&alice, &queued);

@@ -17,7 +17,7 @@
 #include <sqlite3.h>
 
 #include "crypto/util.h"
-#include "tests/lib/testsrv.h"
+#include "tests/lib/tcheck.h"
 
 #ifndef Test
 #define Test(s, n) void s##_##n(void)
@@ -26,18 +26,10 @@
 
 static struct testsrv srv;
 
-struct cu {
-	char name[PROTO_USERNAME_MAX + 1];
-	char home[400];
-	char pass[420];
-	char identity[420];
-};
-
 static void
 setup(void)
 {
-	cr_assert_eq(sotto_crypto_init(), 0);
-	cr_assert_eq(testsrv_start(&srv, NULL), 0, "sottod did not start");
+	tcheck_start(&srv, NULL);
 }
 
 static void
@@ -48,49 +40,18 @@ teardown(void)
 
 TestSuite(e2e_session, .init = setup, .fini = teardown, .timeout = 120);
 
-/* A home with an Ed25519 identity made by sotto-keygen. */
-static void
-cu_make(struct cu *u, const char *name)
-{
-	struct proc_result res;
-	FILE *fp;
-
-	snprintf(u->name, sizeof(u->name), "%s", name);
-	snprintf(u->home, sizeof(u->home), "%s/%s", srv.dir, name);
-	snprintf(u->pass, sizeof(u->pass), "%s/pass", u->home);
-	snprintf(u->identity, sizeof(u->identity), "%s/identity", u->home);
-	cr_assert_eq(mkdir(u->home, 0700), 0);
-	cr_assert_not_null(fp = fopen(u->pass, "w"));
-	fprintf(fp, "pass of %s\n", name);
-	fclose(fp);
-	cr_assert_eq(proc_runl(&res, NULL, testsrv_program("sotto-keygen"), "-q", "-t", "ed25519",
-	                     "-f", u->identity, "--passphrase-file", u->pass, (char *)NULL),
-	        0);
-	cr_assert_eq(res.status, 0, "sotto-keygen: %s", res.err);
-	proc_result_free(&res);
-}
-
 /* Run sotto as u with the arguments that follow (NULL-terminated); expect exit status want. */
 static void
-cu_run(struct proc_result *res, const struct cu *u, int want, ...)
+cu_run(struct proc_result *res, const struct tclient *u, int want, ...)
 {
-	const char *argv[40];
-	char server[64];
+	const char *argv[TCLIENT_ARGS_MAX + 1];
 	struct proc_opts po;
 	const char *a;
 	va_list ap;
-	size_t n = 0;
+	size_t n = tclient_argv(u, argv);
 
-	snprintf(server, sizeof(server), "127.0.0.1:%s", srv.port4);
-	argv[n++] = testsrv_program("sotto");
-	argv[n++] = "-H";
-	argv[n++] = u->home;
-	argv[n++] = "-s";
-	argv[n++] = server;
-	argv[n++] = "--passphrase-file";
-	argv[n++] = u->pass;
 	va_start(ap, want);
-	while ((a = va_arg(ap, const char *)) != NULL && n < 39)
+	while ((a = va_arg(ap, const char *)) != NULL && n < TCLIENT_ARGS_MAX)
 		argv[n++] = a;
 	va_end(ap);
 	argv[n] = NULL;
@@ -103,7 +64,7 @@ cu_run(struct proc_result *res, const struct cu *u, int want, ...)
 }
 
 static void
-cu_send(const struct cu *u, const char *to, const char *text)
+cu_send(const struct tclient *u, const char *to, const char *text)
 {
 	struct proc_result res;
 
@@ -116,7 +77,7 @@ cu_send(const struct cu *u, const char *to, const char *text)
  * shown, each once, from "from", and that nothing failed to decrypt.
  */
 static void
-cu_expect(const struct cu *u, const char *from, ...)
+cu_expect(const struct tclient *u, const char *from, ...)
 {
 	struct proc_result res;
 	char line[512];
@@ -149,21 +110,15 @@ cu_expect(const struct cu *u, const char *from, ...)
 }
 
 static void
-pair(struct cu *a, struct cu *b)
+pair(struct tclient *a, struct tclient *b)
 {
-	struct proc_result res;
-
-	cu_make(a, "alice");
-	cu_make(b, "bob");
-	cu_run(&res, a, 0, "register", "alice", (char *)NULL);
-	proc_result_free(&res);
-	cu_run(&res, b, 0, "register", "bob", (char *)NULL);
-	proc_result_free(&res);
+	tcheck_client(&srv, a, "alice");
+	tcheck_client(&srv, b, "bob");
 }
 
 /* Messages each way, one at a time, each received before the next is sent. */
 static void
-chat(struct cu *alice, struct cu *bob, int rounds)
+chat(struct tclient *alice, struct tclient *bob, int rounds)
 {
 	char text[64];
 	int i;
@@ -234,18 +189,19 @@ srv_queued_sealed(const char *to, const char *from, size_t *len)
 
 /* Send sealed bytes to "to" as u under a new msg_id, over a connection of our own. */
 static void
-send_raw_as(const struct cu *u, const char *to, const uint8_t *sealed, size_t len)
+send_raw_as(const struct tclient *u, const char *to, const uint8_t *sealed, size_t len)
 {
 	struct tuser tu;
 	struct client_conn *c;
 	Sotto__Frame req, *ack = NULL;
 	Sotto__Send s;
 	uint8_t id[16];
-	char err[512], pass[64];
+	char err[512], pass[96];
 
 	memset(&tu, 0, sizeof(tu));
 	snprintf(tu.name, sizeof(tu.name), "%s", u->name);
-	snprintf(pass, sizeof(pass), "pass of %s", u->name);
+	/* tclient_make's passphrase, for a home named after its user. */
+	snprintf(pass, sizeof(pass), "pass of %s in %s", u->name, u->name);
 	cr_assert_eq(identity_load(&tu.id, NULL, u->identity, pass), 0);
 	cr_assert_not_null(c = tlogin(&srv, &tu, err, sizeof(err)), "%s", err);
 	sotto_random(id, sizeof(id));
@@ -270,7 +226,7 @@ send_raw_as(const struct cu *u, const char *to, const uint8_t *sealed, size_t le
 static void
 replayed_first_message(int otks)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 	struct proc_result res;
 	uint8_t *sealed;
 	size_t len;
@@ -310,7 +266,7 @@ Test(e2e_session, replayed_first_message_with_otk)
 /* Both send one message before either receives; alice, who sorts first, receives first. */
 Test(e2e_session, simultaneous_first_messages)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 
 	pair(&alice, &bob);
 	cu_send(&alice, "bob", "hello from alice");
@@ -323,7 +279,7 @@ Test(e2e_session, simultaneous_first_messages)
 /* Both send several messages before either receives; bob receives first. */
 Test(e2e_session, simultaneous_several_messages)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 
 	pair(&alice, &bob);
 	cu_send(&alice, "bob", "alice one");
@@ -341,7 +297,7 @@ Test(e2e_session, simultaneous_several_messages)
 /* After sotto reset, the next message starts a new session and the peer follows. */
 Test(e2e_session, reset)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 	struct proc_result res;
 
 	pair(&alice, &bob);
@@ -370,7 +326,7 @@ Test(e2e_session, reset)
 /* The wrong identity key for a profile is named once, clearly. */
 Test(e2e_session, wrong_store_key)
 {
-	struct cu alice = {.name = ""}, bob = {.name = ""};
+	struct tclient alice = {.name = ""}, bob = {.name = ""};
 	struct proc_result res;
 
 	pair(&alice, &bob);

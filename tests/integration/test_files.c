@@ -24,7 +24,7 @@
 
 #include "crypto/util.h"
 #include "src/client-file.h"
-#include "tests/lib/testsrv.h"
+#include "tests/lib/tcheck.h"
 
 #ifndef Test
 #define Test(s, n, ...) void s##_##n(void)
@@ -33,15 +33,15 @@
 
 static struct testsrv srv;
 static struct tuser alice, bob, carol;
+static struct tuser *const all_users[] = {&alice, &bob, &carol, NULL};
+static const char *const user_names[] = {"alice", "bob", "carol"};
 static char work[300]; /* scratch files for the clients, inside srv.dir */
 
 static void
 setup_users(void)
 {
 	cr_assert_eq(sotto_crypto_init(), 0);
-	cr_assert_eq(tuser_new(&alice, "alice", IDENTITY_ED25519), 0);
-	cr_assert_eq(tuser_new(&bob, "bob", IDENTITY_ED25519), 0);
-	cr_assert_eq(tuser_new(&carol, "carol", IDENTITY_ED25519), 0);
+	tcheck_users_new(all_users, user_names, IDENTITY_ED25519);
 }
 
 /* Start sottod with extra flags and register the three users. */
@@ -49,9 +49,7 @@ static void
 start(const char *const *extra)
 {
 	cr_assert_eq(testsrv_start(&srv, extra), 0, "sottod did not start");
-	cr_assert_eq(tregister(&srv, &alice), 0);
-	cr_assert_eq(tregister(&srv, &bob), 0);
-	cr_assert_eq(tregister(&srv, &carol), 0);
+	tcheck_users_register(&srv, all_users);
 	snprintf(work, sizeof(work), "%s/work", srv.dir);
 	cr_assert_eq(mkdir(work, 0700), 0);
 }
@@ -61,9 +59,7 @@ teardown(void)
 {
 	cr_expect(testsrv_healthy(&srv), "sottod logged an error or died; see %s", srv.log);
 	testsrv_cleanup(&srv);
-	tuser_free(&alice);
-	tuser_free(&bob);
-	tuser_free(&carol);
+	tcheck_users_free(all_users);
 }
 
 TestSuite(files, .init = setup_users, .fini = teardown, .timeout = 120);
@@ -71,11 +67,7 @@ TestSuite(files, .init = setup_users, .fini = teardown, .timeout = 120);
 static struct client_conn *
 login(struct tuser *u)
 {
-	struct client_conn *c;
-	char err[512];
-
-	cr_assert_not_null(c = tlogin(&srv, u, err, sizeof(err)), "%s: %s", u->name, err);
-	return c;
+	return tcheck_login(&srv, u);
 }
 
 /* A file of n bytes under work/ (random, or a pattern with marker at the start). */

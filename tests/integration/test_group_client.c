@@ -20,7 +20,7 @@
 #include "src/client-group.h"
 #include "src/client-paths.h"
 #include "src/client-store.h"
-#include "tests/lib/tclient.h"
+#include "tests/lib/tcheck.h"
 
 #ifndef Test
 #define Test(s, n) void s##_##n(void)
@@ -32,8 +32,7 @@ static struct testsrv srv;
 static void
 setup(void)
 {
-	cr_assert_eq(sotto_crypto_init(), 0);
-	cr_assert_eq(testsrv_start(&srv, NULL), 0, "sottod did not start");
+	tcheck_start(&srv, NULL);
 }
 
 static void
@@ -48,13 +47,7 @@ TestSuite(group_client, .init = setup, .fini = teardown, .timeout = 120);
 static void
 user(struct tclient *u, const char *name)
 {
-	struct proc_result res;
-	char err[512];
-
-	cr_assert_eq(tclient_make(&srv, u, name, name, 0, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(tclient_run(u, &res, NULL, "register", name, (char *)NULL), 0);
-	cr_assert(res.exited && res.status == 0, "register %s: %s", name, res.err);
-	proc_result_free(&res);
+	tcheck_client(&srv, u, name);
 }
 
 /* Run sotto as u with up to 8 arguments (NULL-terminated) and expect exit status want. */

@@ -20,7 +20,7 @@
 #include "crypto/buf.h"
 #include "crypto/util.h"
 #include "src/sigmsg.h"
-#include "tests/lib/testsrv.h"
+#include "tests/lib/tcheck.h"
 
 #ifndef Test
 #define Test(s, n, ...) void s##_##n(void)
@@ -34,6 +34,7 @@
 
 static struct testsrv srv;
 static struct tuser alice, bob, carol, dave;
+static struct tuser *const all_users[] = {&alice, &bob, &carol, &dave, NULL};
 
 static void
 users_new(void)
@@ -42,17 +43,13 @@ users_new(void)
 	cr_assert_eq(tuser_new(&bob, "bob", IDENTITY_ED25519), 0);
 	cr_assert_eq(tuser_new(&carol, "carol", IDENTITY_ED25519), 0);
 	cr_assert_eq(tuser_new(&dave, "dave", IDENTITY_RSA), 0);
-	cr_assert_eq(tregister(&srv, &alice), 0);
-	cr_assert_eq(tregister(&srv, &bob), 0);
-	cr_assert_eq(tregister(&srv, &carol), 0);
-	cr_assert_eq(tregister(&srv, &dave), 0);
+	tcheck_users_register(&srv, all_users);
 }
 
 static void
 setup(void)
 {
-	cr_assert_eq(sotto_crypto_init(), 0);
-	cr_assert_eq(testsrv_start(&srv, NULL), 0, "sottod did not start");
+	tcheck_start(&srv, NULL);
 	users_new();
 }
 
@@ -62,8 +59,7 @@ setup_limits(void)
 	static const char *const flags[] = {
 	        "--max-group-members", "3", "--max-groups-per-user", "2", NULL};
 
-	cr_assert_eq(sotto_crypto_init(), 0);
-	cr_assert_eq(testsrv_start(&srv, flags), 0, "sottod did not start");
+	tcheck_start(&srv, flags);
 	users_new();
 }
 
@@ -71,10 +67,7 @@ static void
 teardown(void)
 {
 	testsrv_cleanup(&srv);
-	tuser_free(&alice);
-	tuser_free(&bob);
-	tuser_free(&carol);
-	tuser_free(&dave);
+	tcheck_users_free(all_users);
 }
 
 TestSuite(groups, .init = setup, .fini = teardown, .timeout = 60);
@@ -85,11 +78,7 @@ TestSuite(group_limits, .init = setup_limits, .fini = teardown, .timeout = 60);
 static struct client_conn *
 login(struct tuser *u)
 {
-	struct client_conn *c;
-	char err[512];
-
-	cr_assert_not_null(c = tlogin(&srv, u, err, sizeof(err)), "%s: %s", u->name, err);
-	return c;
+	return tcheck_login(&srv, u);
 }
 
 static void
@@ -337,6 +326,36 @@ check_members(const Sotto__GroupInfo *gi, const char *const *want, size_t n)
 		cr_assert_str_eq(gi->members[i], want[i]);
 }
 
+/* c's GetGroup of gid (since serial 0) lists exactly the n members want, in order. */
+static void
+members_seen_by(struct client_conn *c, const uint8_t gid[16], const char *const *want, size_t n)
+{
+	Sotto__Frame *info;
+	uint32_t code;
+
+	cr_assert_not_null(info = get_group(c, gid, 0, &code), "%s", proto_error_name(code));
+	check_members(info->group_info, want, n);
+	frame_free(info);
+}
+
+/* A fresh random group id, and alice, bob and carol logged in. */
+static void
+login_abc(uint8_t gid[16], struct client_conn **a, struct client_conn **b, struct client_conn **c)
+{
+	sotto_random(gid, 16);
+	*a = login(&alice);
+	*b = login(&bob);
+	*c = login(&carol);
+}
+
+static void
+close_abc(struct client_conn *a, struct client_conn *b, struct client_conn *c)
+{
+	client_conn_close(a);
+	client_conn_close(b);
+	client_conn_close(c);
+}
+
 /* ---- membership --------------------------------------------------------------------------- */
 
 Test(groups, create_and_get)
@@ -347,10 +366,7 @@ Test(groups, create_and_get)
 	Sotto__Frame *info;
 	uint32_t code;
 
-	sotto_random(gid, sizeof(gid));
-	a = login(&alice);
-	b = login(&bob);
-	c = login(&carol);
+	login_abc(gid, &a, &b, &c);
 	cr_assert_eq(create_as(a, &alice, gid, members, 2), 0);
 	cr_assert_not_null(info = get_group(b, gid, 0, &code), "%s", proto_error_name(code));
 	cr_assert_str_eq(info->group_info->owner, "alice");
@@ -373,9 +389,7 @@ Test(groups, create_and_get)
 	gid[0] ^= 1;
 	cr_assert_eq(create_as(a, &alice, gid, members, 2), 0);
 	cr_assert_eq(create_as(b, &bob, gid, NULL, 0), SOTTO__ERROR_CODE__ERR_GROUP_EXISTS);
-	client_conn_close(a);
-	client_conn_close(b);
-	client_conn_close(c);
+	close_abc(a, b, c);
 }
 
 Test(groups, add_remove_leave)
@@ -388,21 +402,14 @@ Test(groups, add_remove_leave)
 	Sotto__Frame *info;
 	uint32_t code;
 
-	sotto_random(gid, sizeof(gid));
-	a = login(&alice);
-	b = login(&bob);
-	c = login(&carol);
+	login_abc(gid, &a, &b, &c);
 	cr_assert_eq(create_as(a, &alice, gid, bob_only, 1), 0);
 	cr_assert_eq(change_as(a, &alice, gid, 2, OP_ADD, carol_dave, 2), 0);
-	cr_assert_not_null(info = get_group(c, gid, 0, &code), "%s", proto_error_name(code));
-	check_members(info->group_info, after_add, 4);
-	frame_free(info);
+	members_seen_by(c, gid, after_add, 4);
 	/* A resend of a change already made is acknowledged again. */
 	cr_assert_eq(change_as(a, &alice, gid, 2, OP_ADD, carol_dave, 2), 0);
 	cr_assert_eq(change_as(a, &alice, gid, 3, OP_REMOVE, bob_only, 1), 0);
-	cr_assert_not_null(info = get_group(a, gid, 0, &code), "%s", proto_error_name(code));
-	check_members(info->group_info, after_remove, 3);
-	frame_free(info);
+	members_seen_by(a, gid, after_remove, 3);
 	cr_assert_null(get_group(b, gid, 0, &code));
 	cr_assert_eq(code, SOTTO__ERROR_CODE__ERR_NO_SUCH_GROUP, "a removed member sees nothing");
 	/* Carol leaves with a change she signs herself. */
@@ -421,9 +428,7 @@ Test(groups, add_remove_leave)
 	cr_assert_eq(info->group_info->n_changes, 2);
 	check_records(info->group_info, 3);
 	frame_free(info);
-	client_conn_close(a);
-	client_conn_close(b);
-	client_conn_close(c);
+	close_abc(a, b, c);
 }
 
 Test(groups, refusals)
@@ -437,10 +442,7 @@ Test(groups, refusals)
 	Sotto__Frame *info;
 	uint32_t code;
 
-	sotto_random(gid, sizeof(gid));
-	a = login(&alice);
-	b = login(&bob);
-	c = login(&carol);
+	login_abc(gid, &a, &b, &c);
 	cr_assert_eq(create_as(a, &alice, gid, bob_only, 1), 0);
 	/* Only the owner changes members: a member is told so, an outsider learns nothing. */
 	cr_assert_eq(change_as(b, &bob, gid, 2, OP_ADD, carol_only, 1),
@@ -503,9 +505,7 @@ Test(groups, refusals)
 	cr_assert_eq(create_as(a, &alice, gid, ghost, 1), SOTTO__ERROR_CODE__ERR_NO_SUCH_USER);
 	cr_assert_eq(create_as(a, &bob, gid, NULL, 0), SOTTO__ERROR_CODE__ERR_BAD_SIGNATURE);
 	cr_assert_null(get_group(a, gid, 0, &code));
-	client_conn_close(a);
-	client_conn_close(b);
-	client_conn_close(c);
+	close_abc(a, b, c);
 }
 
 /* The owner alone may leave, and that ends the group. */
@@ -600,10 +600,7 @@ Test(groups, delivery_receipts_per_member)
 	int seen_bob = 0, seen_carol = 0;
 	size_t i;
 
-	sotto_random(gid, sizeof(gid));
-	a = login(&alice);
-	b = login(&bob);
-	c = login(&carol);
+	login_abc(gid, &a, &b, &c);
 	cr_assert_eq(create_as(a, &alice, gid, members, 2), 0);
 	frame_free(send_group_ok(a, gid, "receipt me", id));
 	expect_deliver(b, "alice", gid, "receipt me");
@@ -617,9 +614,7 @@ Test(groups, delivery_receipts_per_member)
 		}
 		frame_free(f);
 	}
-	client_conn_close(a);
-	client_conn_close(b);
-	client_conn_close(c);
+	close_abc(a, b, c);
 }
 
 Test(groups, blocked_member_gets_nothing_from_blocker)
@@ -629,10 +624,7 @@ Test(groups, blocked_member_gets_nothing_from_blocker)
 	uint8_t gid[16];
 	Sotto__Frame *f;
 
-	sotto_random(gid, sizeof(gid));
-	a = login(&alice);
-	b = login(&bob);
-	c = login(&carol);
+	login_abc(gid, &a, &b, &c);
 	cr_assert_eq(create_as(a, &alice, gid, members, 2), 0);
 	/* Carol blocks alice: alice's group messages skip her, and alice cannot tell. */
 	cr_assert_eq(tblock(c, "alice", 1), 0);
@@ -645,9 +637,7 @@ Test(groups, blocked_member_gets_nothing_from_blocker)
 	frame_free(send_group_ok(b, gid, "from bob", (uint8_t[16]){0}));
 	expect_deliver(c, "bob", gid, "from bob");
 	expect_deliver(a, "bob", gid, "from bob");
-	client_conn_close(a);
-	client_conn_close(b);
-	client_conn_close(c);
+	close_abc(a, b, c);
 }
 
 Test(groups, send_refusals_and_duplicates)
@@ -658,10 +648,7 @@ Test(groups, send_refusals_and_duplicates)
 	Sotto__Frame *f;
 	uint32_t code;
 
-	sotto_random(gid, sizeof(gid));
-	a = login(&alice);
-	b = login(&bob);
-	c = login(&carol);
+	login_abc(gid, &a, &b, &c);
 	cr_assert_eq(create_as(a, &alice, gid, members, 1), 0);
 	cr_assert_null(send_group(c, gid, "not a member", (uint8_t[16]){0}, &code));
 	cr_assert_eq(code, SOTTO__ERROR_CODE__ERR_NO_SUCH_GROUP);
@@ -680,9 +667,7 @@ Test(groups, send_refusals_and_duplicates)
 	f = send_group_ok(c, gid, "alone", (uint8_t[16]){0});
 	cr_assert_eq(f->ack_group->n_acks, 0);
 	frame_free(f);
-	client_conn_close(a);
-	client_conn_close(b);
-	client_conn_close(c);
+	close_abc(a, b, c);
 }
 
 /* SendGroup without waiting for its AckGroup. */

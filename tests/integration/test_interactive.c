@@ -20,7 +20,7 @@
 #include <criterion/criterion.h>
 
 #include "crypto/util.h"
-#include "tests/lib/tclient.h"
+#include "tests/lib/tcheck.h"
 
 #ifndef Test
 #define Test(s, n) void s##_##n(void)
@@ -102,13 +102,19 @@ start_server(const char *const *flags)
 static void
 user(struct tclient *u, const char *name)
 {
-	struct proc_result res;
-	char err[512];
+	tcheck_client(&srv, u, name);
+}
 
-	cr_assert_eq(tclient_make(&srv, u, name, name, 0, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(tclient_run(u, &res, NULL, "register", name, (char *)NULL), 0);
-	cr_assert_eq(res.status, 0, "register %s: %s", name, res.err);
-	proc_result_free(&res);
+/* Start the server and register alice, and bob and carol where given (else NULL). */
+static void
+start_users(struct tclient *alice, struct tclient *bob, struct tclient *carol)
+{
+	start_server(NULL);
+	user(alice, "alice");
+	if (bob != NULL)
+		user(bob, "bob");
+	if (carol != NULL)
+		user(carol, "carol");
 }
 
 /* Run sotto as u with args (NULL-terminated) and expect exit status want. */
@@ -326,9 +332,7 @@ Test(interactive, enter_sends_and_quit_exits_0)
 	struct tclient alice, bob;
 	struct proc_result res;
 
-	start_server(NULL);
-	user(&alice, "alice");
-	user(&bob, "bob");
+	start_users(&alice, &bob, NULL);
 	open_chat(&alice, "bob");
 	tm_line("hello from the terminal");
 	tm_expect("alice -> bob: hello from the terminal [sent]");
@@ -348,9 +352,7 @@ Test(interactive, incoming_message_keeps_the_half_typed_line)
 	struct tclient alice, bob;
 	struct proc_result res;
 
-	start_server(NULL);
-	user(&alice, "alice");
-	user(&bob, "bob");
+	start_users(&alice, &bob, NULL);
 	open_chat(&alice, "bob");
 	tm_type("half-typed");
 	tm_expect("bob> half-typed");
@@ -376,10 +378,7 @@ Test(interactive, msg_and_query_switch_the_conversation)
 	struct tclient alice, bob, carol;
 	struct proc_result res;
 
-	start_server(NULL);
-	user(&alice, "alice");
-	user(&bob, "bob");
-	user(&carol, "carol");
+	start_users(&alice, &bob, &carol);
 	open_chat(&alice, "bob");
 	tm_line("/msg carol");
 	tm_expect("talking to carol");
@@ -408,10 +407,7 @@ Test(interactive, msg_group_switches_to_the_group)
 	struct tclient alice, bob, carol;
 	struct proc_result res;
 
-	start_server(NULL);
-	user(&alice, "alice");
-	user(&bob, "bob");
-	user(&carol, "carol");
+	start_users(&alice, &bob, &carol);
 	tm_start(&alice);
 	tm_expect("sotto>");
 	tm_line("/group create crew bob carol");
@@ -446,9 +442,7 @@ Test(interactive, who_help_and_unknown_commands)
 {
 	struct tclient alice, bob;
 
-	start_server(NULL);
-	user(&alice, "alice");
-	user(&bob, "bob");
+	start_users(&alice, &bob, NULL);
 	tm_start(&alice);
 	tm_expect("sotto>");
 	tm_line("/who");
@@ -473,9 +467,7 @@ Test(interactive, ctrl_c_clears_the_line)
 	struct tclient alice, bob;
 	struct proc_result res;
 
-	start_server(NULL);
-	user(&alice, "alice");
-	user(&bob, "bob");
+	start_users(&alice, &bob, NULL);
 	open_chat(&alice, "bob");
 	tm_type("never to be sent");
 	tm_expect("bob> never to be sent");
@@ -517,9 +509,7 @@ Test(interactive, a_long_paste_asks_first)
 	struct tclient alice, bob;
 	struct proc_result res;
 
-	start_server(NULL);
-	user(&alice, "alice");
-	user(&bob, "bob");
+	start_users(&alice, &bob, NULL);
 	open_chat(&alice, "bob");
 	tm_paste(6);
 	tm_expect("send 6 lines to bob? [y/N]");
@@ -550,8 +540,7 @@ Test(interactive, sigterm_quits_cleanly)
 	const char *s;
 	int64_t deadline;
 
-	start_server(NULL);
-	user(&alice, "alice");
+	start_users(&alice, NULL, NULL);
 	tm_start(&alice);
 	tm_expect("sotto>");
 	tm_type("something typed");
@@ -587,9 +576,7 @@ Test(interactive, trust_fetches_a_held_message)
 	struct tclient alice, bob;
 	struct proc_result res;
 
-	start_server(NULL);
-	user(&alice, "alice");
-	user(&bob, "bob");
+	start_users(&alice, &bob, NULL);
 	tm_start_with(&alice, "--trust-new never");
 	tm_expect("sotto>");
 	run(&res, &bob, 0, "send", "alice", "-m", "kept on the server");
@@ -612,9 +599,7 @@ Test(interactive, file_offer_accept_and_sendfile)
 	const char *s;
 	FILE *fp;
 
-	start_server(NULL);
-	user(&alice, "alice");
-	user(&bob, "bob");
+	start_users(&alice, &bob, NULL);
 	snprintf(path, sizeof(path), "%s/note.txt", alice.home);
 	cr_assert_not_null(fp = fopen(path, "w"));
 	fputs("a note for bob\n", fp);

@@ -9,7 +9,6 @@
 #include <sys/wait.h>
 
 #include <dirent.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <pty.h>
@@ -23,6 +22,7 @@
 #include <criterion/criterion.h>
 
 #include "tests/lib/proc.h"
+#include "tests/lib/tdir.h"
 
 #ifndef Test
 /* cppcheck does not read criterion.h: let it analyse each test as a plain function. */
@@ -35,15 +35,6 @@
 
 static char dir[64];
 static char keygen[PATH_MAX];
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 /* Write text to dir/name. */
 static void
@@ -65,8 +56,7 @@ setup(void)
 
 	snprintf(keygen, sizeof(keygen), "%s/sotto-keygen", build != NULL ? build : ".");
 	cr_assert_eq(access(keygen, X_OK), 0, "%s not built (is SOTTO_BUILDDIR set?)", keygen);
-	snprintf(dir, sizeof(dir), "/tmp/test_keygen-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	tdir_make(dir, sizeof(dir), "test_keygen");
 	put("pass", PASS "\n");
 	put("newpass", NEWPASS "\n");
 	put("wrong", "not it\n");
@@ -76,7 +66,7 @@ setup(void)
 static void
 teardown(void)
 {
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tdir_remove(dir);
 }
 
 TestSuite(keygen, .init = setup, .fini = teardown, .timeout = 60);
@@ -181,22 +171,6 @@ mode_of(const char *name)
 	return st.st_mode & 07777;
 }
 
-/* Number of entries in dir: a half-written temporary file would show here. */
-static int
-count_entries(void)
-{
-	DIR *d = opendir(dir);
-	const struct dirent *e;
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* The setup files: pass, newpass, wrong, empty. */
 #define BASE_ENTRIES 4
 
@@ -252,7 +226,7 @@ Test(keygen, ed25519_files_and_openssl)
 	cr_assert(strstr(res.out, "+----[SHA256]-----+\n") != NULL, "%s", res.out);
 	proc_result_free(&res);
 	cr_assert_eq(mode_of("id"), 0600);
-	cr_assert_eq(count_entries(), BASE_ENTRIES + 2);
+	cr_assert_eq(tdir_count(dir), BASE_ENTRIES + 2);
 
 	pub = slurp("id.pub");
 	cr_assert(strncmp(pub, "sotto-ed25519 MCowBQYDK2VwAyEA", 30) == 0, "%s", pub);
@@ -346,7 +320,7 @@ Test(keygen, change_passphrase)
 	cr_assert_str_eq(res.out, "Your identification has been saved with the new passphrase.\n");
 	proc_result_free(&res);
 	cr_assert_eq(mode_of("id"), 0600);
-	cr_assert_eq(count_entries(), BASE_ENTRIES + 2);
+	cr_assert_eq(tdir_count(dir), BASE_ENTRIES + 2);
 
 	cr_assert_eq(kg(&res, "-y", "-f", "id", "--passphrase-file", "pass"), 1);
 	cr_assert_str_eq(res.err, "sotto-keygen: id: incorrect passphrase\n");
@@ -413,7 +387,7 @@ Test(keygen, existing_files_are_kept)
 	cr_assert_str_eq(pub2, pub);
 	free(key2);
 	free(pub2);
-	cr_assert_eq(count_entries(), BASE_ENTRIES + 2);
+	cr_assert_eq(tdir_count(dir), BASE_ENTRIES + 2);
 
 	/* A .pub alone is protected too. */
 	cr_assert_eq(sh(&res, "mv id lone-key && cp id.pub other.pub"), 0);
@@ -435,7 +409,7 @@ Test(keygen, existing_files_are_kept)
 	pub2 = slurp("lone-key.pub");
 	cr_assert(strstr(pub2, " second\n") != NULL);
 	free(pub2);
-	cr_assert_eq(count_entries(), BASE_ENTRIES + 4, "a temporary file was left behind");
+	cr_assert_eq(tdir_count(dir), BASE_ENTRIES + 4, "a temporary file was left behind");
 	free(key);
 	free(pub);
 }
@@ -517,7 +491,7 @@ Test(keygen, refuses_bad_sizes_and_options)
 	cr_assert_eq(kg(&res, "--san", "a.org", "-f", "x"), 1);
 	assert_one_line(&res);
 	proc_result_free(&res);
-	cr_assert_eq(count_entries(), BASE_ENTRIES, "nothing may be created");
+	cr_assert_eq(tdir_count(dir), BASE_ENTRIES, "nothing may be created");
 }
 
 Test(keygen, unwritable_paths)
@@ -535,7 +509,7 @@ Test(keygen, unwritable_paths)
 	cr_assert_eq(kg(&res, "-t", "tls", "-f", "/etc/passwd/srv"), 1);
 	assert_one_line(&res);
 	proc_result_free(&res);
-	cr_assert_eq(count_entries(), BASE_ENTRIES);
+	cr_assert_eq(tdir_count(dir), BASE_ENTRIES);
 }
 
 Test(keygen, no_terminal_no_prompt)
@@ -546,7 +520,7 @@ Test(keygen, no_terminal_no_prompt)
 	cr_assert_str_eq(res.err, "sotto-keygen: no terminal to ask for a passphrase; use "
 	                          "--passphrase-file FILE\n");
 	proc_result_free(&res);
-	cr_assert_eq(count_entries(), BASE_ENTRIES);
+	cr_assert_eq(tdir_count(dir), BASE_ENTRIES);
 }
 
 Test(keygen, empty_passphrase_warns_and_writes_plain_pkcs8)
@@ -650,7 +624,7 @@ Test(keygen, tls_ed25519)
 	cr_assert(strstr(res.out, "Your certificate has been saved in server.crt\n") != NULL);
 	proc_result_free(&res);
 	cr_assert_eq(mode_of("server.key"), 0600);
-	cr_assert_eq(count_entries(), BASE_ENTRIES + 2);
+	cr_assert_eq(tdir_count(dir), BASE_ENTRIES + 2);
 	cr_assert_eq(
 	        sh(&res, "openssl pkey -in server.key -passin file:pass -noout"), 0, "%s", res.err);
 	proc_result_free(&res);
@@ -694,7 +668,7 @@ Test(keygen, tls_ed25519)
 	cr_assert_eq(kg(&res, "-l", "-f", "server.crt"), 0);
 	cr_assert(strstr(res.out, fp) == NULL, "--force kept the old key");
 	proc_result_free(&res);
-	cr_assert_eq(count_entries(), BASE_ENTRIES + 2);
+	cr_assert_eq(tdir_count(dir), BASE_ENTRIES + 2);
 	free(want);
 	free(fp);
 }
@@ -751,7 +725,7 @@ Test(keygen, tls_argument_errors)
 	assert_one_line(&res);
 	cr_assert(strstr(res.err, "'bad name'") != NULL, "%s", res.err);
 	proc_result_free(&res);
-	cr_assert_eq(count_entries(), BASE_ENTRIES);
+	cr_assert_eq(tdir_count(dir), BASE_ENTRIES);
 }
 
 Test(keygen, help_and_version)

@@ -14,7 +14,7 @@
 #include <criterion/criterion.h>
 
 #include "crypto/util.h"
-#include "tests/lib/testsrv.h"
+#include "tests/lib/tcheck.h"
 
 #ifndef Test
 #define Test(s, n) void s##_##n(void)
@@ -23,6 +23,8 @@
 
 static struct testsrv srv;
 static struct tuser alice, bob;
+static struct tuser *const all_users[] = {&alice, &bob, NULL};
+static const char *const user_names[] = {"alice", "bob"};
 static char conf_dir[] = "/tmp/sotto-conf-XXXXXX", conf[64]; /* a sottod.conf of the test's */
 
 /* A fresh directory for conf; teardown removes it whatever the outcome. */
@@ -36,10 +38,8 @@ make_conf_dir(void)
 static void
 start(const char *const *flags)
 {
-	cr_assert_eq(sotto_crypto_init(), 0);
-	cr_assert_eq(testsrv_start(&srv, flags), 0, "sottod did not start");
-	cr_assert_eq(tuser_new(&alice, "alice", IDENTITY_ED25519), 0);
-	cr_assert_eq(tuser_new(&bob, "bob", IDENTITY_ED25519), 0);
+	tcheck_start(&srv, flags);
+	tcheck_users_new(all_users, user_names, IDENTITY_ED25519);
 }
 
 static void
@@ -50,8 +50,7 @@ teardown(void)
 		rmdir(conf_dir);
 	}
 	testsrv_cleanup(&srv);
-	tuser_free(&alice);
-	tuser_free(&bob);
+	tcheck_users_free(all_users);
 }
 
 TestSuite(lifecycle, .fini = teardown, .timeout = 60);
@@ -111,8 +110,7 @@ graceful_stop(int sig, const char *word)
 	int64_t ms;
 
 	start(NULL);
-	cr_assert_eq(tregister(&srv, &alice), 0);
-	cr_assert_eq(tregister(&srv, &bob), 0);
+	tcheck_users_register(&srv, all_users);
 	cr_assert_not_null(a = tlogin(&srv, &alice, err, sizeof(err)), "%s", err);
 	cr_assert_not_null(pre = tconnect(&srv, 1, err, sizeof(err)), "%s", err);
 	cr_assert_eq(

@@ -18,7 +18,7 @@
 #include "crypto/ecc.h"
 #include "crypto/util.h"
 #include "src/sigmsg.h"
-#include "tests/lib/testsrv.h"
+#include "tests/lib/tcheck.h"
 
 #ifndef Test
 #define Test(s, n) void s##_##n(void)
@@ -27,24 +27,22 @@
 
 static struct testsrv srv;
 static struct tuser alice, bob;
+static struct tuser *const all_users[] = {&alice, &bob, NULL};
+static const char *const user_names[] = {"alice", "bob"};
 
 static void
 start(const char *const *flags)
 {
-	cr_assert_eq(sotto_crypto_init(), 0);
-	cr_assert_eq(testsrv_start(&srv, flags), 0, "sottod did not start");
-	cr_assert_eq(tuser_new(&alice, "alice", IDENTITY_ED25519), 0);
-	cr_assert_eq(tuser_new(&bob, "bob", IDENTITY_ED25519), 0);
-	cr_assert_eq(tregister(&srv, &alice), 0);
-	cr_assert_eq(tregister(&srv, &bob), 0);
+	tcheck_start(&srv, flags);
+	tcheck_users_new(all_users, user_names, IDENTITY_ED25519);
+	tcheck_users_register(&srv, all_users);
 }
 
 static void
 teardown(void)
 {
 	testsrv_cleanup(&srv);
-	tuser_free(&alice);
-	tuser_free(&bob);
+	tcheck_users_free(all_users);
 }
 
 TestSuite(limits, .fini = teardown, .timeout = 90);

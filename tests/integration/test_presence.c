@@ -14,7 +14,7 @@
 #include <criterion/criterion.h>
 
 #include "crypto/util.h"
-#include "tests/lib/testsrv.h"
+#include "tests/lib/tcheck.h"
 
 #ifndef Test
 #define Test(s, n) void s##_##n(void)
@@ -23,27 +23,22 @@
 
 static struct testsrv srv;
 static struct tuser alice, bob, carol;
+static struct tuser *const all_users[] = {&alice, &bob, &carol, NULL};
+static const char *const user_names[] = {"alice", "bob", "carol"};
 
 static void
 setup(void)
 {
-	cr_assert_eq(sotto_crypto_init(), 0);
-	cr_assert_eq(testsrv_start(&srv, NULL), 0, "sottod did not start");
-	cr_assert_eq(tuser_new(&alice, "alice", IDENTITY_ED25519), 0);
-	cr_assert_eq(tuser_new(&bob, "bob", IDENTITY_ED25519), 0);
-	cr_assert_eq(tuser_new(&carol, "carol", IDENTITY_ED25519), 0);
-	cr_assert_eq(tregister(&srv, &alice), 0);
-	cr_assert_eq(tregister(&srv, &bob), 0);
-	cr_assert_eq(tregister(&srv, &carol), 0);
+	tcheck_start(&srv, NULL);
+	tcheck_users_new(all_users, user_names, IDENTITY_ED25519);
+	tcheck_users_register(&srv, all_users);
 }
 
 static void
 teardown(void)
 {
 	testsrv_cleanup(&srv);
-	tuser_free(&alice);
-	tuser_free(&bob);
-	tuser_free(&carol);
+	tcheck_users_free(all_users);
 }
 
 TestSuite(presence, .init = setup, .fini = teardown, .timeout = 60);
@@ -51,11 +46,7 @@ TestSuite(presence, .init = setup, .fini = teardown, .timeout = 60);
 static struct client_conn *
 login(struct tuser *u)
 {
-	struct client_conn *c;
-	char err[512];
-
-	cr_assert_not_null(c = tlogin(&srv, u, err, sizeof(err)), "%s: %s", u->name, err);
-	return c;
+	return tcheck_login(&srv, u);
 }
 
 /* The entry for name in a WhoReply, or NULL. */

@@ -17,7 +17,7 @@
 #include <criterion/criterion.h>
 
 #include "crypto/util.h"
-#include "tests/lib/testsrv.h"
+#include "tests/lib/tcheck.h"
 
 #ifndef Test
 #define Test(s, n) void s##_##n(void)
@@ -26,27 +26,22 @@
 
 static struct testsrv srv;
 static struct tuser alice, bob, carol;
+static struct tuser *const all_users[] = {&alice, &bob, &carol, NULL};
+static const char *const user_names[] = {"alice", "bob", "carol"};
 
 static void
 setup(void)
 {
-	cr_assert_eq(sotto_crypto_init(), 0);
-	cr_assert_eq(testsrv_start(&srv, NULL), 0, "sottod did not start");
-	cr_assert_eq(tuser_new(&alice, "alice", IDENTITY_ED25519), 0);
-	cr_assert_eq(tuser_new(&bob, "bob", IDENTITY_ED25519), 0);
-	cr_assert_eq(tuser_new(&carol, "carol", IDENTITY_ED25519), 0);
-	cr_assert_eq(tregister(&srv, &alice), 0);
-	cr_assert_eq(tregister(&srv, &bob), 0);
-	cr_assert_eq(tregister(&srv, &carol), 0);
+	tcheck_start(&srv, NULL);
+	tcheck_users_new(all_users, user_names, IDENTITY_ED25519);
+	tcheck_users_register(&srv, all_users);
 }
 
 static void
 teardown(void)
 {
 	testsrv_cleanup(&srv);
-	tuser_free(&alice);
-	tuser_free(&bob);
-	tuser_free(&carol);
+	tcheck_users_free(all_users);
 }
 
 TestSuite(route, .init = setup, .fini = teardown, .timeout = 60);
@@ -54,11 +49,7 @@ TestSuite(route, .init = setup, .fini = teardown, .timeout = 60);
 static struct client_conn *
 login(struct tuser *u)
 {
-	struct client_conn *c;
-	char err[512];
-
-	cr_assert_not_null(c = tlogin(&srv, u, err, sizeof(err)), "%s: %s", u->name, err);
-	return c;
+	return tcheck_login(&srv, u);
 }
 
 /* Log in and return LoginOk.queued. */
@@ -327,36 +318,53 @@ Test(route, same_id_from_two_senders_both_delivered)
 	client_conn_close(c);
 }
 
-Test(route, duplicate_across_restart_stored_once)
+/* alice sends (or sends again, same ids) the two envelopes of the restart tests; each is stored. */
+static void
+send_both(struct client_conn *a, uint8_t queued_id[16], uint8_t acked_id[16])
 {
-	uint8_t queued_id[16] = {0}, acked_id[16] = {0};
-	struct client_conn *a, *b;
-	uint32_t queued;
-
-	a = login(&alice);
 	frame_free(send_ok(a, "bob", "queued before the crash", queued_id));
 	frame_free(send_ok(a, "bob", "acked before the crash", acked_id));
+}
+
+/*
+ * alice sends bob two envelopes; bob receives both but acknowledges only the
+ * second (committed) and drops the connection; then sottod is killed with
+ * SIGKILL and restarted on the same state.
+ */
+static void
+queued_and_acked_then_crash(uint8_t queued_id[16], uint8_t acked_id[16])
+{
+	struct client_conn *a, *b;
+
+	a = login(&alice);
+	send_both(a, queued_id, acked_id);
 	client_conn_close(a);
 	b = login(&bob);
 	frame_free(expect_deliver(b, "alice", "queued before the crash"));
 	frame_free(expect_deliver(b, "alice", "acked before the crash"));
 	ack_committed(b, (const uint8_t(*)[16])acked_id, 1);
 	client_conn_abort(b);
-
 	testsrv_signal(&srv, SIGKILL);
 	cr_assert_eq(testsrv_restart(&srv), 0, "sottod did not restart");
+}
+
+Test(route, duplicate_across_restart_stored_once)
+{
+	uint8_t queued_id[16] = {0}, acked_id[16] = {0};
+	struct client_conn *a, *b;
+	uint32_t queued;
+
+	queued_and_acked_then_crash(queued_id, acked_id);
 	a = login(&alice);
 	/* Both resends are acknowledged as stored... */
-	frame_free(send_ok(a, "bob", "queued before the crash", queued_id));
-	frame_free(send_ok(a, "bob", "acked before the crash", acked_id));
+	send_both(a, queued_id, acked_id);
 	/* ...but bob holds one copy of the first and none of the second. */
 	b = login_queued(&bob, &queued);
 	cr_assert_eq(queued, 1, "%u queued", queued);
 	frame_free(expect_deliver(b, "alice", "queued before the crash"));
 	fence(a, "alice", b, "bob");
 	/* The same again while bob is online: nothing is pushed twice. */
-	frame_free(send_ok(a, "bob", "queued before the crash", queued_id));
-	frame_free(send_ok(a, "bob", "acked before the crash", acked_id));
+	send_both(a, queued_id, acked_id);
 	fence(a, "alice", b, "bob");
 	cr_assert_eq(tack(b, queued_id), 0);
 	client_conn_close(a);
@@ -370,23 +378,11 @@ Test(route, duplicate_across_restart_while_online)
 	uint8_t queued_id[16] = {0}, acked_id[16] = {0};
 	struct client_conn *a, *b;
 
-	a = login(&alice);
-	frame_free(send_ok(a, "bob", "queued before the crash", queued_id));
-	frame_free(send_ok(a, "bob", "acked before the crash", acked_id));
-	client_conn_close(a);
-	b = login(&bob);
-	frame_free(expect_deliver(b, "alice", "queued before the crash"));
-	frame_free(expect_deliver(b, "alice", "acked before the crash"));
-	ack_committed(b, (const uint8_t(*)[16])acked_id, 1);
-	client_conn_abort(b);
-
-	testsrv_signal(&srv, SIGKILL);
-	cr_assert_eq(testsrv_restart(&srv), 0, "sottod did not restart");
+	queued_and_acked_then_crash(queued_id, acked_id);
 	b = login(&bob);
 	frame_free(expect_deliver(b, "alice", "queued before the crash"));
 	a = login(&alice);
-	frame_free(send_ok(a, "bob", "queued before the crash", queued_id));
-	frame_free(send_ok(a, "bob", "acked before the crash", acked_id));
+	send_both(a, queued_id, acked_id);
 	fence(a, "alice", b, "bob");
 	cr_assert_eq(tack(b, queued_id), 0);
 	client_conn_close(a);

@@ -106,6 +106,17 @@ kat_hex_fixed(const struct kat *k, const char *name, uint8_t *out, size_t len)
 }
 
 void
+kat_check(const struct kat *k, const char *name, const uint8_t *got, size_t len)
+{
+	size_t wlen;
+	uint8_t *want = kat_hex(k, name, &wlen);
+
+	cr_assert_eq(len, wlen, "%s: %zu bytes, want %zu", name, len, wlen);
+	cr_assert(memcmp(got, want, len) == 0, "%s differs from %s", name, k->file);
+	free(want);
+}
+
+void
 kat_put_hex(FILE *f, const char *name, const uint8_t *v, size_t len)
 {
 	char *hex;
@@ -114,6 +125,30 @@ kat_put_hex(FILE *f, const char *name, const uint8_t *v, size_t len)
 	sotto_hex(hex, v, len);
 	fprintf(f, "%s = %s\n", name, hex);
 	free(hex);
+}
+
+/* "msg.I.part" in a static buffer. */
+static const char *
+kat_msg_name(size_t i, const char *part)
+{
+	static char name[64];
+
+	snprintf(name, sizeof(name), "msg.%zu.%s", i, part);
+	return name;
+}
+
+void
+kat_put_msg(FILE *f, size_t i, const char *text, const uint8_t *wire, size_t len)
+{
+	kat_put_hex(f, kat_msg_name(i, "pt"), (const uint8_t *)text, strlen(text));
+	kat_put_hex(f, kat_msg_name(i, "wire"), wire, len);
+}
+
+void
+kat_check_msg(const struct kat *k, size_t i, const char *text, const uint8_t *wire, size_t len)
+{
+	kat_check(k, kat_msg_name(i, "pt"), (const uint8_t *)text, strlen(text));
+	kat_check(k, kat_msg_name(i, "wire"), wire, len);
 }
 
 /* Deterministic bytes for label: HKDF-SHA256(no salt, seed, "sotto-kat-v1/" || label). */
@@ -137,4 +172,14 @@ kat_draw(const char *seed_hex, uint8_t *out, size_t len, const char *label)
 	cr_assert_eq(kdf_hkdf_sha256(out, len, NULL, 0, seed, sizeof(seed), (const uint8_t *)info,
 	                     strlen(info)),
 	        0);
+}
+
+void
+kat_rng_fill(void *arg, uint8_t *out, size_t len)
+{
+	struct kat_rng *r = arg;
+	char label[64];
+
+	snprintf(label, sizeof(label), "%s/%u", r->label, r->ctr++);
+	kat_draw(r->seed, out, len, label);
 }

@@ -23,8 +23,8 @@ struct tclient {
 };
 
 /*
- * Make srv->dir/dir (mode 0700) for user name, a passphrase file and an
- * identity (RSA-3072 if rsa, else Ed25519) in it.
+ * Make srv->dir/dir (mode 0700) for user name, a passphrase file holding
+ * "pass of NAME in DIR" and an identity (RSA-3072 if rsa, else Ed25519) in it.
  */
 int tclient_make(const struct testsrv *srv, struct tclient *u, const char *dir, const char *name,
         int rsa, char *err, size_t errlen);

@@ -5,7 +5,6 @@
  */
 #include "config.h"
 
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 #include "crypto/util.h"
 #include "src/client-e2e.h"
 #include "src/sigmsg.h"
+#include "tests/lib/tdir.h"
 
 #ifndef Test
 /* cppcheck does not read criterion.h: let it analyse each test as a plain function. */
@@ -54,16 +54,6 @@ struct env {
 
 static struct party alice, bob, bob2;
 
-/* nftw callback that removes everything. */
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 /* Make a signed prekey with id the current one. */
 static void
 party_spk(struct party *p, uint32_t id)
@@ -91,8 +81,7 @@ party_init(struct party *p, const char *name)
 
 	memset(p, 0, sizeof(*p));
 	snprintf(p->name, sizeof(p->name), "%s", name);
-	snprintf(p->dir, sizeof(p->dir), "/tmp/sotto-e2e-XXXXXX");
-	cr_assert_not_null(mkdtemp(p->dir));
+	tdir_make(p->dir, sizeof(p->dir), "sotto-e2e");
 	cr_assert_eq(identity_generate(&p->id, IDENTITY_ED25519, 0), 0);
 	cr_assert_eq(client_store_key_from_identity(key, p->id), 0);
 	cr_assert_eq(client_store_open(&p->cs, p->dir, key, err, sizeof(err)), 0, "%s", err);
@@ -107,7 +96,7 @@ party_free(struct party *p)
 		return;
 	client_store_close(p->cs);
 	identity_free(p->id);
-	nftw(p->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tdir_remove(p->dir);
 	memset(p, 0, sizeof(*p));
 }
 

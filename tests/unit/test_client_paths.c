@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include <criterion/criterion.h>
 
 #include "src/client-paths.h"
+#include "tests/lib/tdir.h"
 
 #ifndef Test
 /* cppcheck does not read criterion.h: let it analyse each test as a plain function. */
@@ -25,21 +25,10 @@
 
 static char dir[64];
 
-/* nftw callback that removes everything. */
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/test_client_paths-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	tdir_make(dir, sizeof(dir), "test_client_paths");
 	unsetenv(CLIENT_HOME_ENV);
 	unsetenv("XDG_CONFIG_HOME");
 	unsetenv("XDG_DATA_HOME");
@@ -49,7 +38,7 @@ setup(void)
 static void
 teardown(void)
 {
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tdir_remove(dir);
 }
 
 TestSuite(client_paths, .init = setup, .fini = teardown);
@@ -58,12 +47,7 @@ TestSuite(client_paths, .init = setup, .fini = teardown);
 static const char *
 at(const char *rest)
 {
-	static char path[2][256];
-	static int which;
-
-	which ^= 1;
-	snprintf(path[which], sizeof(path[which]), "%s/%s", dir, rest);
-	return path[which];
+	return tdir_at(dir, rest);
 }
 
 static struct client_paths *

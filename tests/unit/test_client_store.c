@@ -3,7 +3,6 @@
 
 #include <sys/stat.h>
 
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include "crypto/util.h"
 #include "keys/identity.h"
 #include "src/client-store.h"
+#include "tests/lib/tdir.h"
 
 #ifndef Test
 /* cppcheck does not read criterion.h: let it analyse each test as a plain function. */
@@ -30,16 +30,6 @@ static char dir[64];
 static char db_path[128];
 static uint8_t key[CLIENT_STORE_KEYBYTES];
 static struct client_store *cs;
-
-/* nftw callback that removes everything. */
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static void
 test_open(void)
@@ -62,8 +52,7 @@ static void
 setup(void)
 {
 	cr_assert_eq(sotto_crypto_init(), 0);
-	snprintf(dir, sizeof(dir), "/tmp/test_client_store-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	tdir_make(dir, sizeof(dir), "test_client_store");
 	snprintf(db_path, sizeof(db_path), "%s/%s", dir, CLIENT_STORE_DB_FILE);
 	sotto_random(key, sizeof(key));
 	test_open();
@@ -74,7 +63,7 @@ teardown(void)
 {
 	client_store_close(cs);
 	cs = NULL;
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tdir_remove(dir);
 }
 
 TestSuite(client_store, .init = setup, .fini = teardown);

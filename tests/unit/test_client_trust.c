@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "keys/identity.h"
 #include "keys/keyfile.h"
 #include "src/client-trust.h"
+#include "tests/lib/tdir.h"
 
 #ifndef Test
 /* cppcheck does not read criterion.h: let it analyse each test as a plain function. */
@@ -32,22 +32,11 @@ static char servers[128];
 static char peers[128];
 static struct identity *alice1, *alice2, *bob;
 
-/* nftw callback that removes everything. */
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 setup(void)
 {
 	cr_assert_eq(sotto_crypto_init(), 0);
-	snprintf(dir, sizeof(dir), "/tmp/test_client_trust-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	tdir_make(dir, sizeof(dir), "test_client_trust");
 	snprintf(servers, sizeof(servers), "%s/known_servers", dir);
 	snprintf(peers, sizeof(peers), "%s/known_peers", dir);
 	cr_assert_eq(identity_generate(&alice1, IDENTITY_ED25519, 0), 0);
@@ -62,7 +51,7 @@ teardown(void)
 	identity_free(alice2);
 	identity_free(bob);
 	alice1 = alice2 = bob = NULL;
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tdir_remove(dir);
 }
 
 TestSuite(client_trust, .init = setup, .fini = teardown);

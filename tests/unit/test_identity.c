@@ -3,9 +3,7 @@
 
 #include <sys/stat.h>
 
-#include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +16,7 @@
 #include "keys/identity.h"
 #include "keys/keyfile.h"
 #include "keys/pkey.h"
+#include "tests/lib/tdir.h"
 
 #ifndef Test
 /* cppcheck does not read criterion.h: let it analyse each test as a plain function. */
@@ -27,28 +26,18 @@
 
 static char dir[64];
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 setup(void)
 {
 	cr_assert_eq(sotto_crypto_init(), 0);
 	umask(022);
-	snprintf(dir, sizeof(dir), "/tmp/test_identity-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	tdir_make(dir, sizeof(dir), "test_identity");
 }
 
 static void
 teardown(void)
 {
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tdir_remove(dir);
 }
 
 TestSuite(identity, .init = setup, .fini = teardown);
@@ -57,12 +46,7 @@ TestSuite(identity, .init = setup, .fini = teardown);
 static const char *
 at(const char *name)
 {
-	static char path[2][256];
-	static int which;
-
-	which ^= 1;
-	snprintf(path[which], sizeof(path[which]), "%s/%s", dir, name);
-	return path[which];
+	return tdir_at(dir, name);
 }
 
 static char *
@@ -73,30 +57,6 @@ slurp(const char *path)
 
 	cr_assert_eq(keyfile_read(path, 0, &data, &len), 0, "reading %s", path);
 	return (char *)data;
-}
-
-static mode_t
-mode_of(const char *path)
-{
-	struct stat st;
-
-	cr_assert_eq(stat(path, &st), 0, "stat %s", path);
-	return st.st_mode & 07777;
-}
-
-static int
-count_entries(void)
-{
-	DIR *d = opendir(dir);
-	const struct dirent *e;
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
 }
 
 static struct identity *
@@ -173,9 +133,9 @@ Test(identity, save_and_load_encrypted)
 	char *comment = NULL, *text;
 
 	cr_assert_eq(identity_save(id, at("id"), "pass phrase", "alice@example org", 0), 0);
-	cr_assert_eq(mode_of(at("id")), 0600);
-	cr_assert_eq(mode_of(at("id.pub")), 0644);
-	cr_assert_eq(count_entries(), 2);
+	cr_assert_eq(tdir_mode(at("id")), 0600);
+	cr_assert_eq(tdir_mode(at("id.pub")), 0644);
+	cr_assert_eq(tdir_count(dir), 2);
 	text = slurp(at("id"));
 	cr_assert(strncmp(text, "-----BEGIN ENCRYPTED PRIVATE KEY-----\n", 38) == 0);
 	free(text);
@@ -234,7 +194,7 @@ Test(identity, save_never_clobbers)
 	after = slurp(at("id.pub"));
 	cr_assert_str_eq(after, pubbefore);
 	free(after);
-	cr_assert_eq(count_entries(), 2);
+	cr_assert_eq(tdir_count(dir), 2);
 
 	/* A lone .pub is enough to refuse, and nothing is created. */
 	cr_assert_eq(rename(at("id.pub"), at("other.pub")), 0);
@@ -245,8 +205,8 @@ Test(identity, save_never_clobbers)
 	cr_assert_eq(identity_save(b, at("id"), "pw", "b", 1), 0);
 	cr_assert_eq(identity_pub_load(&pub, NULL, at("id.pub")), 0);
 	cr_assert(identity_pub_equal(pub, identity_public(b)));
-	cr_assert_eq(mode_of(at("id")), 0600);
-	cr_assert_eq(count_entries(), 3);
+	cr_assert_eq(tdir_mode(at("id")), 0600);
+	cr_assert_eq(tdir_count(dir), 3);
 	identity_pub_free(pub);
 	free(before);
 	free(pubbefore);
@@ -263,7 +223,7 @@ Test(identity, save_into_missing_directory)
 	cr_assert_eq(identity_save(id, "/etc/passwd/id", NULL, NULL, 0), SOTTO_ERR_IO);
 	cr_assert_eq(errno, ENOTDIR);
 	cr_assert_eq(identity_save(id, at("id"), NULL, "bad\ncomment", 0), SOTTO_ERR_INVALID);
-	cr_assert_eq(count_entries(), 0);
+	cr_assert_eq(tdir_count(dir), 0);
 	identity_free(id);
 }
 

@@ -3,10 +3,8 @@
 
 #include <sys/stat.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +14,7 @@
 
 #include "crypto/util.h"
 #include "keys/keyfile.h"
+#include "tests/lib/tdir.h"
 
 #ifndef Test
 /* cppcheck does not read criterion.h: let it analyse each test as a plain function. */
@@ -25,29 +24,18 @@
 
 static char dir[64];
 
-/* nftw callback that removes everything. */
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 setup(void)
 {
 	cr_assert_eq(sotto_crypto_init(), 0);
 	umask(022);
-	snprintf(dir, sizeof(dir), "/tmp/test_keyfile-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	tdir_make(dir, sizeof(dir), "test_keyfile");
 }
 
 static void
 teardown(void)
 {
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tdir_remove(dir);
 }
 
 TestSuite(keyfile, .init = setup, .fini = teardown);
@@ -56,12 +44,7 @@ TestSuite(keyfile, .init = setup, .fini = teardown);
 static const char *
 at(const char *name)
 {
-	static char path[2][256];
-	static int which;
-
-	which ^= 1;
-	snprintf(path[which], sizeof(path[which]), "%s/%s", dir, name);
-	return path[which];
+	return tdir_at(dir, name);
 }
 
 static char *
@@ -93,22 +76,6 @@ mode_of(const char *path)
 	return st.st_mode & 07777;
 }
 
-/* Number of directory entries other than . and .. (temporary files included). */
-static int
-count_entries(void)
-{
-	DIR *d = opendir(dir);
-	const struct dirent *e;
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
-}
-
 Test(keyfile, write_creates_with_mode_and_content)
 {
 	char *text;
@@ -120,7 +87,7 @@ Test(keyfile, write_creates_with_mode_and_content)
 	keyfile_free((uint8_t *)text, 7);
 	cr_assert_eq(keyfile_write(at("k.pub"), "pub\n", 4, KEYFILE_MODE_PUBLIC, 0), 0);
 	cr_assert_eq(mode_of(at("k.pub")), 0644);
-	cr_assert_eq(count_entries(), 2, "no temporary file may be left behind");
+	cr_assert_eq(tdir_count(dir), 2, "no temporary file may be left behind");
 }
 
 Test(keyfile, stage_is_invisible_until_commit)
@@ -129,11 +96,11 @@ Test(keyfile, stage_is_invisible_until_commit)
 
 	cr_assert_eq(keyfile_stage(&st, at("k"), "abc", 3, 0600), 0);
 	cr_assert_eq(access(at("k"), F_OK), -1);
-	cr_assert_eq(count_entries(), 1);
+	cr_assert_eq(tdir_count(dir), 1);
 	cr_assert_eq(keyfile_commit(&st, 0), 0);
 	keyfile_discard(&st);
 	cr_assert_eq(access(at("k"), F_OK), 0);
-	cr_assert_eq(count_entries(), 1);
+	cr_assert_eq(tdir_count(dir), 1);
 }
 
 Test(keyfile, discard_removes_the_staged_file)
@@ -143,7 +110,7 @@ Test(keyfile, discard_removes_the_staged_file)
 	cr_assert_eq(keyfile_stage(&st, at("k"), "abc", 3, 0600), 0);
 	keyfile_discard(&st);
 	keyfile_discard(&st); /* twice is harmless */
-	cr_assert_eq(count_entries(), 0);
+	cr_assert_eq(tdir_count(dir), 0);
 }
 
 Test(keyfile, never_overwrites_without_force)
@@ -166,7 +133,7 @@ Test(keyfile, never_overwrites_without_force)
 	text = slurp(at("k2"));
 	cr_assert_str_eq(text, "other");
 	keyfile_free((uint8_t *)text, 5);
-	cr_assert_eq(count_entries(), 2);
+	cr_assert_eq(tdir_count(dir), 2);
 }
 
 Test(keyfile, force_replaces_atomically)
@@ -180,7 +147,7 @@ Test(keyfile, force_replaces_atomically)
 	cr_assert_str_eq(text, "new!");
 	keyfile_free((uint8_t *)text, 4);
 	cr_assert_eq(mode_of(at("k")), 0600);
-	cr_assert_eq(count_entries(), 1);
+	cr_assert_eq(tdir_count(dir), 1);
 }
 
 Test(keyfile, symlink_is_never_followed)
@@ -217,7 +184,7 @@ Test(keyfile, unusable_directories)
 	cr_assert_eq(keyfile_write(at("file/k"), "x", 1, 0600, 0), SOTTO_ERR_IO);
 	cr_assert_eq(errno, ENOTDIR);
 	cr_assert_eq(keyfile_write("/etc/passwd/x", "x", 1, 0600, 0), SOTTO_ERR_IO);
-	cr_assert_eq(count_entries(), 1);
+	cr_assert_eq(tdir_count(dir), 1);
 }
 
 Test(keyfile, read_is_bounded_and_checks_type)

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
@@ -20,6 +19,7 @@
 
 #include "crypto/util.h"
 #include "keys/passphrase.h"
+#include "tests/lib/tdir.h"
 
 #ifndef Test
 /* cppcheck does not read criterion.h: let it analyse each test as a plain function. */
@@ -29,27 +29,17 @@
 
 static char dir[64];
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 setup(void)
 {
 	cr_assert_eq(sotto_crypto_init(), 0);
-	snprintf(dir, sizeof(dir), "/tmp/test_passphrase-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	tdir_make(dir, sizeof(dir), "test_passphrase");
 }
 
 static void
 teardown(void)
 {
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tdir_remove(dir);
 }
 
 TestSuite(passphrase, .init = setup, .fini = teardown);

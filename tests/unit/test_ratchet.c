@@ -55,22 +55,6 @@ setup(void)
 /* cppcheck-suppress unknownMacro */
 TestSuite(ratchet, .init = setup, .timeout = 120);
 
-/* A deterministic stand-in for the CSPRNG: draw number ctr of stream label. */
-struct detrng {
-	const char *label;
-	unsigned ctr;
-};
-
-static void
-detrng_fill(void *arg, uint8_t *out, size_t len)
-{
-	struct detrng *d = arg;
-	char label[64];
-
-	snprintf(label, sizeof(label), "%s/%u", d->label, d->ctr++);
-	kat_draw(KAT_SEED, out, len, label);
-}
-
 /* ---- helpers ------------------------------------------------------------------------------ */
 
 struct msg {
@@ -295,55 +279,59 @@ assert_msg_eq(const struct msg *got, const struct msg *want, const char *what)
 	cr_assert(memcmp(got->w, want->w, got->len) == 0, "%s: bytes differ", what);
 }
 
+/*
+ * One step of the reference model: advance ck, seal text as the reference
+ * would, and check that from's ratchet writes exactly those bytes and that
+ * to opens them.
+ */
+static void
+ref_step(struct ratchet *from, struct ratchet *to, uint8_t ck[32], const uint8_t *ad, size_t adlen,
+        const uint8_t dh[32], uint32_t pn, uint32_t n, const char *text, const char *what)
+{
+	uint8_t mk[32];
+	struct msg got, want;
+
+	ref_kdf_ck(ck, mk, ck);
+	want = ref_seal(mk, ad, adlen, dh, pn, n, text);
+	got = enc(from, text);
+	assert_msg_eq(&got, &want, what);
+	dec_ok(to, &got, text);
+	free(got.w);
+	free(want.w);
+}
+
 Test(ratchet, reference_model)
 {
-	struct detrng ra = {"ref-alice", 0}, rb = {"ref-bob", 0}, shadow_a = ra, shadow_b = rb;
+	struct kat_rng ra = {KAT_SEED, "ref-alice", 0}, rb = {KAT_SEED, "ref-bob", 0},
+	               shadow_a = ra, shadow_b = rb;
 	uint8_t sk[32], ad[40], spk_sec[32], spk_pub[32], a1_sec[32], a1_pub[32], b1_sec[32],
 	        b1_pub[32];
-	uint8_t dh[32], rk1[32], cks[32], rk2[32], ckb[32], mk[32];
+	uint8_t dh[32], rk1[32], cks[32], rk2[32], ckb[32];
 	struct ratchet *a, *b;
-	struct msg got, want;
 
 	kat_draw(KAT_SEED, sk, 32, "ref/sk");
 	kat_draw(KAT_SEED, ad, sizeof(ad), "ref/ad");
 	kat_draw(KAT_SEED, spk_sec, 32, "ref/spk");
 	cr_assert_eq(x25519_public(spk_pub, spk_sec), 0);
-	cr_assert_eq(ratchet_init_alice_rng(&a, sk, ad, sizeof(ad), spk_pub, detrng_fill, &ra), 0);
+	cr_assert_eq(ratchet_init_alice_rng(&a, sk, ad, sizeof(ad), spk_pub, kat_rng_fill, &ra), 0);
 	cr_assert_eq(ratchet_init_bob(&b, sk, ad, sizeof(ad), spk_pub, spk_sec), 0);
-	ratchet_set_rng(b, detrng_fill, &rb);
+	ratchet_set_rng(b, kat_rng_fill, &rb);
 
 	/* Alice: DHs = a1; RK, CKs = KDF_RK(SK, DH(a1, SPK_B)). */
-	detrng_fill(&shadow_a, a1_sec, 32);
+	kat_rng_fill(&shadow_a, a1_sec, 32);
 	cr_assert_eq(x25519_public(a1_pub, a1_sec), 0);
 	cr_assert_eq(x25519_shared(dh, a1_sec, spk_pub), 0);
 	ref_kdf_rk(rk1, cks, sk, dh);
-	ref_kdf_ck(cks, mk, cks);
-	want = ref_seal(mk, ad, sizeof(ad), a1_pub, 0, 0, "first");
-	got = enc(a, "first");
-	assert_msg_eq(&got, &want, "Alice's message 0");
-	dec_ok(b, &got, "first");
-	free(got.w);
-	free(want.w);
-	ref_kdf_ck(cks, mk, cks);
-	want = ref_seal(mk, ad, sizeof(ad), a1_pub, 0, 1, "second, same chain");
-	got = enc(a, "second, same chain");
-	assert_msg_eq(&got, &want, "Alice's message 1");
-	dec_ok(b, &got, "second, same chain");
-	free(got.w);
-	free(want.w);
+	ref_step(a, b, cks, ad, sizeof(ad), a1_pub, 0, 0, "first", "Alice's message 0");
+	ref_step(
+	        a, b, cks, ad, sizeof(ad), a1_pub, 0, 1, "second, same chain", "Alice's message 1");
 
 	/* Bob: DHs = b1; RK, CKs = KDF_RK(RK, DH(b1, a1)) after the receiving step. */
-	detrng_fill(&shadow_b, b1_sec, 32);
+	kat_rng_fill(&shadow_b, b1_sec, 32);
 	cr_assert_eq(x25519_public(b1_pub, b1_sec), 0);
 	cr_assert_eq(x25519_shared(dh, b1_sec, a1_pub), 0);
 	ref_kdf_rk(rk2, ckb, rk1, dh);
-	ref_kdf_ck(ckb, mk, ckb);
-	want = ref_seal(mk, ad, sizeof(ad), b1_pub, 0, 0, "reply");
-	got = enc(b, "reply");
-	assert_msg_eq(&got, &want, "Bob's message 0");
-	dec_ok(a, &got, "reply");
-	free(got.w);
-	free(want.w);
+	ref_step(b, a, ckb, ad, sizeof(ad), b1_pub, 0, 0, "reply", "Bob's message 0");
 
 	/* Alice's next chain: a2 from her stream, PN = 2. */
 	{
@@ -353,17 +341,12 @@ Test(ratchet, reference_model)
 		cr_assert_eq(x25519_shared(dh, a1_sec, b1_pub), 0);
 		ref_kdf_rk(rk_mid, ck_mid, rk1, dh);
 		cr_assert(memcmp(rk_mid, rk2, 32) == 0);
-		detrng_fill(&shadow_a, a2_sec, 32);
+		kat_rng_fill(&shadow_a, a2_sec, 32);
 		cr_assert_eq(x25519_public(a2_pub, a2_sec), 0);
 		cr_assert_eq(x25519_shared(dh, a2_sec, b1_pub), 0);
 		ref_kdf_rk(rk3, ck3, rk_mid, dh);
-		ref_kdf_ck(ck3, mk, ck3);
-		want = ref_seal(mk, ad, sizeof(ad), a2_pub, 2, 0, "after one round trip");
-		got = enc(a, "after one round trip");
-		assert_msg_eq(&got, &want, "Alice's second chain");
-		dec_ok(b, &got, "after one round trip");
-		free(got.w);
-		free(want.w);
+		ref_step(a, b, ck3, ad, sizeof(ad), a2_pub, 2, 0, "after one round trip",
+		        "Alice's second chain");
 	}
 	ratchet_free(a);
 	ratchet_free(b);
@@ -823,7 +806,7 @@ Test(ratchet, healing)
 /* Two identical universes (same deterministic randomness) stay byte-identical after a round trip. */
 Test(ratchet, serialize_roundtrip)
 {
-	struct detrng ra = {"rt-alice", 0}, rb = {"rt-bob", 0}, ra2, rb2;
+	struct kat_rng ra = {KAT_SEED, "rt-alice", 0}, rb = {KAT_SEED, "rt-bob", 0}, ra2, rb2;
 	struct ratchet *a, *b, *a2, *b2;
 	uint8_t sk[32], spk_sec[32], spk_pub[32], *s1, *s2;
 	size_t l1, l2;
@@ -833,11 +816,11 @@ Test(ratchet, serialize_roundtrip)
 	kat_draw(KAT_SEED, sk, 32, "rt/sk");
 	kat_draw(KAT_SEED, spk_sec, 32, "rt/spk");
 	cr_assert_eq(x25519_public(spk_pub, spk_sec), 0);
-	cr_assert_eq(
-	        ratchet_init_alice_rng(&a, sk, (const uint8_t *)"ad", 2, spk_pub, detrng_fill, &ra),
+	cr_assert_eq(ratchet_init_alice_rng(
+	                     &a, sk, (const uint8_t *)"ad", 2, spk_pub, kat_rng_fill, &ra),
 	        0);
 	cr_assert_eq(ratchet_init_bob(&b, sk, (const uint8_t *)"ad", 2, spk_pub, spk_sec), 0);
-	ratchet_set_rng(b, detrng_fill, &rb);
+	ratchet_set_rng(b, kat_rng_fill, &rb);
 	/* Leave skipped keys on both sides and a half-used chain. */
 	enc_many(a, ms, 0, 4);
 	dec_ok_many(b, ms, 3);
@@ -858,8 +841,8 @@ Test(ratchet, serialize_roundtrip)
 	b2 = copy_of(b);
 	ra2 = ra;
 	rb2 = rb;
-	ratchet_set_rng(a2, detrng_fill, &ra2);
-	ratchet_set_rng(b2, detrng_fill, &rb2);
+	ratchet_set_rng(a2, kat_rng_fill, &ra2);
+	ratchet_set_rng(b2, kat_rng_fill, &rb2);
 
 	/* Both universes go on identically, stored keys included. */
 	for (i = 0; i < 3; i++) {
@@ -1030,7 +1013,7 @@ struct kat_run {
 static void
 kat_play(struct kat_run *run)
 {
-	struct detrng ra = {"kat-alice", 0}, rb = {"kat-bob", 0};
+	struct kat_rng ra = {KAT_SEED, "kat-alice", 0}, rb = {KAT_SEED, "kat-bob", 0};
 	struct ratchet *a, *b;
 	uint8_t spk_pub[32];
 	char text[160];
@@ -1042,11 +1025,11 @@ kat_play(struct kat_run *run)
 	kat_draw(KAT_SEED, run->spk_sec, 32, "kat/spk");
 	cr_assert_eq(x25519_public(spk_pub, run->spk_sec), 0);
 	cr_assert_eq(ratchet_init_alice_rng(
-	                     &a, run->sk, run->ad, sizeof(run->ad), spk_pub, detrng_fill, &ra),
+	                     &a, run->sk, run->ad, sizeof(run->ad), spk_pub, kat_rng_fill, &ra),
 	        0);
 	cr_assert_eq(
 	        ratchet_init_bob(&b, run->sk, run->ad, sizeof(run->ad), spk_pub, run->spk_sec), 0);
-	ratchet_set_rng(b, detrng_fill, &rb);
+	ratchet_set_rng(b, kat_rng_fill, &rb);
 	for (i = 0; i < sizeof(kat_script) / sizeof(kat_script[0]); i++) {
 		int n = kat_script[i].msg;
 
@@ -1085,7 +1068,7 @@ kat_run_free(struct kat_run *run)
 static void
 kat_write(void)
 {
-	char *path = kat_path(KAT_FILE), name[64], text[160];
+	char *path = kat_path(KAT_FILE), text[160];
 	struct kat_run run;
 	size_t i;
 	FILE *f;
@@ -1107,10 +1090,7 @@ kat_write(void)
 	fprintf(f, "\n");
 	for (i = 0; i < KAT_MSGS; i++) {
 		kat_plaintext(text, sizeof(text), (int)i);
-		snprintf(name, sizeof(name), "msg.%zu.pt", i);
-		kat_put_hex(f, name, (const uint8_t *)text, strlen(text));
-		snprintf(name, sizeof(name), "msg.%zu.wire", i);
-		kat_put_hex(f, name, run.wire[i].w, run.wire[i].len);
+		kat_put_msg(f, i, text, run.wire[i].w, run.wire[i].len);
 	}
 	fprintf(f, "# the serialized states at the end\n");
 	kat_put_hex(f, "alice.state", run.state_a, run.state_a_len);
@@ -1120,21 +1100,10 @@ kat_write(void)
 	free(path);
 }
 
-static void
-kat_check_bytes(const struct kat *k, const char *name, const uint8_t *got, size_t len)
-{
-	size_t wlen;
-	uint8_t *want = kat_hex(k, name, &wlen);
-
-	cr_assert_eq(len, wlen, "%s: %zu bytes, want %zu", name, len, wlen);
-	cr_assert(memcmp(got, want, len) == 0, "%s differs from " KAT_FILE, name);
-	free(want);
-}
-
 Test(ratchet, kat)
 {
 	const char *regen = getenv("SOTTO_REGEN_KAT");
-	char name[64], text[160];
+	char text[160];
 	struct kat_run run;
 	struct kat k;
 	size_t i;
@@ -1144,18 +1113,15 @@ Test(ratchet, kat)
 	kat_load(&k, KAT_FILE);
 	cr_assert_str_eq(kat_get(&k, "seed"), KAT_SEED);
 	kat_play(&run);
-	kat_check_bytes(&k, "sk", run.sk, sizeof(run.sk));
-	kat_check_bytes(&k, "ad", run.ad, sizeof(run.ad));
-	kat_check_bytes(&k, "bob_spk_sec", run.spk_sec, sizeof(run.spk_sec));
+	kat_check(&k, "sk", run.sk, sizeof(run.sk));
+	kat_check(&k, "ad", run.ad, sizeof(run.ad));
+	kat_check(&k, "bob_spk_sec", run.spk_sec, sizeof(run.spk_sec));
 	for (i = 0; i < KAT_MSGS; i++) {
 		kat_plaintext(text, sizeof(text), (int)i);
-		snprintf(name, sizeof(name), "msg.%zu.pt", i);
-		kat_check_bytes(&k, name, (const uint8_t *)text, strlen(text));
-		snprintf(name, sizeof(name), "msg.%zu.wire", i);
-		kat_check_bytes(&k, name, run.wire[i].w, run.wire[i].len);
+		kat_check_msg(&k, i, text, run.wire[i].w, run.wire[i].len);
 	}
-	kat_check_bytes(&k, "alice.state", run.state_a, run.state_a_len);
-	kat_check_bytes(&k, "bob.state", run.state_b, run.state_b_len);
+	kat_check(&k, "alice.state", run.state_a, run.state_a_len);
+	kat_check(&k, "bob.state", run.state_b, run.state_b_len);
 	kat_run_free(&run);
 	kat_free(&k);
 }

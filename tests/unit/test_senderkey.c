@@ -57,22 +57,6 @@ setup(void)
 /* cppcheck-suppress unknownMacro */
 TestSuite(senderkey, .init = setup, .timeout = 120);
 
-/* A deterministic stand-in for the CSPRNG: draw number ctr of stream label. */
-struct detrng {
-	const char *label;
-	unsigned ctr;
-};
-
-static void
-detrng_fill(void *arg, uint8_t *out, size_t len)
-{
-	struct detrng *d = arg;
-	char label[64];
-
-	snprintf(label, sizeof(label), "%s/%u", d->label, d->ctr++);
-	kat_draw(KAT_SEED, out, len, label);
-}
-
 /* ---- helpers ------------------------------------------------------------------------------ */
 
 struct msg {
@@ -149,34 +133,37 @@ open_i(struct senderkey_recv *r, const struct msg *ms, int i)
 	open_ok(r, &ms[i], text);
 }
 
+/* A malloc'd copy of what b holds (*len bytes); b is freed. */
+static uint8_t *
+buf_take(struct buf *b, size_t *len)
+{
+	uint8_t *out;
+
+	*len = buf_len(b);
+	cr_assert_not_null(out = malloc(*len));
+	memcpy(out, buf_ptr(b), *len);
+	buf_free(b);
+	return out;
+}
+
 static uint8_t *
 recv_state(const struct senderkey_recv *r, size_t *len)
 {
 	struct buf b;
-	uint8_t *out;
 
 	buf_init_secure(&b, 0);
 	cr_assert_eq(senderkey_recv_serialize(r, &b), 0);
-	*len = buf_len(&b);
-	cr_assert_not_null(out = malloc(*len));
-	memcpy(out, buf_ptr(&b), *len);
-	buf_free(&b);
-	return out;
+	return buf_take(&b, len);
 }
 
 static uint8_t *
 send_state(const struct senderkey_send *s, size_t *len)
 {
 	struct buf b;
-	uint8_t *out;
 
 	buf_init_secure(&b, 0);
 	cr_assert_eq(senderkey_send_serialize(s, &b), 0);
-	*len = buf_len(&b);
-	cr_assert_not_null(out = malloc(*len));
-	memcpy(out, buf_ptr(&b), *len);
-	buf_free(&b);
-	return out;
+	return buf_take(&b, len);
 }
 
 /* Opening fails with want, and the state is byte for byte what it was. */
@@ -799,7 +786,7 @@ kat_plaintext(char *out, size_t cap, int n)
 static void
 kat_play(struct kat_run *run)
 {
-	struct detrng rs = {"kat-sender", 0};
+	struct kat_rng rs = {KAT_SEED, "kat-sender", 0};
 	struct senderkey_send *s;
 	struct senderkey_recv *r;
 	struct senderkey_dist d;
@@ -807,7 +794,7 @@ kat_play(struct kat_run *run)
 	size_t i;
 
 	memset(run, 0, sizeof(*run));
-	cr_assert_eq(senderkey_send_new_rng(&s, detrng_fill, &rs), 0);
+	cr_assert_eq(senderkey_send_new_rng(&s, kat_rng_fill, &rs), 0);
 	cr_assert_eq(senderkey_send_dist(s, &d), 0);
 	memcpy(run->dist_ck, d.chain_key, 32);
 	memcpy(run->dist_pub, d.sign_pub, 32);
@@ -846,7 +833,7 @@ kat_run_free(struct kat_run *run)
 static void
 kat_write(void)
 {
-	char *path = kat_path(KAT_FILE), name[64], text[200];
+	char *path = kat_path(KAT_FILE), text[200];
 	struct kat_run run;
 	uint8_t kid[4];
 	size_t i;
@@ -877,10 +864,7 @@ kat_write(void)
 	fprintf(f, "\n");
 	for (i = 0; i < KAT_MSGS; i++) {
 		kat_plaintext(text, sizeof(text), (int)i);
-		snprintf(name, sizeof(name), "msg.%zu.pt", i);
-		kat_put_hex(f, name, (const uint8_t *)text, strlen(text));
-		snprintf(name, sizeof(name), "msg.%zu.wire", i);
-		kat_put_hex(f, name, run.wire[i].w, run.wire[i].len);
+		kat_put_msg(f, i, text, run.wire[i].w, run.wire[i].len);
 	}
 	fprintf(f, "# the serialized states at the end\n");
 	kat_put_hex(f, "sender.state", run.send_st, run.send_len);
@@ -890,21 +874,10 @@ kat_write(void)
 	free(path);
 }
 
-static void
-kat_check_bytes(const struct kat *k, const char *name, const uint8_t *got, size_t len)
-{
-	size_t wlen;
-	uint8_t *want = kat_hex(k, name, &wlen);
-
-	cr_assert_eq(len, wlen, "%s: %zu bytes, want %zu", name, len, wlen);
-	cr_assert(memcmp(got, want, len) == 0, "%s differs from " KAT_FILE, name);
-	free(want);
-}
-
 Test(senderkey, kat)
 {
 	const char *regen = getenv("SOTTO_REGEN_KAT");
-	char name[64], text[200];
+	char text[200];
 	struct kat_run run;
 	uint8_t kid[4];
 	struct kat k;
@@ -915,24 +888,21 @@ Test(senderkey, kat)
 	kat_load(&k, KAT_FILE);
 	cr_assert_str_eq(kat_get(&k, "seed"), KAT_SEED);
 	kat_play(&run);
-	kat_check_bytes(&k, "group", group1, sizeof(group1));
+	kat_check(&k, "group", group1, sizeof(group1));
 	kid[0] = (uint8_t)(run.key_id >> 24);
 	kid[1] = (uint8_t)(run.key_id >> 16);
 	kid[2] = (uint8_t)(run.key_id >> 8);
 	kid[3] = (uint8_t)run.key_id;
-	kat_check_bytes(&k, "dist.key_id", kid, 4);
-	kat_check_bytes(&k, "dist.chain_key", run.dist_ck, 32);
-	kat_check_bytes(&k, "dist.sign_pub", run.dist_pub, 32);
-	kat_check_bytes(&k, "late.chain_key", run.late_ck, 32);
+	kat_check(&k, "dist.key_id", kid, 4);
+	kat_check(&k, "dist.chain_key", run.dist_ck, 32);
+	kat_check(&k, "dist.sign_pub", run.dist_pub, 32);
+	kat_check(&k, "late.chain_key", run.late_ck, 32);
 	for (i = 0; i < KAT_MSGS; i++) {
 		kat_plaintext(text, sizeof(text), (int)i);
-		snprintf(name, sizeof(name), "msg.%zu.pt", i);
-		kat_check_bytes(&k, name, (const uint8_t *)text, strlen(text));
-		snprintf(name, sizeof(name), "msg.%zu.wire", i);
-		kat_check_bytes(&k, name, run.wire[i].w, run.wire[i].len);
+		kat_check_msg(&k, i, text, run.wire[i].w, run.wire[i].len);
 	}
-	kat_check_bytes(&k, "sender.state", run.send_st, run.send_len);
-	kat_check_bytes(&k, "receiver.state", run.recv_st, run.recv_len);
+	kat_check(&k, "sender.state", run.send_st, run.send_len);
+	kat_check(&k, "receiver.state", run.recv_st, run.recv_len);
 	kat_run_free(&run);
 	kat_free(&k);
 }

@@ -3,7 +3,6 @@
 
 #include <sys/stat.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "keys/keyfile.h"
 #include "keys/pkey.h"
 #include "keys/tlscert.h"
+#include "tests/lib/tdir.h"
 
 #ifndef Test
 /* cppcheck does not read criterion.h: let it analyse each test as a plain function. */
@@ -27,28 +27,18 @@
 
 static char dir[64];
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 setup(void)
 {
 	cr_assert_eq(sotto_crypto_init(), 0);
 	umask(022);
-	snprintf(dir, sizeof(dir), "/tmp/test_tlscert-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	tdir_make(dir, sizeof(dir), "test_tlscert");
 }
 
 static void
 teardown(void)
 {
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tdir_remove(dir);
 }
 
 TestSuite(tlscert, .init = setup, .fini = teardown);
@@ -56,21 +46,7 @@ TestSuite(tlscert, .init = setup, .fini = teardown);
 static const char *
 at(const char *name)
 {
-	static char path[2][256];
-	static int which;
-
-	which ^= 1;
-	snprintf(path[which], sizeof(path[which]), "%s/%s", dir, name);
-	return path[which];
-}
-
-static mode_t
-mode_of(const char *path)
-{
-	struct stat st;
-
-	cr_assert_eq(stat(path, &st), 0, "stat %s", path);
-	return st.st_mode & 07777;
+	return tdir_at(dir, name);
 }
 
 static void
@@ -321,8 +297,8 @@ Test(tlscert, generate_writes_the_pair)
 	char fp1[FINGERPRINT_LEN], fp2[FINGERPRINT_LEN], fp3[FINGERPRINT_LEN];
 
 	cr_assert_eq(tlscert_generate(&cert, at("server"), &p, NULL, 0), 0);
-	cr_assert_eq(mode_of(at("server.key")), 0600);
-	cr_assert_eq(mode_of(at("server.crt")), 0644);
+	cr_assert_eq(tdir_mode(at("server.key")), 0600);
+	cr_assert_eq(tdir_mode(at("server.crt")), 0644);
 	cr_assert_eq(tlscert_load_cert(&back, at("server.crt")), 0);
 	cr_assert_eq(X509_cmp(cert, back), 0);
 	cr_assert_eq(tlscert_load_key(&key, at("server.key"), NULL), 0);

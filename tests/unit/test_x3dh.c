@@ -292,6 +292,32 @@ same_sk(const struct x3dh_session *x, const struct x3dh_session *y)
 	return memcmp(x->sk, y->sk, X3DH_SKBYTES) == 0;
 }
 
+/* b (type tb) refuses the altered header t from a (type ta) with want, and makes no session. */
+static void
+refused(struct fixture *fx, int tb, int ta, const struct x3dh_header *t, int want)
+{
+	struct x3dh_session *sb;
+	int rc;
+
+	sb = respond(&rc, &fx->b[tb], &fx->pk, &fx->a[ta], t);
+	cr_assert_eq(rc, want, "%s, want %s", sotto_strerror(rc), sotto_strerror(want));
+	cr_assert_null(sb);
+}
+
+/* b (type tb) accepts the altered header t from a (type ta), but agrees on another SK than sa. */
+static void
+accepted_other_sk(struct fixture *fx, const struct x3dh_session *sa, int tb, int ta,
+        const struct x3dh_header *t, const char *what)
+{
+	struct x3dh_session *sb;
+	int rc;
+
+	sb = respond(&rc, &fx->b[tb], &fx->pk, &fx->a[ta], t);
+	cr_assert_eq(rc, 0, "%s: %s", what, sotto_strerror(rc));
+	cr_assert_not(same_sk(sa, sb), "%s", what);
+	x3dh_session_free(sb);
+}
+
 /* ---- agreement ---------------------------------------------------------------------------- */
 
 Test(x3dh, agree_all_pairs)
@@ -533,46 +559,36 @@ Test(x3dh, tamper_ed25519_initiator)
 
 		t = h;
 		t.spk_id = fx.pk.spk_id[1]; /* the previous signed prekey */
-		sb = respond(&rc, &fx.b[tb], &fx.pk, &fx.a[X3DH_ID_ED25519], &t);
-		cr_assert_eq(rc, 0);
-		cr_assert_not(same_sk(sa, sb), "tampered spk_id gave the same SK");
-		x3dh_session_free(sb);
+		accepted_other_sk(
+		        &fx, sa, tb, X3DH_ID_ED25519, &t, "tampered spk_id gave the same SK");
 
 		t = h;
 		t.spk_id = 12345; /* no such prekey */
-		sb = respond(&rc, &fx.b[tb], &fx.pk, &fx.a[X3DH_ID_ED25519], &t);
-		cr_assert_eq(rc, SOTTO_ERR_NOTFOUND);
+		refused(&fx, tb, X3DH_ID_ED25519, &t, SOTTO_ERR_NOTFOUND);
 
 		t = h;
 		t.opk_id = fx.pk.opk_id[1];
-		sb = respond(&rc, &fx.b[tb], &fx.pk, &fx.a[X3DH_ID_ED25519], &t);
-		cr_assert_eq(rc, 0);
-		cr_assert_not(same_sk(sa, sb), "tampered opk_id gave the same SK");
-		x3dh_session_free(sb);
+		accepted_other_sk(
+		        &fx, sa, tb, X3DH_ID_ED25519, &t, "tampered opk_id gave the same SK");
 
 		t = h;
 		t.has_opk = 0;
 		t.opk_id = 0;
-		sb = respond(&rc, &fx.b[tb], &fx.pk, &fx.a[X3DH_ID_ED25519], &t);
-		cr_assert_eq(rc, 0);
-		cr_assert_not(same_sk(sa, sb), "dropping the OPK gave the same SK");
-		x3dh_session_free(sb);
+		accepted_other_sk(
+		        &fx, sa, tb, X3DH_ID_ED25519, &t, "dropping the OPK gave the same SK");
 
 		t = h;
 		t.version = 2;
-		sb = respond(&rc, &fx.b[tb], &fx.pk, &fx.a[X3DH_ID_ED25519], &t);
-		cr_assert_eq(rc, SOTTO_ERR_FORMAT);
+		refused(&fx, tb, X3DH_ID_ED25519, &t, SOTTO_ERR_FORMAT);
 
 		t = h;
 		t.siglen = 64;
-		sb = respond(&rc, &fx.b[tb], &fx.pk, &fx.a[X3DH_ID_ED25519], &t);
-		cr_assert_eq(rc, SOTTO_ERR_FORMAT);
+		refused(&fx, tb, X3DH_ID_ED25519, &t, SOTTO_ERR_FORMAT);
 
 		if (tb == X3DH_ID_ED25519) {
 			t = h;
 			t.oaep_ct_len = 384;
-			sb = respond(&rc, &fx.b[tb], &fx.pk, &fx.a[X3DH_ID_ED25519], &t);
-			cr_assert_eq(rc, SOTTO_ERR_FORMAT);
+			refused(&fx, tb, X3DH_ID_ED25519, &t, SOTTO_ERR_FORMAT);
 		}
 		x3dh_session_free(sa);
 	}
@@ -590,8 +606,8 @@ Test(x3dh, tamper_rsa_initiator)
 {
 	struct fixture fx;
 	struct x3dh_header h, t;
-	struct x3dh_session *sa, *sb;
-	int tb, rc;
+	struct x3dh_session *sa;
+	int tb;
 
 	fixture_load(&fx);
 	for (tb = 1; tb <= 2; tb++) {
@@ -599,47 +615,38 @@ Test(x3dh, tamper_rsa_initiator)
 
 		t = h;
 		t.ek[0] ^= 0x01;
-		sb = respond(&rc, &fx.b[tb], &fx.pk, &fx.a[X3DH_ID_RSA], &t);
-		cr_assert_eq(rc, SOTTO_ERR_VERIFY, "EK: %s", sotto_strerror(rc));
+		refused(&fx, tb, X3DH_ID_RSA, &t, SOTTO_ERR_VERIFY);
 
 		t = h;
 		t.spk_id = fx.pk.spk_id[1];
-		sb = respond(&rc, &fx.b[tb], &fx.pk, &fx.a[X3DH_ID_RSA], &t);
-		cr_assert_eq(rc, SOTTO_ERR_VERIFY);
+		refused(&fx, tb, X3DH_ID_RSA, &t, SOTTO_ERR_VERIFY);
 
 		t = h;
 		t.opk_id = fx.pk.opk_id[1];
-		sb = respond(&rc, &fx.b[tb], &fx.pk, &fx.a[X3DH_ID_RSA], &t);
-		cr_assert_eq(rc, SOTTO_ERR_VERIFY);
+		refused(&fx, tb, X3DH_ID_RSA, &t, SOTTO_ERR_VERIFY);
 
 		t = h;
 		t.has_opk = 0;
 		t.opk_id = 0;
-		sb = respond(&rc, &fx.b[tb], &fx.pk, &fx.a[X3DH_ID_RSA], &t);
-		cr_assert_eq(rc, SOTTO_ERR_VERIFY);
+		refused(&fx, tb, X3DH_ID_RSA, &t, SOTTO_ERR_VERIFY);
 
 		t = h;
 		t.sig[10] ^= 0x80;
-		sb = respond(&rc, &fx.b[tb], &fx.pk, &fx.a[X3DH_ID_RSA], &t);
-		cr_assert_eq(rc, SOTTO_ERR_VERIFY);
+		refused(&fx, tb, X3DH_ID_RSA, &t, SOTTO_ERR_VERIFY);
 
 		t = h;
 		t.siglen--;
-		sb = respond(&rc, &fx.b[tb], &fx.pk, &fx.a[X3DH_ID_RSA], &t);
-		cr_assert_eq(rc, SOTTO_ERR_VERIFY);
+		refused(&fx, tb, X3DH_ID_RSA, &t, SOTTO_ERR_VERIFY);
 
 		t = h;
 		t.siglen = 0;
-		sb = respond(&rc, &fx.b[tb], &fx.pk, &fx.a[X3DH_ID_RSA], &t);
-		cr_assert_eq(rc, SOTTO_ERR_FORMAT);
+		refused(&fx, tb, X3DH_ID_RSA, &t, SOTTO_ERR_FORMAT);
 
 		if (tb == X3DH_ID_RSA) {
 			t = h;
 			t.oaep_ct[100] ^= 0x04;
-			sb = respond(&rc, &fx.b[tb], &fx.pk, &fx.a[X3DH_ID_RSA], &t);
-			cr_assert_eq(rc, SOTTO_ERR_VERIFY);
+			refused(&fx, tb, X3DH_ID_RSA, &t, SOTTO_ERR_VERIFY);
 		}
-		cr_assert_null(sb);
 		x3dh_session_free(sa);
 	}
 	fixture_free(&fx);
@@ -664,18 +671,15 @@ Test(x3dh, tamper_oaep)
 
 	t = h;
 	t.oaep_ct[3] ^= 0x10;
-	sb = respond(&rc, &fx.b[X3DH_ID_RSA], &fx.pk, &fx.a[X3DH_ID_ED25519], &t);
-	cr_assert_eq(rc, SOTTO_ERR_VERIFY);
+	refused(&fx, X3DH_ID_RSA, X3DH_ID_ED25519, &t, SOTTO_ERR_VERIFY);
 
 	t = h;
 	t.oaep_ct_len--;
-	sb = respond(&rc, &fx.b[X3DH_ID_RSA], &fx.pk, &fx.a[X3DH_ID_ED25519], &t);
-	cr_assert_eq(rc, SOTTO_ERR_VERIFY);
+	refused(&fx, X3DH_ID_RSA, X3DH_ID_ED25519, &t, SOTTO_ERR_VERIFY);
 
 	t = h;
 	t.oaep_ct_len = 0;
-	sb = respond(&rc, &fx.b[X3DH_ID_RSA], &fx.pk, &fx.a[X3DH_ID_ED25519], &t);
-	cr_assert_eq(rc, SOTTO_ERR_FORMAT);
+	refused(&fx, X3DH_ID_RSA, X3DH_ID_ED25519, &t, SOTTO_ERR_FORMAT);
 
 	t = h;
 	sotto_random(r, sizeof(r));
@@ -693,8 +697,7 @@ Test(x3dh, tamper_oaep)
 	cr_assert_eq(rsa_oaep_encrypt(t.oaep_ct, sizeof(t.oaep_ct), &t.oaep_ct_len, r, sizeof(r),
 	                     fx.b[X3DH_ID_RSA].rsa, (const uint8_t *)"other", 5),
 	        0);
-	sb = respond(&rc, &fx.b[X3DH_ID_RSA], &fx.pk, &fx.a[X3DH_ID_ED25519], &t);
-	cr_assert_eq(rc, SOTTO_ERR_VERIFY);
+	refused(&fx, X3DH_ID_RSA, X3DH_ID_ED25519, &t, SOTTO_ERR_VERIFY);
 	x3dh_session_free(sa);
 	fixture_free(&fx);
 }
