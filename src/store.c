@@ -14,12 +14,18 @@
 #include "src/store-backend.h"
 
 void
+store_vset_error(struct store *st, const char *fmt, va_list ap)
+{
+	vsnprintf(st->error, sizeof(st->error), fmt, ap);
+}
+
+void
 store_set_error(struct store *st, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(st->error, sizeof(st->error), fmt, ap);
+	store_vset_error(st, fmt, ap);
 	va_end(ap);
 }
 
