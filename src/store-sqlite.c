@@ -337,6 +337,14 @@ sq_stmt(struct store_sqlite *s, enum sq_id id)
 	return sqlu_ready(s->stmt[id]);
 }
 
+/* st with an id blob of len bytes bound as ?1 (groups and files are named by one). */
+static sqlite3_stmt *
+sq_with_id(sqlite3_stmt *st, const uint8_t *id, size_t len)
+{
+	sqlu_blob(st, 1, id, len);
+	return st;
+}
+
 /* Copy a blob column of exactly len bytes; SOTTO_ERR_FORMAT otherwise. */
 static int
 sq_col_fixed(struct store_sqlite *s, sqlite3_stmt *st, int col, void *out, size_t len)
@@ -1331,10 +1339,7 @@ sqg_stmt(struct store_sqlite *s, enum sqg_id id)
 static sqlite3_stmt *
 sqg_grp(struct store_sqlite *s, enum sqg_id id, const uint8_t *grp)
 {
-	sqlite3_stmt *st = sqg_stmt(s, id);
-
-	sqlu_blob(st, 1, grp, STORE_GROUP_ID_BYTES);
-	return st;
+	return sq_with_id(sqg_stmt(s, id), grp, STORE_GROUP_ID_BYTES);
 }
 
 /* Record ch: its users joined with commas. */
@@ -1618,10 +1623,7 @@ sqf_stmt(struct store_sqlite *s, enum sqf_id id)
 static sqlite3_stmt *
 sqf_file(struct store_sqlite *s, enum sqf_id id, const uint8_t *file)
 {
-	sqlite3_stmt *st = sqf_stmt(s, id);
-
-	sqlu_blob(st, 1, file, STORE_FILE_ID_BYTES);
-	return st;
+	return sq_with_id(sqf_stmt(s, id), file, STORE_FILE_ID_BYTES);
 }
 
 /* Fill f from a row of (uploader, size, complete, created) starting at column col. */
