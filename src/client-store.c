@@ -399,6 +399,18 @@ cs_op_end(struct client_store *cs, int r)
 	return sqlu_op_end(&cs->sq, r);
 }
 
+/* Run st, its parameters bound, in a savepoint of its own. */
+static int
+cs_op_run(struct client_store *cs, sqlite3_stmt *st)
+{
+	int r;
+
+	if ((r = cs_op_begin(cs)) == 0)
+		r = cs_op_end(cs, sqlu_run(&cs->sq, st));
+	sqlu_done(st);
+	return r;
+}
+
 int
 client_store_begin(struct client_store *cs)
 {
@@ -608,10 +620,10 @@ cs_put_sealed(struct client_store *cs, sqlite3_stmt *st, int col, struct buf *ad
 	size_t slen = 0;
 	int r;
 
-	if ((r = cs_seal(cs, ad, m, len, &sealed, &slen)) != 0 || (r = cs_op_begin(cs)) != 0)
+	if ((r = cs_seal(cs, ad, m, len, &sealed, &slen)) != 0)
 		goto out;
 	sqlu_blob(st, col, sealed, slen);
-	r = cs_op_end(cs, sqlu_run(&cs->sq, st));
+	r = cs_op_run(cs, st);
 out:
 	sqlu_done(st);
 	free(sealed);
@@ -670,11 +682,9 @@ client_store_session_delete(struct client_store *cs, const char *peer)
 
 	if ((r = cs_peer(cs, name, peer)) != 0)
 		return r;
-	if ((r = cs_op_begin(cs)) != 0)
-		return r;
 	st = cs_stmt(cs, CS_SESSION_DEL);
 	sqlu_text(st, 1, name);
-	return cs_op_end(cs, sqlu_run(&cs->sq, st));
+	return cs_op_run(cs, st);
 }
 
 /* 1 if v is a known direction. */
@@ -1241,17 +1251,14 @@ int
 client_store_meta_delete(struct client_store *cs, const char *name)
 {
 	sqlite3_stmt *st;
-	int r;
 
 	if (!cs_name_ok(name)) {
 		cs_set_error(cs, "invalid meta name");
 		return SOTTO_ERR_INVALID;
 	}
-	if ((r = cs_op_begin(cs)) != 0)
-		return r;
 	st = cs_stmt(cs, CS_META_DEL);
 	sqlu_text(st, 1, name);
-	return cs_op_end(cs, sqlu_run(&cs->sq, st));
+	return cs_op_run(cs, st);
 }
 
 int
@@ -1658,12 +1665,10 @@ client_store_senderkey_delete(
 		return SOTTO_ERR_INVALID;
 	if ((r = cs_peer(cs, name, sender)) != 0)
 		return r;
-	if ((r = cs_op_begin(cs)) != 0)
-		return r;
 	st = cs_stmt(cs, CS_SENDERKEY_DEL);
 	sqlu_blob(st, 1, id, CLIENT_STORE_GROUP_BYTES);
 	sqlu_text(st, 2, name);
-	return cs_op_end(cs, sqlu_run(&cs->sq, st));
+	return cs_op_run(cs, st);
 }
 
 /* ---- files: offers received and uploads under way ------------------------------------ */
@@ -1786,14 +1791,10 @@ client_store_offer_list(struct client_store *cs, client_store_offer_cb cb, void 
 int
 client_store_offer_delete(struct client_store *cs, uint32_t id)
 {
-	sqlite3_stmt *st;
-	int r;
+	sqlite3_stmt *st = cs_stmt(cs, CS_OFFER_DEL);
 
-	if ((r = cs_op_begin(cs)) != 0)
-		return r;
-	st = cs_stmt(cs, CS_OFFER_DEL);
 	sqlu_int(st, 1, id);
-	return cs_op_end(cs, sqlu_run(&cs->sq, st));
+	return cs_op_run(cs, st);
 }
 
 /*
@@ -1874,9 +1875,9 @@ client_store_upload_delete(struct client_store *cs, const char *name)
 	sqlite3_stmt *st;
 	int r;
 
-	if ((r = cs_upload_tag(cs, name, tag)) != 0 || (r = cs_op_begin(cs)) != 0)
+	if ((r = cs_upload_tag(cs, name, tag)) != 0)
 		return r;
 	st = cs_stmt(cs, CS_UPLOAD_DEL);
 	sqlu_blob(st, 1, tag, sizeof(tag));
-	return cs_op_end(cs, sqlu_run(&cs->sq, st));
+	return cs_op_run(cs, st);
 }
