@@ -372,10 +372,7 @@ client_store_last_error(const struct client_store *cs)
 static sqlite3_stmt *
 cs_stmt(struct client_store *cs, enum cs_id id)
 {
-	sqlite3_stmt *st = cs->stmt[id];
-
-	sqlu_done(st);
-	return st;
+	return sqlu_ready(cs->stmt[id]);
 }
 
 /* A blob column's bytes and length; an empty or NULL column gives len 0. */
@@ -400,6 +397,18 @@ static int
 cs_op_end(struct client_store *cs, int r)
 {
 	return sqlu_op_end(&cs->sq, r);
+}
+
+/* Run st, its parameters bound, in a savepoint of its own. */
+static int
+cs_op_run(struct client_store *cs, sqlite3_stmt *st)
+{
+	int r;
+
+	if ((r = cs_op_begin(cs)) == 0)
+		r = cs_op_end(cs, sqlu_run(&cs->sq, st));
+	sqlu_done(st);
+	return r;
 }
 
 int
@@ -599,13 +608,33 @@ cs_get_sealed(struct client_store *cs, sqlite3_stmt *st, struct buf *ad, size_t 
 	return cs_open(cs, ad, c, clen, max, what, out, outlen);
 }
 
+/*
+ * Seal m for the row ad names (freeing ad), bind it as parameter col of st,
+ * whose other parameters are bound, and run st in a savepoint of its own.
+ */
+static int
+cs_put_sealed(struct client_store *cs, sqlite3_stmt *st, int col, struct buf *ad, const uint8_t *m,
+        size_t len)
+{
+	uint8_t *sealed = NULL;
+	size_t slen = 0;
+	int r;
+
+	if ((r = cs_seal(cs, ad, m, len, &sealed, &slen)) != 0)
+		goto out;
+	sqlu_blob(st, col, sealed, slen);
+	r = cs_op_run(cs, st);
+out:
+	sqlu_done(st);
+	free(sealed);
+	return r;
+}
+
 int
 client_store_session_put(
         struct client_store *cs, const char *peer, const uint8_t *state, size_t len, int64_t now)
 {
 	char name[PROTO_USERNAME_MAX + 1];
-	uint8_t *sealed = NULL;
-	size_t slen = 0;
 	struct buf ad;
 	sqlite3_stmt *st;
 	int r;
@@ -616,19 +645,12 @@ client_store_session_put(
 		cs_set_error(cs, "a ratchet state of %zu bytes is too large", len);
 		return SOTTO_ERR_RANGE;
 	}
-	if ((r = cs_ad_text(&ad, "sessions", name)) != 0 ||
-	        (r = cs_seal(cs, &ad, state, len, &sealed, &slen)) != 0)
+	if ((r = cs_ad_text(&ad, "sessions", name)) != 0)
 		return r;
-	if ((r = cs_op_begin(cs)) != 0)
-		goto out;
 	st = cs_stmt(cs, CS_SESSION_PUT);
 	sqlu_text(st, 1, name);
-	sqlu_blob(st, 2, sealed, slen);
 	sqlu_int(st, 3, now);
-	r = cs_op_end(cs, sqlu_run(&cs->sq, st));
-out:
-	free(sealed);
-	return r;
+	return cs_put_sealed(cs, st, 2, &ad, state, len);
 }
 
 int
@@ -660,11 +682,9 @@ client_store_session_delete(struct client_store *cs, const char *peer)
 
 	if ((r = cs_peer(cs, name, peer)) != 0)
 		return r;
-	if ((r = cs_op_begin(cs)) != 0)
-		return r;
 	st = cs_stmt(cs, CS_SESSION_DEL);
 	sqlu_text(st, 1, name);
-	return cs_op_end(cs, sqlu_run(&cs->sq, st));
+	return cs_op_run(cs, st);
 }
 
 /* 1 if v is a known direction. */
@@ -772,13 +792,51 @@ cs_msg_row(struct client_store *cs, sqlite3_stmt *st, const char *peer, struct c
 	return 0;
 }
 
+/*
+ * Feed the newest limit rows before before_ms of a history query (?1 bound)
+ * to cb: peer names every row's sender, or is NULL when column 7 does.
+ */
+static int
+cs_history(struct client_store *cs, sqlite3_stmt *st, const char *peer, int64_t before_ms,
+        size_t limit, client_store_msg_cb cb, void *arg)
+{
+	char name[PROTO_USERNAME_MAX + 1];
+	struct client_msg m;
+	uint8_t *body = NULL;
+	const char *sender;
+	int r = 0;
+
+	if (limit > CLIENT_STORE_HISTORY_MAX)
+		limit = CLIENT_STORE_HISTORY_MAX;
+	sqlu_int(st, 2, before_ms);
+	sqlu_int(st, 3, (int64_t)limit);
+	while (limit > 0 && (r = sqlu_step(&cs->sq, st)) == 1) {
+		if (peer == NULL) {
+			sender = (const char *)sqlite3_column_text(st, 7);
+			if (cs_peer(cs, name, sender) != 0 || strcmp(name, sender) != 0) {
+				cs_set_error(
+				        cs, "%s: a group message names no valid sender", cs->path);
+				r = SOTTO_ERR_FORMAT;
+				break;
+			}
+		}
+		if ((r = cs_msg_row(cs, st, peer != NULL ? peer : name, &m, &body)) != 0)
+			break;
+		r = cb(arg, &m);
+		client_store_free_secret(body, m.body_len);
+		body = NULL;
+		if (r != 0)
+			break;
+	}
+	sqlu_done(st);
+	return sqlu_cb_end(r);
+}
+
 int
 client_store_msg_history(struct client_store *cs, const char *peer, int64_t before_ms, size_t limit,
         client_store_msg_cb cb, void *arg)
 {
 	char name[PROTO_USERNAME_MAX + 1];
-	struct client_msg m;
-	uint8_t *body = NULL;
 	sqlite3_stmt *st;
 	int r;
 
@@ -786,28 +844,9 @@ client_store_msg_history(struct client_store *cs, const char *peer, int64_t befo
 		return r;
 	if (cb == NULL)
 		return SOTTO_ERR_INVALID;
-	if (limit == 0)
-		return 0;
-	if (limit > CLIENT_STORE_HISTORY_MAX)
-		limit = CLIENT_STORE_HISTORY_MAX;
 	st = cs_stmt(cs, CS_MSG_HISTORY);
 	sqlu_text(st, 1, name);
-	sqlu_int(st, 2, before_ms);
-	sqlu_int(st, 3, (int64_t)limit);
-	while ((r = sqlu_step(&cs->sq, st)) == 1) {
-		if ((r = cs_msg_row(cs, st, name, &m, &body)) != 0)
-			break;
-		r = cb(arg, &m);
-		client_store_free_secret(body, m.body_len);
-		body = NULL;
-		if (r != 0) {
-			if (r > 0)
-				r = 0;
-			break;
-		}
-	}
-	sqlu_done(st);
-	return r;
+	return cs_history(cs, st, name, before_ms, limit, cb, arg);
 }
 
 int
@@ -815,43 +854,13 @@ client_store_msg_history_group(struct client_store *cs,
         const uint8_t group[CLIENT_STORE_GROUP_BYTES], int64_t before_ms, size_t limit,
         client_store_msg_cb cb, void *arg)
 {
-	char name[PROTO_USERNAME_MAX + 1];
-	struct client_msg m;
-	uint8_t *body = NULL;
-	const char *peer;
 	sqlite3_stmt *st;
-	int r;
 
 	if (group == NULL || cb == NULL)
 		return SOTTO_ERR_INVALID;
-	if (limit == 0)
-		return 0;
-	if (limit > CLIENT_STORE_HISTORY_MAX)
-		limit = CLIENT_STORE_HISTORY_MAX;
 	st = cs_stmt(cs, CS_MSG_HISTORY_GROUP);
 	sqlu_blob(st, 1, group, CLIENT_STORE_GROUP_BYTES);
-	sqlu_int(st, 2, before_ms);
-	sqlu_int(st, 3, (int64_t)limit);
-	while ((r = sqlu_step(&cs->sq, st)) == 1) {
-		peer = (const char *)sqlite3_column_text(st, 7);
-		if (cs_peer(cs, name, peer) != 0 || strcmp(name, peer) != 0) {
-			cs_set_error(cs, "%s: a group message names no valid sender", cs->path);
-			r = SOTTO_ERR_FORMAT;
-			break;
-		}
-		if ((r = cs_msg_row(cs, st, name, &m, &body)) != 0)
-			break;
-		r = cb(arg, &m);
-		client_store_free_secret(body, m.body_len);
-		body = NULL;
-		if (r != 0) {
-			if (r > 0)
-				r = 0;
-			break;
-		}
-	}
-	sqlu_done(st);
-	return r;
+	return cs_history(cs, st, NULL, before_ms, limit, cb, arg);
 }
 
 /* 1 for the states of an outgoing message's progress, in order: sent, delivered, read. */
@@ -931,24 +940,32 @@ client_store_seen_add(struct client_store *cs, const char *peer,
 	return cs_op_end(cs, r);
 }
 
-/* Run a one-integer DELETE and count the rows it removed. */
+/* Run a bound DELETE in a savepoint of its own and count the rows it removed. */
 static int
-cs_delete_before(struct client_store *cs, enum cs_id id, int64_t before, uint32_t *count)
+cs_delete_count(struct client_store *cs, sqlite3_stmt *st, uint32_t *count)
 {
-	sqlite3_stmt *st;
 	int r, n = 0;
 
 	if (count != NULL)
 		*count = 0;
 	if ((r = cs_op_begin(cs)) != 0)
-		return r;
-	st = cs_stmt(cs, id);
-	sqlu_int(st, 1, before);
-	if ((r = sqlu_run(&cs->sq, st)) == 0)
-		n = sqlite3_changes(cs->sq.db);
+		goto out;
+	if ((n = sqlu_write(&cs->sq, st)) < 0)
+		r = n;
 	if ((r = cs_op_end(cs, r)) == 0 && count != NULL)
-		*count = n < 0 ? 0 : (uint32_t)n;
+		*count = (uint32_t)n;
+out:
 	return r;
+}
+
+/* Run a one-integer DELETE and count the rows it removed. */
+static int
+cs_delete_before(struct client_store *cs, enum cs_id id, int64_t before, uint32_t *count)
+{
+	sqlite3_stmt *st = cs_stmt(cs, id);
+
+	sqlu_int(st, 1, before);
+	return cs_delete_count(cs, st, count);
 }
 
 int
@@ -976,37 +993,49 @@ cs_prekey_seal(struct client_store *cs, const char *table, uint32_t id, const ui
 	return cs_seal(cs, &ad, secret, len, sealed, slen);
 }
 
-int
-client_store_spk_add(
-        struct client_store *cs, uint32_t id, const uint8_t *secret, size_t len, int64_t now)
+/*
+ * Seal a prekey secret and insert it as row id of table (statement sid),
+ * SOTTO_ERR_EXISTS naming it what if the id is taken; a new signed prekey
+ * retires the current one in the same savepoint.
+ */
+static int
+cs_prekey_add(struct client_store *cs, enum cs_id sid, const char *table, const char *what,
+        uint32_t id, const uint8_t *secret, size_t len, int64_t now)
 {
 	uint8_t *sealed = NULL;
 	size_t slen = 0;
 	sqlite3_stmt *st;
 	int r;
 
-	if ((r = cs_prekey_seal(cs, "signed_prekeys", id, secret, len, &sealed, &slen)) != 0)
-		return r;
-	if ((r = cs_op_begin(cs)) != 0)
+	if ((r = cs_prekey_seal(cs, table, id, secret, len, &sealed, &slen)) != 0 ||
+	        (r = cs_op_begin(cs)) != 0)
 		goto out;
-	st = cs_stmt(cs, CS_SPK_INSERT);
+	st = cs_stmt(cs, sid);
 	sqlu_int(st, 1, id);
 	sqlu_blob(st, 2, sealed, slen);
 	sqlu_int(st, 3, now);
-	if ((r = sqlu_run(&cs->sq, st)) == 0 && sqlite3_changes(cs->sq.db) == 0) {
-		cs_set_error(cs, "signed prekey %u exists", id);
+	if ((r = sqlu_write(&cs->sq, st)) == 0) {
+		cs_set_error(cs, "%s %u exists", what, id);
 		r = SOTTO_ERR_EXISTS;
 	}
-	if (r == 0) {
+	if (r > 0 && sid == CS_SPK_INSERT) {
 		st = cs_stmt(cs, CS_SPK_RETIRE);
 		sqlu_int(st, 1, id);
 		sqlu_int(st, 2, now);
 		r = sqlu_run(&cs->sq, st);
 	}
-	r = cs_op_end(cs, r);
+	r = cs_op_end(cs, r < 0 ? r : 0);
 out:
 	free(sealed);
 	return r;
+}
+
+int
+client_store_spk_add(
+        struct client_store *cs, uint32_t id, const uint8_t *secret, size_t len, int64_t now)
+{
+	return cs_prekey_add(
+	        cs, CS_SPK_INSERT, "signed_prekeys", "signed prekey", id, secret, len, now);
 }
 
 int
@@ -1075,27 +1104,8 @@ int
 client_store_otk_add(
         struct client_store *cs, uint32_t id, const uint8_t *secret, size_t len, int64_t now)
 {
-	uint8_t *sealed = NULL;
-	size_t slen = 0;
-	sqlite3_stmt *st;
-	int r;
-
-	if ((r = cs_prekey_seal(cs, "one_time_prekeys", id, secret, len, &sealed, &slen)) != 0)
-		return r;
-	if ((r = cs_op_begin(cs)) != 0)
-		goto out;
-	st = cs_stmt(cs, CS_OTK_INSERT);
-	sqlu_int(st, 1, id);
-	sqlu_blob(st, 2, sealed, slen);
-	sqlu_int(st, 3, now);
-	if ((r = sqlu_run(&cs->sq, st)) == 0 && sqlite3_changes(cs->sq.db) == 0) {
-		cs_set_error(cs, "one-time prekey %u exists", id);
-		r = SOTTO_ERR_EXISTS;
-	}
-	r = cs_op_end(cs, r);
-out:
-	free(sealed);
-	return r;
+	return cs_prekey_add(
+	        cs, CS_OTK_INSERT, "one_time_prekeys", "one-time prekey", id, secret, len, now);
 }
 
 int
@@ -1140,18 +1150,7 @@ out:
 int
 client_store_otk_count(struct client_store *cs, uint32_t *count)
 {
-	sqlite3_stmt *st = cs_stmt(cs, CS_OTK_COUNT);
-	int64_t n = 0;
-	int r;
-
-	*count = 0;
-	if ((r = sqlu_step(&cs->sq, st)) < 0)
-		return r;
-	if (r == 1)
-		n = sqlite3_column_int64(st, 0);
-	sqlu_done(st);
-	*count = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-	return 0;
+	return sqlu_count(&cs->sq, cs_stmt(cs, CS_OTK_COUNT), count);
 }
 
 /* 1 if name can name a meta value or counter: 1..64 printable ASCII characters. */
@@ -1184,10 +1183,7 @@ client_store_next_ids(struct client_store *cs, const char *counter, uint32_t n, 
 		return r;
 	st = cs_stmt(cs, CS_COUNTER_GET);
 	sqlu_text(st, 1, counter);
-	if ((r = sqlu_step(&cs->sq, st)) == 1)
-		next = sqlite3_column_int64(st, 0);
-	sqlu_done(st);
-	if (r < 0)
+	if ((r = sqlu_value(&cs->sq, st, &next)) < 0)
 		goto out;
 	if (next < 1 || next + (int64_t)n - 1 > (int64_t)UINT32_MAX) {
 		cs_set_error(cs, "counter %s has run out of ids", counter);
@@ -1208,8 +1204,6 @@ out:
 int
 client_store_meta_set(struct client_store *cs, const char *name, const void *value, size_t len)
 {
-	uint8_t *sealed = NULL;
-	size_t slen = 0;
 	struct buf ad;
 	sqlite3_stmt *st;
 	int r;
@@ -1222,18 +1216,11 @@ client_store_meta_set(struct client_store *cs, const char *name, const void *val
 		cs_set_error(cs, "a meta value of %zu bytes is too large", len);
 		return SOTTO_ERR_RANGE;
 	}
-	if ((r = cs_ad_text(&ad, "meta", name)) != 0 ||
-	        (r = cs_seal(cs, &ad, value, len, &sealed, &slen)) != 0)
+	if ((r = cs_ad_text(&ad, "meta", name)) != 0)
 		return r;
-	if ((r = cs_op_begin(cs)) != 0)
-		goto out;
 	st = cs_stmt(cs, CS_META_PUT);
 	sqlu_text(st, 1, name);
-	sqlu_blob(st, 2, sealed, slen);
-	r = cs_op_end(cs, sqlu_run(&cs->sq, st));
-out:
-	free(sealed);
-	return r;
+	return cs_put_sealed(cs, st, 2, &ad, value, len);
 }
 
 int
@@ -1264,17 +1251,14 @@ int
 client_store_meta_delete(struct client_store *cs, const char *name)
 {
 	sqlite3_stmt *st;
-	int r;
 
 	if (!cs_name_ok(name)) {
 		cs_set_error(cs, "invalid meta name");
 		return SOTTO_ERR_INVALID;
 	}
-	if ((r = cs_op_begin(cs)) != 0)
-		return r;
 	st = cs_stmt(cs, CS_META_DEL);
 	sqlu_text(st, 1, name);
-	return cs_op_end(cs, sqlu_run(&cs->sq, st));
+	return cs_op_run(cs, st);
 }
 
 int
@@ -1342,16 +1326,9 @@ client_store_x3dh_seen(
         struct client_store *cs, const uint8_t tag[CLIENT_STORE_X3DH_TAG_BYTES], int *seen)
 {
 	sqlite3_stmt *st = cs_stmt(cs, CS_X3DH_SEEN_GET);
-	int r;
 
-	*seen = 0;
 	sqlu_blob(st, 1, tag, CLIENT_STORE_X3DH_TAG_BYTES);
-	if ((r = sqlu_step(&cs->sq, st)) >= 0) {
-		*seen = r == 1;
-		r = 0;
-	}
-	sqlu_done(st);
-	return r;
+	return sqlu_found(&cs->sq, st, seen);
 }
 
 int
@@ -1377,19 +1354,7 @@ client_store_x3dh_add(struct client_store *cs, const uint8_t tag[CLIENT_STORE_X3
 int
 client_store_x3dh_prune(struct client_store *cs, uint32_t *pruned)
 {
-	sqlite3_stmt *st;
-	int r, n = 0;
-
-	if (pruned != NULL)
-		*pruned = 0;
-	if ((r = cs_op_begin(cs)) != 0)
-		return r;
-	st = cs_stmt(cs, CS_X3DH_SEEN_PRUNE);
-	if ((r = sqlu_run(&cs->sq, st)) == 0)
-		n = sqlite3_changes(cs->sq.db);
-	if ((r = cs_op_end(cs, r)) == 0 && pruned != NULL)
-		*pruned = n < 0 ? 0 : (uint32_t)n;
-	return r;
+	return cs_delete_count(cs, cs_stmt(cs, CS_X3DH_SEEN_PRUNE), pruned);
 }
 
 /* --- end answered X3DH headers --- */
@@ -1543,8 +1508,6 @@ int
 client_store_group_put(struct client_store *cs, const uint8_t id[CLIENT_STORE_GROUP_BYTES],
         const uint8_t *state, size_t len, int64_t now)
 {
-	uint8_t *sealed = NULL;
-	size_t slen = 0;
 	struct buf ad;
 	sqlite3_stmt *st;
 	int r;
@@ -1555,19 +1518,12 @@ client_store_group_put(struct client_store *cs, const uint8_t id[CLIENT_STORE_GR
 		cs_set_error(cs, "a group record of %zu bytes is too large", len);
 		return SOTTO_ERR_RANGE;
 	}
-	if ((r = cs_ad_group(&ad, "groups", id, NULL)) != 0 ||
-	        (r = cs_seal(cs, &ad, state, len, &sealed, &slen)) != 0)
+	if ((r = cs_ad_group(&ad, "groups", id, NULL)) != 0)
 		return r;
-	if ((r = cs_op_begin(cs)) != 0)
-		goto out;
 	st = cs_stmt(cs, CS_GROUP_PUT);
 	sqlu_blob(st, 1, id, CLIENT_STORE_GROUP_BYTES);
-	sqlu_blob(st, 2, sealed, slen);
 	sqlu_int(st, 3, now);
-	r = cs_op_end(cs, sqlu_run(&cs->sq, st));
-out:
-	free(sealed);
-	return r;
+	return cs_put_sealed(cs, st, 2, &ad, state, len);
 }
 
 int
@@ -1619,14 +1575,11 @@ client_store_group_list(struct client_store *cs, client_store_group_cb cb, void 
 		r = cb(arg, id, state, len);
 		client_store_free_secret(state, len);
 		state = NULL;
-		if (r != 0) {
-			if (r > 0)
-				r = 0;
+		if (r != 0)
 			break;
-		}
 	}
 	sqlu_done(st);
-	return r;
+	return sqlu_cb_end(r);
 }
 
 int
@@ -1654,8 +1607,6 @@ client_store_senderkey_put(struct client_store *cs, const uint8_t id[CLIENT_STOR
         const char *sender, const uint8_t *state, size_t len, int64_t now)
 {
 	char name[PROTO_USERNAME_MAX + 1];
-	uint8_t *sealed = NULL;
-	size_t slen = 0;
 	struct buf ad;
 	sqlite3_stmt *st;
 	int r;
@@ -1668,20 +1619,13 @@ client_store_senderkey_put(struct client_store *cs, const uint8_t id[CLIENT_STOR
 		cs_set_error(cs, "a sender-key state of %zu bytes is too large", len);
 		return SOTTO_ERR_RANGE;
 	}
-	if ((r = cs_ad_group(&ad, "sender_keys", id, name)) != 0 ||
-	        (r = cs_seal(cs, &ad, state, len, &sealed, &slen)) != 0)
+	if ((r = cs_ad_group(&ad, "sender_keys", id, name)) != 0)
 		return r;
-	if ((r = cs_op_begin(cs)) != 0)
-		goto out;
 	st = cs_stmt(cs, CS_SENDERKEY_PUT);
 	sqlu_blob(st, 1, id, CLIENT_STORE_GROUP_BYTES);
 	sqlu_text(st, 2, name);
-	sqlu_blob(st, 3, sealed, slen);
 	sqlu_int(st, 4, now);
-	r = cs_op_end(cs, sqlu_run(&cs->sq, st));
-out:
-	free(sealed);
-	return r;
+	return cs_put_sealed(cs, st, 3, &ad, state, len);
 }
 
 int
@@ -1721,12 +1665,10 @@ client_store_senderkey_delete(
 		return SOTTO_ERR_INVALID;
 	if ((r = cs_peer(cs, name, sender)) != 0)
 		return r;
-	if ((r = cs_op_begin(cs)) != 0)
-		return r;
 	st = cs_stmt(cs, CS_SENDERKEY_DEL);
 	sqlu_blob(st, 1, id, CLIENT_STORE_GROUP_BYTES);
 	sqlu_text(st, 2, name);
-	return cs_op_end(cs, sqlu_run(&cs->sq, st));
+	return cs_op_run(cs, st);
 }
 
 /* ---- files: offers received and uploads under way ------------------------------------ */
@@ -1757,8 +1699,7 @@ int
 client_store_offer_add(
         struct client_store *cs, const uint8_t *rec, size_t len, int64_t now, uint32_t *id)
 {
-	sqlite3_stmt *st;
-	int64_t next;
+	int64_t next = 0;
 	int r;
 
 	*id = 0;
@@ -1766,13 +1707,10 @@ client_store_offer_add(
 		return SOTTO_ERR_INVALID;
 	if ((r = cs_op_begin(cs)) != 0)
 		return r;
-	st = cs_stmt(cs, CS_OFFER_NEXT);
-	if ((r = sqlu_step(&cs->sq, st)) == 1) {
-		next = sqlite3_column_int64(st, 0);
+	if ((r = sqlu_value(&cs->sq, cs_stmt(cs, CS_OFFER_NEXT), &next)) == 1)
 		r = next > 0 && next <= UINT32_MAX ? 0 : SOTTO_ERR_RANGE;
-	} else if (r == 0)
+	else if (r == 0)
 		r = SOTTO_ERR_FORMAT;
-	sqlu_done(st);
 	if (r == 0 && (r = cs_offer_write(cs, (uint32_t)next, rec, len, now)) == 0)
 		*id = (uint32_t)next;
 	return cs_op_end(cs, r);
@@ -1843,27 +1781,20 @@ client_store_offer_list(struct client_store *cs, client_store_offer_cb cb, void 
 		r = cb(arg, (uint32_t)id, rec, len);
 		client_store_free_secret(rec, len);
 		rec = NULL;
-		if (r != 0) {
-			if (r > 0)
-				r = 0;
+		if (r != 0)
 			break;
-		}
 	}
 	sqlu_done(st);
-	return r;
+	return sqlu_cb_end(r);
 }
 
 int
 client_store_offer_delete(struct client_store *cs, uint32_t id)
 {
-	sqlite3_stmt *st;
-	int r;
+	sqlite3_stmt *st = cs_stmt(cs, CS_OFFER_DEL);
 
-	if ((r = cs_op_begin(cs)) != 0)
-		return r;
-	st = cs_stmt(cs, CS_OFFER_DEL);
 	sqlu_int(st, 1, id);
-	return cs_op_end(cs, sqlu_run(&cs->sq, st));
+	return cs_op_run(cs, st);
 }
 
 /*
@@ -1903,27 +1834,19 @@ int
 client_store_upload_put(
         struct client_store *cs, const char *name, const uint8_t *rec, size_t len, int64_t now)
 {
-	uint8_t tag[32], *sealed = NULL;
-	size_t slen = 0;
+	uint8_t tag[32];
 	struct buf ad;
 	sqlite3_stmt *st;
 	int r;
 
 	if (rec == NULL || len == 0 || len > CLIENT_STORE_FILE_REC_MAX)
 		return SOTTO_ERR_INVALID;
-	if ((r = cs_upload_tag(cs, name, tag)) != 0 || (r = cs_ad_upload(&ad, tag)) != 0 ||
-	        (r = cs_seal(cs, &ad, rec, len, &sealed, &slen)) != 0)
+	if ((r = cs_upload_tag(cs, name, tag)) != 0 || (r = cs_ad_upload(&ad, tag)) != 0)
 		return r;
-	if ((r = cs_op_begin(cs)) != 0)
-		goto out;
 	st = cs_stmt(cs, CS_UPLOAD_PUT);
 	sqlu_blob(st, 1, tag, sizeof(tag));
-	sqlu_blob(st, 2, sealed, slen);
 	sqlu_int(st, 3, now);
-	r = cs_op_end(cs, sqlu_run(&cs->sq, st));
-out:
-	free(sealed);
-	return r;
+	return cs_put_sealed(cs, st, 2, &ad, rec, len);
 }
 
 int
@@ -1952,9 +1875,9 @@ client_store_upload_delete(struct client_store *cs, const char *name)
 	sqlite3_stmt *st;
 	int r;
 
-	if ((r = cs_upload_tag(cs, name, tag)) != 0 || (r = cs_op_begin(cs)) != 0)
+	if ((r = cs_upload_tag(cs, name, tag)) != 0)
 		return r;
 	st = cs_stmt(cs, CS_UPLOAD_DEL);
 	sqlu_blob(st, 1, tag, sizeof(tag));
-	return cs_op_end(cs, sqlu_run(&cs->sq, st));
+	return cs_op_run(cs, st);
 }

@@ -121,6 +121,76 @@ sqlu_run(struct sqlu *u, sqlite3_stmt *st)
 	return r;
 }
 
+int
+sqlu_write(struct sqlu *u, sqlite3_stmt *st)
+{
+	int r;
+
+	if ((r = sqlu_run(u, st)) == 0)
+		r = sqlite3_changes(u->db);
+	return r;
+}
+
+int
+sqlu_found(struct sqlu *u, sqlite3_stmt *st, int *found)
+{
+	int r;
+
+	*found = 0;
+	if ((r = sqlu_step(u, st)) > 0) {
+		*found = 1;
+		r = 0;
+	}
+	sqlu_done(st);
+	return r;
+}
+
+int
+sqlu_value(struct sqlu *u, sqlite3_stmt *st, int64_t *v)
+{
+	int r;
+
+	if ((r = sqlu_step(u, st)) == 1)
+		*v = sqlite3_column_int64(st, 0);
+	sqlu_done(st);
+	return r;
+}
+
+int
+sqlu_count(struct sqlu *u, sqlite3_stmt *st, uint32_t *count)
+{
+	int64_t n = 0;
+	int r;
+
+	*count = 0;
+	if ((r = sqlu_value(u, st, &n)) < 0)
+		goto out;
+	*count = sqlu_u32(n);
+	r = 0;
+out:
+	return r;
+}
+
+uint32_t
+sqlu_u32(int64_t n)
+{
+	return n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
+/* Callbacks return a positive value to stop early, which is no error. */
+int
+sqlu_cb_end(int r)
+{
+	return r > 0 ? 0 : r;
+}
+
+sqlite3_stmt *
+sqlu_ready(sqlite3_stmt *st)
+{
+	sqlu_done(st);
+	return st;
+}
+
 static int
 sqlu_exec(struct sqlu *u, enum sqlu_tx id)
 {

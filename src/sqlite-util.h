@@ -58,6 +58,27 @@ int sqlu_step(struct sqlu *u, sqlite3_stmt *st);
 /* Run a statement to completion, ignoring rows; 0 or an error. */
 int sqlu_run(struct sqlu *u, sqlite3_stmt *st);
 
+/* Run a write to completion: how many rows it changed, or a negative error. */
+int sqlu_write(struct sqlu *u, sqlite3_stmt *st);
+
+/* Step a query once and reset it: *found is 1 if it gave a row; 0 or an error. */
+int sqlu_found(struct sqlu *u, sqlite3_stmt *st, int *found);
+
+/* Step a one-value query and reset it: 1 with *v from its row, 0 (*v untouched), or an error. */
+int sqlu_value(struct sqlu *u, sqlite3_stmt *st, int64_t *v);
+
+/* Step a count query and reset it: *count is its value held to 0..UINT32_MAX; 0 or an error. */
+int sqlu_count(struct sqlu *u, sqlite3_stmt *st, uint32_t *count);
+
+/* A stored count held to 0..UINT32_MAX. */
+uint32_t sqlu_u32(int64_t n);
+
+/* What a listing returns when its callback said r: a positive r stops it without error. */
+int sqlu_cb_end(int r);
+
+/* st reset and unbound (sqlu_done), ready for binding. */
+sqlite3_stmt *sqlu_ready(sqlite3_stmt *st);
+
 /* Bind helpers; bind errors come back at step.  Values must outlive the step. */
 void sqlu_text(sqlite3_stmt *st, int i, const char *v);
 void sqlu_blob(sqlite3_stmt *st, int i, const void *v, size_t len);

@@ -12,6 +12,8 @@
 #ifndef SOTTO_STORE_BACKEND_H
 #define SOTTO_STORE_BACKEND_H
 
+#include <stdarg.h>
+
 #include "crypto/hash.h"
 #include "src/store.h"
 
@@ -110,5 +112,9 @@ struct store {
 
 /* Record a printf-style message for store_last_error(). */
 void store_set_error(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* store_set_error() with a va_list, for backends' own printf-style helpers. */
+void store_vset_error(struct store *st, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));
 
 #endif

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,9 +334,14 @@ sq(struct store *st)
 static sqlite3_stmt *
 sq_stmt(struct store_sqlite *s, enum sq_id id)
 {
-	sqlite3_stmt *st = s->stmt[id];
+	return sqlu_ready(s->stmt[id]);
+}
 
-	sqlu_done(st);
+/* st with an id blob of len bytes bound as ?1 (groups and files are named by one). */
+static sqlite3_stmt *
+sq_with_id(sqlite3_stmt *st, const uint8_t *id, size_t len)
+{
+	sqlu_blob(st, 1, id, len);
 	return st;
 }
 
@@ -412,29 +418,55 @@ static int
 sq_user_live(struct store_sqlite *s, const char *name)
 {
 	sqlite3_stmt *st = sq_stmt(s, SQ_USER_LIVE);
-	int r;
+	int r, found;
 
 	sqlu_text(st, 1, name);
-	r = sqlu_step(&s->sq, st);
-	sqlu_done(st);
-	if (r == 0) {
+	if ((r = sqlu_found(&s->sq, st, &found)) == 0 && !found) {
 		store_set_error(&s->base, "no such user");
-		return SOTTO_ERR_NOTFOUND;
+		r = SOTTO_ERR_NOTFOUND;
+	}
+	return r;
+}
+
+static int sq_write_one(struct store_sqlite *s, sqlite3_stmt *st, int code, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+/* Run a prepared write that must change a row: code, with the message, if it changes none. */
+static int
+sq_write_one(struct store_sqlite *s, sqlite3_stmt *st, int code, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	if ((r = sqlu_write(&s->sq, st)) != 0)
+		goto out;
+	va_start(ap, fmt);
+	store_vset_error(&s->base, fmt, ap);
+	va_end(ap);
+	r = code;
+out:
+	return r < 0 ? r : 0;
+}
+
+/* Step a single-row query: 0 on its row, SOTTO_ERR_NOTFOUND with missing if none, or an error. */
+static int
+sq_row(struct store_sqlite *s, sqlite3_stmt *st, const char *missing)
+{
+	int r;
+
+	if ((r = sqlu_step(&s->sq, st)) == 0) {
+		store_set_error(&s->base, "%s", missing);
+		r = SOTTO_ERR_NOTFOUND;
 	}
 	return r < 0 ? r : 0;
 }
 
-/* Run a prepared write and report how many rows it changed. */
+/* Count the rows a prepared count query finds for name. */
 static int
-sq_write(struct store_sqlite *s, sqlite3_stmt *st, int *changes)
+sq_count_name(struct store_sqlite *s, sqlite3_stmt *st, const char *name, uint32_t *count)
 {
-	int r;
-
-	if ((r = sqlu_run(&s->sq, st)) != 0)
-		return r;
-	if (changes != NULL)
-		*changes = sqlite3_changes(s->sq.db);
-	return 0;
+	sqlu_text(st, 1, name);
+	return sqlu_count(&s->sq, st, count);
 }
 
 static void
@@ -501,18 +533,7 @@ sq_spk_put(struct store_sqlite *s, const char *name, const struct store_spk *spk
 static int
 sq_otk_count(struct store_sqlite *s, const char *name, uint32_t *count)
 {
-	sqlite3_stmt *st = sq_stmt(s, SQ_OTK_COUNT);
-	int64_t n;
-	int r;
-
-	*count = 0;
-	sqlu_text(st, 1, name);
-	if ((r = sqlu_step(&s->sq, st)) < 0)
-		return r;
-	n = r == 1 ? sqlite3_column_int64(st, 0) : 0;
-	sqlu_done(st);
-	*count = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-	return 0;
+	return sq_count_name(s, sq_stmt(s, SQ_OTK_COUNT), name, count);
 }
 
 /* Insert one-time prekeys, then refuse the lot if the user now holds too many. */
@@ -545,18 +566,11 @@ static int
 sq_invite_use_in(struct store_sqlite *s, const uint8_t *hash, const char *used_by, int64_t now)
 {
 	sqlite3_stmt *st = sq_stmt(s, SQ_INVITE_USE);
-	int r, changes = 0;
 
 	sqlu_blob(st, 1, hash, STORE_TOKEN_HASH_BYTES);
 	sqlu_text(st, 2, used_by);
 	sqlu_int(st, 3, now);
-	if ((r = sq_write(s, st, &changes)) != 0)
-		return r;
-	if (changes == 0) {
-		store_set_error(&s->base, "invite unknown, used or expired");
-		return SOTTO_ERR_PERM;
-	}
-	return 0;
+	return sq_write_one(s, st, SOTTO_ERR_PERM, "invite unknown, used or expired");
 }
 
 static int
@@ -566,7 +580,7 @@ sq_user_register(struct store *stp, const struct store_registration *reg,
 	struct store_sqlite *s = sq(stp);
 	sqlite3_stmt *st;
 	uint32_t remaining;
-	int r, changes = 0;
+	int r;
 
 	if ((r = sq_op_begin(s)) != 0)
 		return r;
@@ -576,13 +590,8 @@ sq_user_register(struct store *stp, const struct store_registration *reg,
 	sqlu_blob(st, 3, reg->identity_key, reg->identity_key_len);
 	sqlu_int(st, 4, now);
 	sqlu_int(st, 5, reg->admin);
-	if ((r = sq_write(s, st, &changes)) != 0)
+	if ((r = sq_write_one(s, st, SOTTO_ERR_EXISTS, "user exists")) != 0)
 		goto out;
-	if (changes == 0) {
-		store_set_error(stp, "user exists");
-		r = SOTTO_ERR_EXISTS;
-		goto out;
-	}
 	if (invite_hash != NULL && (r = sq_invite_use_in(s, invite_hash, reg->name, now)) != 0)
 		goto out;
 	if ((r = sq_spk_put(s, reg->name, reg->spk, now)) != 0)
@@ -603,14 +612,7 @@ sq_user_get(struct store *stp, const char *name, struct store_user *out)
 		return r;
 	st = sq_stmt(s, SQ_USER_GET);
 	sqlu_text(st, 1, name);
-	if ((r = sqlu_step(&s->sq, st)) <= 0) {
-		if (r == 0) {
-			store_set_error(stp, "no such user");
-			r = SOTTO_ERR_NOTFOUND;
-		}
-		goto out;
-	}
-	if ((r = sq_col_name(s, st, 0, out->name)) != 0)
+	if ((r = sq_row(s, st, "no such user")) != 0 || (r = sq_col_name(s, st, 0, out->name)) != 0)
 		goto out;
 	out->identity_type = (uint32_t)sqlite3_column_int64(st, 1);
 	if ((r = sq_col_var(s, st, 2, out->identity_key, sizeof(out->identity_key),
@@ -633,20 +635,14 @@ static int
 sq_user_update(struct store_sqlite *s, enum sq_id id, const char *name, int64_t v)
 {
 	sqlite3_stmt *st;
-	int r, changes = 0;
+	int r;
 
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
 	st = sq_stmt(s, id);
 	sqlu_text(st, 1, name);
 	sqlu_int(st, 2, v);
-	if ((r = sq_write(s, st, &changes)) != 0)
-		return r;
-	if (changes == 0) {
-		store_set_error(&s->base, "no such user");
-		return SOTTO_ERR_NOTFOUND;
-	}
-	return 0;
+	return sq_write_one(s, st, SOTTO_ERR_NOTFOUND, "no such user");
 }
 
 static int
@@ -668,20 +664,15 @@ sq_user_delete(struct store *stp, const char *name)
 	        SQ_DEL_SPK, SQ_DEL_OTK, SQ_DEL_QUEUE, SQ_DEL_ACKED, SQ_DEL_BLOCKS, SQ_DEL_AUTH};
 	struct store_sqlite *s = sq(stp);
 	sqlite3_stmt *st;
-	int r, changes = 0;
 	size_t i;
+	int r;
 
 	if ((r = sq_op_begin(s)) != 0)
 		return r;
 	st = sq_stmt(s, SQ_USER_MARK_DELETED);
 	sqlu_text(st, 1, name);
-	if ((r = sq_write(s, st, &changes)) != 0)
+	if ((r = sq_write_one(s, st, SOTTO_ERR_NOTFOUND, "no such user")) != 0)
 		goto out;
-	if (changes == 0) {
-		store_set_error(stp, "no such user");
-		r = SOTTO_ERR_NOTFOUND;
-		goto out;
-	}
 	for (i = 0; i < sizeof(purge) / sizeof(purge[0]); i++) {
 		st = sq_stmt(s, purge[i]);
 		sqlu_text(st, 1, name);
@@ -700,16 +691,12 @@ sq_list_names(struct store_sqlite *s, sqlite3_stmt *st, store_name_cb cb, void *
 	int r;
 
 	while ((r = sqlu_step(&s->sq, st)) == 1) {
-		if ((r = sq_col_name(s, st, 0, name)) != 0)
+		if ((r = sq_col_name(s, st, 0, name)) != 0 ||
+		        (r = cb(arg, name, sqlite3_column_int64(st, 1))) != 0)
 			break;
-		if ((r = cb(arg, name, sqlite3_column_int64(st, 1))) != 0) {
-			if (r > 0)
-				r = 0;
-			break;
-		}
 	}
 	sqlu_done(st);
-	return r;
+	return sqlu_cb_end(r);
 }
 
 static int
@@ -750,13 +737,8 @@ sq_spk_get(struct store_sqlite *s, const char *name, struct store_spk *out)
 	int r;
 
 	sqlu_text(st, 1, name);
-	if ((r = sqlu_step(&s->sq, st)) <= 0) {
-		if (r == 0) {
-			store_set_error(&s->base, "no signed prekey");
-			r = SOTTO_ERR_NOTFOUND;
-		}
+	if ((r = sq_row(s, st, "no signed prekey")) != 0)
 		goto out;
-	}
 	out->id = (uint32_t)sqlite3_column_int64(st, 0);
 	if ((r = sq_col_fixed(s, st, 1, out->public_key, sizeof(out->public_key))) != 0)
 		goto out;
@@ -858,18 +840,25 @@ sq_acked_find(struct store_sqlite *s, const char *recipient, const char *sender,
         const uint8_t *msg_id, int *found)
 {
 	sqlite3_stmt *st = sq_stmt(s, SQ_ACKED_FIND);
-	int r;
 
-	*found = 0;
 	sqlu_text(st, 1, recipient);
 	sqlu_text(st, 2, sender);
 	sqlu_blob(st, 3, msg_id, STORE_MSG_ID_BYTES);
-	r = sqlu_step(&s->sq, st);
-	sqlu_done(st);
-	if (r < 0)
-		return r;
-	*found = r;
-	return 0;
+	return sqlu_found(&s->sq, st, found);
+}
+
+/* SQ_QUEUE_FIND bound to one queue item's key, ready to step. */
+static sqlite3_stmt *
+sq_queue_find(struct store_sqlite *s, const char *recipient, enum store_kind kind, const char *peer,
+        const uint8_t *msg_id)
+{
+	sqlite3_stmt *st = sq_stmt(s, SQ_QUEUE_FIND);
+
+	sqlu_text(st, 1, recipient);
+	sqlu_int(st, 2, kind);
+	sqlu_text(st, 3, peer);
+	sqlu_blob(st, 4, msg_id, STORE_MSG_ID_BYTES);
+	return st;
 }
 
 static int
@@ -879,6 +868,7 @@ sq_queue_push(struct store *stp, const char *recipient, enum store_kind kind, co
 {
 	struct store_sqlite *s = sq(stp);
 	sqlite3_stmt *st;
+	int64_t v = 0;
 	int r, found = 0;
 
 	if ((r = sq_op_begin(s)) != 0)
@@ -900,25 +890,14 @@ sq_queue_push(struct store *stp, const char *recipient, enum store_kind kind, co
 	sqlu_blob(st, 4, msg_id, STORE_MSG_ID_BYTES);
 	sqlu_int(st, 5, timestamp_ms);
 	sqlu_blob(st, 6, sealed, sealed_len);
-	if ((r = sqlu_step(&s->sq, st)) == 1)
-		*seq = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlu_done(st);
-	if (r < 0)
-		goto out;
-	if (r == 0) {
+	if ((r = sqlu_value(&s->sq, st, &v)) == 0) {
 		/* Already queued: report the existing item. */
 		*duplicate = 1;
-		st = sq_stmt(s, SQ_QUEUE_FIND);
-		sqlu_text(st, 1, recipient);
-		sqlu_int(st, 2, kind);
-		sqlu_text(st, 3, peer);
-		sqlu_blob(st, 4, msg_id, STORE_MSG_ID_BYTES);
-		if ((r = sqlu_step(&s->sq, st)) == 1)
-			*seq = (uint64_t)sqlite3_column_int64(st, 0);
-		sqlu_done(st);
-		if (r < 0)
-			goto out;
+		r = sqlu_value(&s->sq, sq_queue_find(s, recipient, kind, peer, msg_id), &v);
 	}
+	if (r < 0)
+		goto out;
+	*seq = (uint64_t)v;
 	r = 0;
 out:
 	if (r != 0) {
@@ -964,38 +943,23 @@ sq_queue_fetch(struct store *stp, const char *recipient, uint64_t after_seq, siz
 		m.sealed_len = (size_t)sqlite3_column_bytes(st, 5);
 		if (m.sealed == NULL)
 			m.sealed = (const uint8_t *)"";
-		if ((r = cb(arg, &m)) != 0) {
-			if (r > 0)
-				r = 0;
+		if ((r = cb(arg, &m)) != 0)
 			break;
-		}
 	}
 	sqlu_done(st);
-	return r;
+	return sqlu_cb_end(r);
 }
 
 static int
 sq_queue_count(struct store *stp, const char *recipient, uint32_t *count)
 {
 	struct store_sqlite *s = sq(stp);
-	sqlite3_stmt *st;
-	int64_t n;
 	int r;
 
-	if ((r = sq_read_ok(s)) != 0)
-		return r;
-	st = sq_stmt(s, SQ_QUEUE_COUNT);
-	sqlu_text(st, 1, recipient);
-	if ((r = sqlu_step(&s->sq, st)) < 0)
-		return r;
-	n = r == 1 ? sqlite3_column_int64(st, 0) : 0;
-	sqlu_done(st);
-	*count = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-	return 0;
+	if ((r = sq_read_ok(s)) == 0)
+		r = sq_count_name(s, sq_stmt(s, SQ_QUEUE_COUNT), recipient, count);
+	return r;
 }
-
-static int sq_group_queued(
-        struct store_sqlite *s, const char *recipient, const char *peer, const uint8_t *msg_id);
 
 static int
 sq_queue_has(struct store *stp, const char *recipient, const char *peer, const uint8_t *msg_id,
@@ -1006,23 +970,16 @@ sq_queue_has(struct store *stp, const char *recipient, const char *peer, const u
 	int r;
 
 	*found = 0;
-	if ((r = sq_read_ok(s)) != 0)
-		return r;
-	if ((r = sq_acked_find(s, recipient, peer, msg_id, found)) != 0 || *found)
-		return r;
-	st = sq_stmt(s, SQ_QUEUE_FIND);
-	sqlu_text(st, 1, recipient);
-	sqlu_int(st, 2, STORE_KIND_ENVELOPE);
-	sqlu_text(st, 3, peer);
-	sqlu_blob(st, 4, msg_id, STORE_MSG_ID_BYTES);
-	r = sqlu_step(&s->sq, st);
-	sqlu_done(st);
-	if (r == 0)
-		r = sq_group_queued(s, recipient, peer, msg_id);
-	if (r < 0)
-		return r;
-	*found = r;
-	return 0;
+	if ((r = sq_read_ok(s)) != 0 ||
+	        (r = sq_acked_find(s, recipient, peer, msg_id, found)) != 0 || *found)
+		goto out;
+	st = sq_queue_find(s, recipient, STORE_KIND_ENVELOPE, peer, msg_id);
+	if ((r = sqlu_found(&s->sq, st, found)) != 0 || *found)
+		goto out;
+	st = sq_queue_find(s, recipient, STORE_KIND_GROUP, peer, msg_id);
+	r = sqlu_found(&s->sq, st, found);
+out:
+	return r;
 }
 
 /* Append a receipt, growing the array geometrically (bounded by the rows deleted). */
@@ -1180,12 +1137,7 @@ sq_block_check(struct store *stp, const char *blocker, const char *blocked, int 
 	st = sq_stmt(s, SQ_BLOCK_CHECK);
 	sqlu_text(st, 1, blocker);
 	sqlu_text(st, 2, blocked);
-	r = sqlu_step(&s->sq, st);
-	sqlu_done(st);
-	if (r < 0)
-		return r;
-	*is_blocked = r;
-	return 0;
+	return sqlu_found(&s->sq, st, is_blocked);
 }
 
 static int
@@ -1301,7 +1253,7 @@ sq_invite_create(struct store *stp, const uint8_t *hash, const char *created_by,
 {
 	struct store_sqlite *s = sq(stp);
 	sqlite3_stmt *st;
-	int r, changes = 0;
+	int r;
 
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
@@ -1310,13 +1262,7 @@ sq_invite_create(struct store *stp, const uint8_t *hash, const char *created_by,
 	sqlu_text(st, 2, created_by);
 	sqlu_int(st, 3, now);
 	sqlu_int(st, 4, expires);
-	if ((r = sq_write(s, st, &changes)) != 0)
-		return r;
-	if (changes == 0) {
-		store_set_error(stp, "invite exists");
-		return SOTTO_ERR_EXISTS;
-	}
-	return 0;
+	return sq_write_one(s, st, SOTTO_ERR_EXISTS, "invite exists");
 }
 
 static int
@@ -1382,26 +1328,18 @@ static const char *const sqg_sql[SQG__COUNT] = {
         [SQG_DEL_CHANGES] = "DELETE FROM group_changes WHERE grp = ?1",
 };
 
+/* A group statement, ready for binding; all but SQG_MEMBER_COUNT_FOR take the group as ?1. */
 static sqlite3_stmt *
 sqg_stmt(struct store_sqlite *s, enum sqg_id id)
 {
-	sqlite3_stmt *st = s->gstmt[id];
-
-	sqlu_done(st);
-	return st;
+	return sqlu_ready(s->gstmt[id]);
 }
 
-/* A statement on one group id (and maybe a name) that returns nothing. */
-static int
-sqg_run_id(
-        struct store_sqlite *s, enum sqg_id id, const uint8_t *grp, const char *name, int *changes)
+/* A group statement with grp bound as ?1. */
+static sqlite3_stmt *
+sqg_grp(struct store_sqlite *s, enum sqg_id id, const uint8_t *grp)
 {
-	sqlite3_stmt *st = sqg_stmt(s, id);
-
-	sqlu_blob(st, 1, grp, STORE_GROUP_ID_BYTES);
-	if (name != NULL)
-		sqlu_text(st, 2, name);
-	return sq_write(s, st, changes);
+	return sq_with_id(sqg_stmt(s, id), grp, STORE_GROUP_ID_BYTES);
 }
 
 /* Record ch: its users joined with commas. */
@@ -1426,8 +1364,7 @@ sqg_change_insert(struct store_sqlite *s, const uint8_t *grp, const struct store
 		off += n;
 	}
 	users[off] = '\0';
-	st = sqg_stmt(s, SQG_CHANGE_INSERT);
-	sqlu_blob(st, 1, grp, STORE_GROUP_ID_BYTES);
+	st = sqg_grp(s, SQG_CHANGE_INSERT, grp);
 	sqlu_int(st, 2, (int64_t)ch->serial);
 	sqlu_int(st, 3, ch->op);
 	sqlu_text(st, 4, ch->signer);
@@ -1444,24 +1381,17 @@ static int
 sqg_member_add(struct store_sqlite *s, const uint8_t *grp, const char *name, int64_t now)
 {
 	sqlite3_stmt *st;
-	int r, changes = 0;
+	int r;
 
 	if ((r = sq_user_live(s, name)) != 0) {
 		if (r == SOTTO_ERR_NOTFOUND)
 			store_set_error(&s->base, "no such user: %s", name);
 		return r;
 	}
-	st = sqg_stmt(s, SQG_MEMBER_ADD);
-	sqlu_blob(st, 1, grp, STORE_GROUP_ID_BYTES);
+	st = sqg_grp(s, SQG_MEMBER_ADD, grp);
 	sqlu_text(st, 2, name);
 	sqlu_int(st, 3, now);
-	if ((r = sq_write(s, st, &changes)) != 0)
-		return r;
-	if (changes == 0) {
-		store_set_error(&s->base, "already a member: %s", name);
-		return SOTTO_ERR_EXISTS;
-	}
-	return 0;
+	return sq_write_one(s, st, SOTTO_ERR_EXISTS, "already a member: %s", name);
 }
 
 static int
@@ -1471,23 +1401,16 @@ sqg_create(struct store *stp, const uint8_t *id, const char *owner,
 	struct store_sqlite *s = sq(stp);
 	int64_t now = ch->timestamp_ms / 1000;
 	sqlite3_stmt *st;
-	int r, changes = 0;
 	size_t i;
+	int r;
 
 	if ((r = sq_op_begin(s)) != 0)
 		return r;
-	st = sqg_stmt(s, SQG_GROUP_INSERT);
-	sqlu_blob(st, 1, id, STORE_GROUP_ID_BYTES);
+	st = sqg_grp(s, SQG_GROUP_INSERT, id);
 	sqlu_text(st, 2, owner);
 	sqlu_int(st, 3, now);
-	if ((r = sq_write(s, st, &changes)) != 0)
-		goto out;
-	if (changes == 0) {
-		store_set_error(stp, "group exists");
-		r = SOTTO_ERR_EXISTS;
-		goto out;
-	}
-	if ((r = sqg_member_add(s, id, owner, now)) != 0)
+	if ((r = sq_write_one(s, st, SOTTO_ERR_EXISTS, "group exists")) != 0 ||
+	        (r = sqg_member_add(s, id, owner, now)) != 0)
 		goto out;
 	for (i = 0; i < ch->n_users; i++)
 		if ((r = sqg_member_add(s, id, ch->users[i], now)) != 0)
@@ -1502,28 +1425,19 @@ sqg_get(struct store *stp, const uint8_t *id, struct store_group *out)
 {
 	struct store_sqlite *s = sq(stp);
 	sqlite3_stmt *st;
-	int64_t n;
 	int r;
 
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
-	st = sqg_stmt(s, SQG_GROUP_GET);
-	sqlu_blob(st, 1, id, STORE_GROUP_ID_BYTES);
-	if ((r = sqlu_step(&s->sq, st)) <= 0) {
-		if (r == 0) {
-			store_set_error(stp, "no such group");
-			r = SOTTO_ERR_NOTFOUND;
-		}
+	st = sqg_grp(s, SQG_GROUP_GET, id);
+	if ((r = sq_row(s, st, "no such group")) != 0)
 		goto out;
-	}
 	memcpy(out->id, id, STORE_GROUP_ID_BYTES);
 	if ((r = sq_col_name(s, st, 0, out->owner)) != 0)
 		goto out;
 	out->serial = (uint64_t)sqlite3_column_int64(st, 1);
 	out->created = sqlite3_column_int64(st, 2);
-	n = sqlite3_column_int64(st, 3);
-	out->n_members = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-	r = 0;
+	out->n_members = sqlu_u32(sqlite3_column_int64(st, 3));
 out:
 	sqlu_done(st);
 	if (r != 0)
@@ -1537,35 +1451,28 @@ sqg_apply(struct store *stp, const uint8_t *id, const struct store_group_change 
 	struct store_sqlite *s = sq(stp);
 	int64_t now = ch->timestamp_ms / 1000;
 	sqlite3_stmt *st;
-	int r, changes = 0;
 	size_t i;
+	int r;
 
 	if ((r = sq_op_begin(s)) != 0)
 		return r;
-	st = sqg_stmt(s, SQG_GROUP_SERIAL);
-	sqlu_blob(st, 1, id, STORE_GROUP_ID_BYTES);
+	st = sqg_grp(s, SQG_GROUP_SERIAL, id);
 	sqlu_int(st, 2, (int64_t)ch->serial);
-	if ((r = sq_write(s, st, &changes)) != 0)
+	if ((r = sq_write_one(s, st, SOTTO_ERR_AGAIN,
+	             "no such group, or serial %llu is not its next",
+	             (unsigned long long)ch->serial)) != 0)
 		goto out;
-	if (changes == 0) {
-		store_set_error(stp, "no such group, or serial %llu is not its next",
-		        (unsigned long long)ch->serial);
-		r = SOTTO_ERR_AGAIN;
-		goto out;
-	}
 	for (i = 0; i < ch->n_users; i++) {
 		if (ch->op == STORE_GROUP_ADD) {
 			if ((r = sqg_member_add(s, id, ch->users[i], now)) != 0)
 				goto out;
 			continue;
 		}
-		if ((r = sqg_run_id(s, SQG_MEMBER_DEL, id, ch->users[i], &changes)) != 0)
+		st = sqg_grp(s, SQG_MEMBER_DEL, id);
+		sqlu_text(st, 2, ch->users[i]);
+		if ((r = sq_write_one(
+		             s, st, SOTTO_ERR_NOTFOUND, "not a member: %s", ch->users[i])) != 0)
 			goto out;
-		if (changes == 0) {
-			store_set_error(stp, "not a member: %s", ch->users[i]);
-			r = SOTTO_ERR_NOTFOUND;
-			goto out;
-		}
 	}
 	r = sqg_change_insert(s, id, ch);
 out:
@@ -1580,9 +1487,9 @@ sqg_delete(struct store *stp, const uint8_t *id)
 
 	if ((r = sq_op_begin(s)) != 0)
 		return r;
-	if ((r = sqg_run_id(s, SQG_DEL_MEMBERS, id, NULL, NULL)) == 0 &&
-	        (r = sqg_run_id(s, SQG_DEL_CHANGES, id, NULL, NULL)) == 0)
-		r = sqg_run_id(s, SQG_DEL_GROUP, id, NULL, NULL);
+	if ((r = sqlu_run(&s->sq, sqg_grp(s, SQG_DEL_MEMBERS, id))) == 0 &&
+	        (r = sqlu_run(&s->sq, sqg_grp(s, SQG_DEL_CHANGES, id))) == 0)
+		r = sqlu_run(&s->sq, sqg_grp(s, SQG_DEL_GROUP, id));
 	return sq_op_end(s, r);
 }
 
@@ -1595,15 +1502,9 @@ sqg_is_member(struct store *stp, const uint8_t *id, const char *name, int *membe
 
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
-	st = sqg_stmt(s, SQG_MEMBER_CHECK);
-	sqlu_blob(st, 1, id, STORE_GROUP_ID_BYTES);
+	st = sqg_grp(s, SQG_MEMBER_CHECK, id);
 	sqlu_text(st, 2, name);
-	r = sqlu_step(&s->sq, st);
-	sqlu_done(st);
-	if (r < 0)
-		return r;
-	*member = r;
-	return 0;
+	return sqlu_found(&s->sq, st, member);
 }
 
 static int
@@ -1615,8 +1516,7 @@ sqg_members(struct store *stp, const uint8_t *id, size_t limit, store_name_cb cb
 
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
-	st = sqg_stmt(s, SQG_MEMBER_LIST);
-	sqlu_blob(st, 1, id, STORE_GROUP_ID_BYTES);
+	st = sqg_grp(s, SQG_MEMBER_LIST, id);
 	sqlu_int(st, 2, (int64_t)limit);
 	return sq_list_names(s, st, cb, arg);
 }
@@ -1664,8 +1564,7 @@ sqg_changes(struct store *stp, const uint8_t *id, uint64_t after, size_t limit,
 
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
-	st = sqg_stmt(s, SQG_CHANGE_LIST);
-	sqlu_blob(st, 1, id, STORE_GROUP_ID_BYTES);
+	st = sqg_grp(s, SQG_CHANGE_LIST, id);
 	sqlu_int(st, 2, (int64_t)after);
 	sqlu_int(st, 3, (int64_t)limit);
 	while ((r = sqlu_step(&s->sq, st)) == 1) {
@@ -1691,52 +1590,23 @@ sqg_changes(struct store *stp, const uint8_t *id, uint64_t after, size_t limit,
 		free(text);
 		users = NULL;
 		text = NULL;
-		if (r != 0) {
-			if (r > 0)
-				r = 0;
+		if (r != 0)
 			break;
-		}
 	}
 	free(users);
 	free(text);
 	sqlu_done(st);
-	return r;
+	return sqlu_cb_end(r);
 }
 
 static int
 sqg_count_for(struct store *stp, const char *name, uint32_t *count)
 {
 	struct store_sqlite *s = sq(stp);
-	sqlite3_stmt *st;
-	int64_t n;
 	int r;
 
-	if ((r = sq_read_ok(s)) != 0)
-		return r;
-	st = sqg_stmt(s, SQG_MEMBER_COUNT_FOR);
-	sqlu_text(st, 1, name);
-	if ((r = sqlu_step(&s->sq, st)) < 0)
-		return r;
-	n = r == 1 ? sqlite3_column_int64(st, 0) : 0;
-	sqlu_done(st);
-	*count = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-	return 0;
-}
-
-/* 1 if recipient has a group envelope (peer, msg_id) queued, 0 if not, or an error. */
-static int
-sq_group_queued(
-        struct store_sqlite *s, const char *recipient, const char *peer, const uint8_t *msg_id)
-{
-	sqlite3_stmt *st = sq_stmt(s, SQ_QUEUE_FIND);
-	int r;
-
-	sqlu_text(st, 1, recipient);
-	sqlu_int(st, 2, STORE_KIND_GROUP);
-	sqlu_text(st, 3, peer);
-	sqlu_blob(st, 4, msg_id, STORE_MSG_ID_BYTES);
-	r = sqlu_step(&s->sq, st);
-	sqlu_done(st);
+	if ((r = sq_read_ok(s)) == 0)
+		r = sq_count_name(s, sqg_stmt(s, SQG_MEMBER_COUNT_FOR), name, count);
 	return r;
 }
 /* ---- end groups ------------------------------------------------------------------- */
@@ -1746,10 +1616,14 @@ sq_group_queued(
 static sqlite3_stmt *
 sqf_stmt(struct store_sqlite *s, enum sqf_id id)
 {
-	sqlite3_stmt *st = s->fstmt[id];
+	return sqlu_ready(s->fstmt[id]);
+}
 
-	sqlu_done(st);
-	return st;
+/* A file statement with the file id bound as ?1 (all but SQF_USAGE and SQF_EXPIRED). */
+static sqlite3_stmt *
+sqf_file(struct store_sqlite *s, enum sqf_id id, const uint8_t *file)
+{
+	return sq_with_id(sqf_stmt(s, id), file, STORE_FILE_ID_BYTES);
 }
 
 /* Fill f from a row of (uploader, size, complete, created) starting at column col. */
@@ -1777,32 +1651,25 @@ sqf_create(struct store *stp, const struct store_file *f, char (*recipients)[STO
 {
 	struct store_sqlite *s = sq(stp);
 	sqlite3_stmt *st;
-	int r, changes = 0;
 	size_t i;
+	int r;
 
 	if ((r = sq_op_begin(s)) != 0)
 		return r;
 	if ((r = sq_user_live(s, f->uploader)) != 0)
 		goto out;
-	st = sqf_stmt(s, SQF_INSERT);
-	sqlu_blob(st, 1, f->id, STORE_FILE_ID_BYTES);
+	st = sqf_file(s, SQF_INSERT, f->id);
 	sqlu_text(st, 2, f->uploader);
 	sqlu_int(st, 3, (int64_t)f->size);
 	sqlu_int(st, 4, f->created);
-	if ((r = sq_write(s, st, &changes)) != 0)
+	if ((r = sq_write_one(s, st, SOTTO_ERR_EXISTS, "file id in use")) != 0)
 		goto out;
-	if (changes == 0) {
-		store_set_error(stp, "file id in use");
-		r = SOTTO_ERR_EXISTS;
-		goto out;
-	}
 	for (i = 0; i < n; i++) {
 		if ((r = sq_user_live(s, recipients[i])) != 0) {
 			store_set_error(stp, "no such user: %s", recipients[i]);
 			goto out;
 		}
-		st = sqf_stmt(s, SQF_RCPT_INSERT);
-		sqlu_blob(st, 1, f->id, STORE_FILE_ID_BYTES);
+		st = sqf_file(s, SQF_RCPT_INSERT, f->id);
 		sqlu_text(st, 2, recipients[i]);
 		if ((r = sqlu_run(&s->sq, st)) != 0)
 			goto out;
@@ -1820,14 +1687,10 @@ sqf_get(struct store *stp, const uint8_t *id, struct store_file *out)
 
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
-	st = sqf_stmt(s, SQF_GET);
-	sqlu_blob(st, 1, id, STORE_FILE_ID_BYTES);
-	if ((r = sqlu_step(&s->sq, st)) == 1) {
+	st = sqf_file(s, SQF_GET, id);
+	if ((r = sq_row(s, st, "no such file")) == 0) {
 		memcpy(out->id, id, STORE_FILE_ID_BYTES);
 		r = sqf_row(s, st, 0, out);
-	} else if (r == 0) {
-		store_set_error(stp, "no such file");
-		r = SOTTO_ERR_NOTFOUND;
 	}
 	sqlu_done(st);
 	if (r != 0)
@@ -1844,8 +1707,7 @@ sqf_role(struct store *stp, const uint8_t *id, const char *name, enum store_file
 
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
-	st = sqf_stmt(s, SQF_ROLE);
-	sqlu_blob(st, 1, id, STORE_FILE_ID_BYTES);
+	st = sqf_file(s, SQF_ROLE, id);
 	sqlu_text(st, 2, name);
 	if ((r = sqlu_step(&s->sq, st)) == 1) {
 		*role = sqlite3_column_int(st, 0) != 0 ? STORE_FILE_FINISHED : STORE_FILE_PENDING;
@@ -1859,20 +1721,11 @@ static int
 sqf_set_complete(struct store *stp, const uint8_t *id)
 {
 	struct store_sqlite *s = sq(stp);
-	sqlite3_stmt *st;
-	int r, changes = 0;
+	int r;
 
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
-	st = sqf_stmt(s, SQF_COMPLETE);
-	sqlu_blob(st, 1, id, STORE_FILE_ID_BYTES);
-	if ((r = sq_write(s, st, &changes)) != 0)
-		return r;
-	if (changes == 0) {
-		store_set_error(stp, "no such file");
-		return SOTTO_ERR_NOTFOUND;
-	}
-	return 0;
+	return sq_write_one(s, sqf_file(s, SQF_COMPLETE, id), SOTTO_ERR_NOTFOUND, "no such file");
 }
 
 static int
@@ -1880,29 +1733,15 @@ sqf_done(struct store *stp, const uint8_t *id, const char *name, uint32_t *remai
 {
 	struct store_sqlite *s = sq(stp);
 	sqlite3_stmt *st;
-	int r, changes = 0;
-	int64_t n;
+	int r;
 
 	if ((r = sq_op_begin(s)) != 0)
 		return r;
-	st = sqf_stmt(s, SQF_DONE);
-	sqlu_blob(st, 1, id, STORE_FILE_ID_BYTES);
+	st = sqf_file(s, SQF_DONE, id);
 	sqlu_text(st, 2, name);
-	if ((r = sq_write(s, st, &changes)) != 0)
+	if ((r = sq_write_one(s, st, SOTTO_ERR_NOTFOUND, "not a recipient of this file")) != 0)
 		goto out;
-	if (changes == 0) {
-		store_set_error(stp, "not a recipient of this file");
-		r = SOTTO_ERR_NOTFOUND;
-		goto out;
-	}
-	st = sqf_stmt(s, SQF_PENDING);
-	sqlu_blob(st, 1, id, STORE_FILE_ID_BYTES);
-	if ((r = sqlu_step(&s->sq, st)) < 0)
-		goto out;
-	n = r == 1 ? sqlite3_column_int64(st, 0) : 0;
-	sqlu_done(st);
-	*remaining = n < 0 ? 0 : n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-	r = 0;
+	r = sqlu_count(&s->sq, sqf_file(s, SQF_PENDING, id), remaining);
 out:
 	return sq_op_end(s, r);
 }
@@ -1911,19 +1750,12 @@ static int
 sqf_delete(struct store *stp, const uint8_t *id)
 {
 	struct store_sqlite *s = sq(stp);
-	sqlite3_stmt *st;
 	int r;
 
 	if ((r = sq_op_begin(s)) != 0)
 		return r;
-	st = sqf_stmt(s, SQF_DELETE_RCPTS);
-	sqlu_blob(st, 1, id, STORE_FILE_ID_BYTES);
-	if ((r = sqlu_run(&s->sq, st)) != 0)
-		goto out;
-	st = sqf_stmt(s, SQF_DELETE);
-	sqlu_blob(st, 1, id, STORE_FILE_ID_BYTES);
-	r = sqlu_run(&s->sq, st);
-out:
+	if ((r = sqlu_run(&s->sq, sqf_file(s, SQF_DELETE_RCPTS, id))) == 0)
+		r = sqlu_run(&s->sq, sqf_file(s, SQF_DELETE, id));
 	return sq_op_end(s, r);
 }
 
@@ -1932,17 +1764,15 @@ sqf_usage(struct store *stp, const char *uploader, uint64_t *bytes)
 {
 	struct store_sqlite *s = sq(stp);
 	sqlite3_stmt *st;
-	int64_t n;
+	int64_t n = 0;
 	int r;
 
 	if ((r = sq_read_ok(s)) != 0)
 		return r;
 	st = sqf_stmt(s, SQF_USAGE);
 	sqlu_text(st, 1, uploader);
-	if ((r = sqlu_step(&s->sq, st)) < 0)
+	if ((r = sqlu_value(&s->sq, st, &n)) < 0)
 		return r;
-	n = r == 1 ? sqlite3_column_int64(st, 0) : 0;
-	sqlu_done(st);
 	*bytes = n < 0 ? 0 : (uint64_t)n;
 	return 0;
 }
@@ -1963,16 +1793,11 @@ sqf_list_expired(struct store *stp, int64_t before, size_t limit, store_file_cb 
 	while ((r = sqlu_step(&s->sq, st)) == 1) {
 		memset(&f, 0, sizeof(f));
 		if ((r = sq_col_fixed(s, st, 0, f.id, sizeof(f.id))) != 0 ||
-		        (r = sqf_row(s, st, 1, &f)) != 0)
+		        (r = sqf_row(s, st, 1, &f)) != 0 || (r = cb(arg, &f)) != 0)
 			break;
-		if ((r = cb(arg, &f)) != 0) {
-			if (r > 0)
-				r = 0;
-			break;
-		}
 	}
 	sqlu_done(st);
-	return r;
+	return sqlu_cb_end(r);
 }
 
 static const struct store_ops sq_ops = {

@@ -14,12 +14,18 @@
 #include "src/store-backend.h"
 
 void
+store_vset_error(struct store *st, const char *fmt, va_list ap)
+{
+	vsnprintf(st->error, sizeof(st->error), fmt, ap);
+}
+
+void
 store_set_error(struct store *st, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(st->error, sizeof(st->error), fmt, ap);
+	store_vset_error(st, fmt, ap);
 	va_end(ap);
 }
 
@@ -107,6 +113,32 @@ store_in_batch(const struct store *st)
 	return st->in_batch;
 }
 
+/* An op on one user and nothing else: the name checked, then op. */
+static int
+store_by_name(struct store *st, const char *name, int (*op)(struct store *, const char *))
+{
+	char n[STORE_NAME_MAX + 1];
+	int r;
+
+	if ((r = store_name(st, n, name)) != 0)
+		return r;
+	return op(st, n);
+}
+
+/* An op that counts something of one user: the name checked, *count 0 unless op sets it. */
+static int
+store_count_by_name(struct store *st, const char *name, uint32_t *count,
+        int (*op)(struct store *, const char *, uint32_t *))
+{
+	char n[STORE_NAME_MAX + 1];
+	int r;
+
+	*count = 0;
+	if ((r = store_name(st, n, name)) != 0)
+		return r;
+	return op(st, n, count);
+}
+
 /* A prekey set from a client: bounded signature, nothing else to check here. */
 static int
 store_spk_ok(struct store *st, const struct store_spk *spk)
@@ -183,12 +215,7 @@ store_user_set_admin(struct store *st, const char *name, int admin)
 int
 store_user_delete(struct store *st, const char *name)
 {
-	char n[STORE_NAME_MAX + 1];
-	int r;
-
-	if ((r = store_name(st, n, name)) != 0)
-		return r;
-	return st->ops->user_delete(st, n);
+	return store_by_name(st, name, st->ops->user_delete);
 }
 
 int
@@ -252,13 +279,7 @@ store_prekey_add_otks(struct store *st, const char *name, const struct store_otk
 int
 store_prekey_count_otks(struct store *st, const char *name, uint32_t *count)
 {
-	char n[STORE_NAME_MAX + 1];
-	int r;
-
-	*count = 0;
-	if ((r = store_name(st, n, name)) != 0)
-		return r;
-	return st->ops->prekey_count_otks(st, n, count);
+	return store_count_by_name(st, name, count, st->ops->prekey_count_otks);
 }
 
 int
@@ -324,13 +345,7 @@ store_queue_fetch(struct store *st, const char *recipient, uint64_t after_seq, s
 int
 store_queue_count(struct store *st, const char *recipient, uint32_t *count)
 {
-	char n[STORE_NAME_MAX + 1];
-	int r;
-
-	*count = 0;
-	if ((r = store_name(st, n, recipient)) != 0)
-		return r;
-	return st->ops->queue_count(st, n, count);
+	return store_count_by_name(st, recipient, count, st->ops->queue_count);
 }
 
 int
@@ -482,12 +497,7 @@ store_auth_fail(struct store *st, const char *name, int64_t now, uint32_t max_fa
 int
 store_auth_reset(struct store *st, const char *name)
 {
-	char n[STORE_NAME_MAX + 1];
-	int r;
-
-	if ((r = store_name(st, n, name)) != 0)
-		return r;
-	return st->ops->auth_reset(st, n);
+	return store_by_name(st, name, st->ops->auth_reset);
 }
 
 int
@@ -640,13 +650,7 @@ store_group_changes(struct store *st, const uint8_t id[STORE_GROUP_ID_BYTES], ui
 int
 store_group_count_for(struct store *st, const char *name, uint32_t *count)
 {
-	char n[STORE_NAME_MAX + 1];
-	int r;
-
-	*count = 0;
-	if ((r = store_name(st, n, name)) != 0)
-		return r;
-	return st->ops->group_count_for(st, n, count);
+	return store_count_by_name(st, name, count, st->ops->group_count_for);
 }
 
 /* --- files (issue 6) --- */
