@@ -49,8 +49,7 @@ static struct {
 
 struct peer {
 	struct lconn c;
-	uint8_t (*ids)[PROTO_MSG_ID_BYTES];
-	size_t nids;
+	struct lg_acks acks;
 };
 
 static struct {
@@ -76,38 +75,6 @@ static double
 secs_since(int64_t t0)
 {
 	return (double)(lg_now_ns() - t0) / 1e9;
-}
-
-static void
-flush_acks(struct peer *p)
-{
-	ProtobufCBinaryData ids[PROTO_MAX_ACK_IDS];
-	Sotto__DeliverAck da;
-	Sotto__Frame f;
-	size_t i;
-
-	if (p->nids == 0)
-		return;
-	for (i = 0; i < p->nids; i++)
-		ids[i] = proto_bytes(p->ids[i], PROTO_MSG_ID_BYTES);
-	sotto__deliver_ack__init(&da);
-	frame_init(&f, 0);
-	f.body_case = SOTTO__FRAME__BODY_DELIVER_ACK;
-	f.deliver_ack = &da;
-	da.msg_ids = ids;
-	da.n_msg_ids = p->nids;
-	p->nids = 0;
-	lg_send(&p->c, &f);
-}
-
-static void
-ack_id(struct peer *p, const ProtobufCBinaryData *id)
-{
-	if (id->len != PROTO_MSG_ID_BYTES)
-		return;
-	if (p->nids == PROTO_MAX_ACK_IDS)
-		flush_acks(p);
-	memcpy(p->ids[p->nids++], id->data, PROTO_MSG_ID_BYTES);
 }
 
 static void
@@ -166,12 +133,12 @@ on_frame(struct lconn *c, const Sotto__Frame *f, int64_t now, void *arg)
 		break;
 	case SOTTO__FRAME__BODY_DELIVER:
 		B.delivered++;
-		ack_id(p, &f->deliver->msg_id);
+		lg_acks_add(&p->c, &p->acks, &f->deliver->msg_id);
 		break;
 	case SOTTO__FRAME__BODY_DELIVERED:
 		B.receipts += f->delivered->n_receipts;
 		for (i = 0; i < f->delivered->n_receipts; i++)
-			ack_id(p, &f->delivered->receipts[i]->msg_id);
+			lg_acks_add(&p->c, &p->acks, &f->delivered->receipts[i]->msg_id);
 		break;
 	default:
 		break;
@@ -181,9 +148,11 @@ on_frame(struct lconn *c, const Sotto__Frame *f, int64_t now, void *arg)
 static void
 on_read(struct lconn *c, void *arg)
 {
+	struct peer *p = c->app;
+
 	(void)arg;
-	if (c->app != NULL)
-		flush_acks(c->app);
+	if (p != NULL)
+		lg_acks_flush(c, &p->acks);
 }
 
 static int
@@ -394,8 +363,7 @@ main(int argc, char **argv)
 		goto out;
 	for (i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), i == 0 ? "gsender" : "gm%zu", i - 1);
-		if (lg_user_new(&users[i], name) != 0 ||
-		        (ps[i].ids = calloc(PROTO_MAX_ACK_IDS, sizeof(*ps[i].ids))) == NULL)
+		if (lg_user_new(&users[i], name) != 0 || lg_acks_init(&ps[i].acks) != 0)
 			goto out;
 	}
 	if (lg_init(&lg, s.port, NSRC, err, sizeof(err)) != 0) {
@@ -507,7 +475,7 @@ out:
 	fflush(stdout);
 	for (i = 0; ps != NULL && i < n; i++) {
 		lg_conn_free(&ps[i].c);
-		free(ps[i].ids);
+		lg_acks_free(&ps[i].acks);
 	}
 	for (i = 0; users != NULL && i < n; i++)
 		lg_user_free(&users[i]);

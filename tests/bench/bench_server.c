@@ -74,9 +74,8 @@ struct peer {
 	uint32_t idx;
 	uint64_t quota, sent, acked;
 	uint32_t outstanding;
-	int64_t *send_ns; /* ACK_RING send times (latency test) */
-	uint8_t (*ids)[PROTO_MSG_ID_BYTES];
-	size_t nids; /* ids to acknowledge after this read pass */
+	int64_t *send_ns;    /* ACK_RING send times (latency test) */
+	struct lg_acks acks; /* to acknowledge after this read pass */
 };
 
 /* What the callbacks count. */
@@ -148,38 +147,6 @@ peer_send(struct peer *p, int64_t now)
 }
 
 static void
-peer_flush_acks(struct peer *p)
-{
-	ProtobufCBinaryData ids[PROTO_MAX_ACK_IDS];
-	Sotto__DeliverAck da;
-	Sotto__Frame f;
-	size_t i;
-
-	if (p->nids == 0)
-		return;
-	for (i = 0; i < p->nids; i++)
-		ids[i] = proto_bytes(p->ids[i], PROTO_MSG_ID_BYTES);
-	sotto__deliver_ack__init(&da);
-	frame_init(&f, 0);
-	f.body_case = SOTTO__FRAME__BODY_DELIVER_ACK;
-	f.deliver_ack = &da;
-	da.msg_ids = ids;
-	da.n_msg_ids = p->nids;
-	p->nids = 0;
-	lg_send(&p->c, &f);
-}
-
-static void
-peer_ack_id(struct peer *p, const ProtobufCBinaryData *id)
-{
-	if (id->len != PROTO_MSG_ID_BYTES)
-		return;
-	if (p->nids == PROTO_MAX_ACK_IDS)
-		peer_flush_acks(p);
-	memcpy(p->ids[p->nids++], id->data, PROTO_MSG_ID_BYTES);
-}
-
-static void
 lat_add(int64_t *v, size_t *n, int64_t sent, int64_t now)
 {
 	if (v != NULL && sent >= B.lat_from && sent < B.lat_to && *n < B.caplat)
@@ -220,12 +187,12 @@ on_frame(struct lconn *c, const Sotto__Frame *f, int64_t now, void *arg)
 			memcpy(&ts, f->deliver->sealed.data, sizeof(ts));
 			lat_add(B.lat, &B.nlat, ts, now);
 		}
-		peer_ack_id(p, &f->deliver->msg_id);
+		lg_acks_add(&p->c, &p->acks, &f->deliver->msg_id);
 		break;
 	case SOTTO__FRAME__BODY_DELIVERED:
 		B.receipts += f->delivered->n_receipts;
 		for (i = 0; B.ack_receipts && i < f->delivered->n_receipts; i++)
-			peer_ack_id(p, &f->delivered->receipts[i]->msg_id);
+			lg_acks_add(&p->c, &p->acks, &f->delivered->receipts[i]->msg_id);
 		break;
 	default:
 		break;
@@ -235,7 +202,9 @@ on_frame(struct lconn *c, const Sotto__Frame *f, int64_t now, void *arg)
 static void
 on_read(struct lconn *c, void *arg)
 {
-	peer_flush_acks(c->app);
+	struct peer *p = c->app;
+
+	lg_acks_flush(c, &p->acks);
 }
 
 static void
@@ -257,7 +226,7 @@ peers_alloc(struct peer **out, size_t n, int ring)
 		return -1;
 	for (i = 0; i < n; i++) {
 		p[i].idx = (uint32_t)i;
-		if ((p[i].ids = calloc(PROTO_MAX_ACK_IDS, sizeof(*p[i].ids))) == NULL)
+		if (lg_acks_init(&p[i].acks) != 0)
 			return -1;
 		if (ring && (p[i].send_ns = calloc(ACK_RING, sizeof(int64_t))) == NULL)
 			return -1;
@@ -272,7 +241,7 @@ peers_free(struct peer *p, size_t n)
 
 	for (i = 0; p != NULL && i < n; i++) {
 		lg_conn_free(&p[i].c);
-		free(p[i].ids);
+		lg_acks_free(&p[i].acks);
 		free(p[i].send_ns);
 	}
 	free(p);

@@ -661,6 +661,54 @@ lc_flush(struct lconn *c)
 		lc_set_events(c, 0);
 }
 
+int
+lg_acks_init(struct lg_acks *a)
+{
+	a->n = 0;
+	a->ids = calloc(PROTO_MAX_ACK_IDS, sizeof(*a->ids));
+	return a->ids != NULL ? 0 : -1;
+}
+
+void
+lg_acks_free(struct lg_acks *a)
+{
+	free(a->ids);
+	a->ids = NULL;
+	a->n = 0;
+}
+
+void
+lg_acks_flush(struct lconn *c, struct lg_acks *a)
+{
+	ProtobufCBinaryData ids[PROTO_MAX_ACK_IDS];
+	Sotto__DeliverAck da;
+	Sotto__Frame f;
+	size_t i;
+
+	if (a->n == 0)
+		return;
+	for (i = 0; i < a->n; i++)
+		ids[i] = proto_bytes(a->ids[i], PROTO_MSG_ID_BYTES);
+	sotto__deliver_ack__init(&da);
+	frame_init(&f, 0);
+	f.body_case = SOTTO__FRAME__BODY_DELIVER_ACK;
+	f.deliver_ack = &da;
+	da.msg_ids = ids;
+	da.n_msg_ids = a->n;
+	a->n = 0;
+	lg_send(c, &f);
+}
+
+void
+lg_acks_add(struct lconn *c, struct lg_acks *a, const ProtobufCBinaryData *id)
+{
+	if (id->len != PROTO_MSG_ID_BYTES)
+		return;
+	if (a->n == PROTO_MAX_ACK_IDS)
+		lg_acks_flush(c, a);
+	memcpy(a->ids[a->n++], id->data, PROTO_MSG_ID_BYTES);
+}
+
 void
 lg_flush_all(struct lg *lg)
 {

@@ -155,6 +155,19 @@ uint64_t lg_next_id(struct lconn *c);
 int lg_send(struct lconn *c, const Sotto__Frame *f);
 /* Write what every connection has queued. */
 void lg_flush_all(struct lg *lg);
+
+/* Ids to acknowledge, gathered during a read pass and sent as one DeliverAck. */
+struct lg_acks {
+	uint8_t (*ids)[PROTO_MSG_ID_BYTES]; /* PROTO_MAX_ACK_IDS of them */
+	size_t n;
+};
+
+int lg_acks_init(struct lg_acks *a);
+void lg_acks_free(struct lg_acks *a);
+/* Note id (ignored unless PROTO_MSG_ID_BYTES long); a full batch goes out first. */
+void lg_acks_add(struct lconn *c, struct lg_acks *a, const ProtobufCBinaryData *id);
+/* Queue the gathered ids on c as one DeliverAck, if there are any. */
+void lg_acks_flush(struct lconn *c, struct lg_acks *a);
 /* Wait up to timeout_ms for events, handle them, flush; the number of events or -1. */
 int lg_poll(struct lg *lg, int timeout_ms);
 /* Close now (close_notify when possible) into LC_DONE; no callback. */

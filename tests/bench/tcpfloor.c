@@ -46,38 +46,28 @@ fail(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* All n bytes through fd, writing or reading: 0, or -1 at an error or the end of the stream. */
 static int
-write_all(int fd, const uint8_t *p, size_t n)
+io_all(int fd, uint8_t *p, size_t n, int writing)
 {
-	ssize_t w;
+	ssize_t k;
 
 	while (n > 0) {
-		w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
+		k = writing ? write(fd, p, n) : read(fd, p, n);
+		if (k < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
+		if (k <= 0)
 			return -1;
-		p += w;
-		n -= (size_t)w;
+		p += k;
+		n -= (size_t)k;
 	}
 	return 0;
 }
 
 static int
-read_all(int fd, uint8_t *p, size_t n)
+write_all(int fd, const uint8_t *p, size_t n)
 {
-	ssize_t r;
-
-	while (n > 0) {
-		r = read(fd, p, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
+	return io_all(fd, (uint8_t *)(uintptr_t)p, n, 1);
 }
 
 /* Accept n connections, each naming its slot in its first 4 bytes, into fd[] and ep. */
@@ -91,7 +81,7 @@ relay_accept(int ls, size_t n, int ep, int *fd)
 	int c, one = 1;
 
 	for (got = 0; got < n; got++) {
-		if ((c = accept(ls, NULL, NULL)) < 0 || read_all(c, idx, sizeof(idx)) != 0)
+		if ((c = accept(ls, NULL, NULL)) < 0 || io_all(c, idx, sizeof(idx), 0) != 0)
 			return -1;
 		slot = (uint32_t)idx[0] << 24 | (uint32_t)idx[1] << 16 | (uint32_t)idx[2] << 8 |
 		       idx[3];
