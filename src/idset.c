@@ -215,13 +215,6 @@ idring_has(const struct idring *r, const uint8_t fp[IDSET_FP_BYTES])
 	return 0;
 }
 
-void
-idring_prefetch(const struct idring *r, const uint8_t fp[IDSET_FP_BYTES])
-{
-	if (r->count > 0)
-		__builtin_prefetch(&r->slot[(uint32_t)idset_word(fp, 0) & r->mask]);
-}
-
 /* ---- idbloom: what the store holds, approximately ------------------------------------- */
 
 struct idbloom {

@@ -38,8 +38,6 @@ void idring_free(struct idring *r);
 /* Remember fp, forgetting the oldest once max are held; SOTTO_ERR_NOMEM leaves r as it was. */
 int idring_add(struct idring *r, const uint8_t fp[IDSET_FP_BYTES]) SOTTO_WUR;
 int idring_has(const struct idring *r, const uint8_t fp[IDSET_FP_BYTES]);
-/* Start loading what idring_has(r, fp) will read; a hint, nothing else. */
-void idring_prefetch(const struct idring *r, const uint8_t fp[IDSET_FP_BYTES]);
 size_t idring_count(const struct idring *r);
 
 struct idbloom;
