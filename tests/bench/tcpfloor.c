@@ -228,6 +228,29 @@ relay_listen(struct sockaddr_in *a)
 	return ls;
 }
 
+/*
+ * Listen on a free port (its address in a) and fork: the child gets 0 and the
+ * socket in *ls; the parent gets the child's pid, its own copy closed, or -1.
+ */
+static pid_t
+relay_fork(struct sockaddr_in *a, int *ls, char *err, size_t errlen)
+{
+	pid_t pid;
+
+	if ((*ls = relay_listen(a)) < 0) {
+		fail(err, errlen, "relay socket: %s", strerror(errno));
+		return -1;
+	}
+	fflush(NULL);
+	if ((pid = fork()) < 0)
+		fail(err, errlen, "fork: %s", strerror(errno));
+	if (pid != 0) {
+		close(*ls);
+		*ls = -1;
+	}
+	return pid;
+}
+
 static void
 raise_fd_limit(size_t want)
 {
@@ -324,19 +347,10 @@ tcpfloor_run(const struct tcpfloor_opts *o, struct tcpfloor_result *r, char *err
 	}
 	for (i = 0; i < o->pairs; i++)
 		ps[i].fd[0] = ps[i].fd[1] = -1;
-	if ((ls = relay_listen(&a)) < 0) {
-		fail(err, errlen, "relay socket: %s", strerror(errno));
+	if ((pid = relay_fork(&a, &ls, err, errlen)) < 0)
 		goto out;
-	}
-	fflush(NULL);
-	if ((pid = fork()) < 0) {
-		fail(err, errlen, "fork: %s", strerror(errno));
-		goto out;
-	}
 	if (pid == 0)
 		relay_pairs(ls, o->pairs);
-	close(ls);
-	ls = -1;
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
 	        (tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0) {
 		fail(err, errlen, "epoll: %s", strerror(errno));
@@ -515,19 +529,10 @@ tcpfloor_fanout(
 	}
 	for (i = 0; i < n; i++)
 		fd[i] = -1;
-	if ((ls = relay_listen(&a)) < 0) {
-		fail(err, errlen, "relay socket: %s", strerror(errno));
+	if ((pid = relay_fork(&a, &ls, err, errlen)) < 0)
 		goto out;
-	}
-	fflush(NULL);
-	if ((pid = fork()) < 0) {
-		fail(err, errlen, "fork: %s", strerror(errno));
-		goto out;
-	}
 	if (pid == 0)
 		relay_fanout(ls, o, writes);
-	close(ls);
-	ls = -1;
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		fail(err, errlen, "epoll: %s", strerror(errno));
 		goto out;

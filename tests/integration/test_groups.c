@@ -215,6 +215,20 @@ get_group(struct client_conn *c, const uint8_t gid[16], uint64_t since, uint32_t
 }
 
 /* SendGroup text with msg_id (random if all zero): the AckGroup, or NULL with *code. */
+/* req, a SendGroup of text under id to group gid, pointing into sg. */
+static void
+send_group_frame(Sotto__Frame *req, Sotto__SendGroup *sg, const uint8_t gid[16], const char *text,
+        const uint8_t id[16])
+{
+	sotto__send_group__init(sg);
+	sg->msg_id = proto_bytes(id, 16);
+	sg->group_id = proto_bytes(gid, 16);
+	sg->sealed = proto_bytes(text, strlen(text));
+	frame_init(req, 0);
+	req->body_case = SOTTO__FRAME__BODY_SEND_GROUP;
+	req->send_group = sg;
+}
+
 static Sotto__Frame *
 send_group(struct client_conn *c, const uint8_t gid[16], const char *text, uint8_t id[16],
         uint32_t *code)
@@ -225,13 +239,7 @@ send_group(struct client_conn *c, const uint8_t gid[16], const char *text, uint8
 
 	if (memcmp(id, zero, 16) == 0)
 		sotto_random(id, 16);
-	sotto__send_group__init(&sg);
-	sg.msg_id = proto_bytes(id, 16);
-	sg.group_id = proto_bytes(gid, 16);
-	sg.sealed = proto_bytes(text, strlen(text));
-	frame_init(&req, 0);
-	req.body_case = SOTTO__FRAME__BODY_SEND_GROUP;
-	req.send_group = &sg;
+	send_group_frame(&req, &sg, gid, text, id);
 	if ((*code = request(c, &req, &rep)) != 0) {
 		frame_free(rep);
 		return NULL;
@@ -679,13 +687,7 @@ send_group_nowait(
 	Sotto__Frame req;
 	uint64_t rid;
 
-	sotto__send_group__init(&sg);
-	sg.msg_id = proto_bytes(id, 16);
-	sg.group_id = proto_bytes(gid, 16);
-	sg.sealed = proto_bytes(text, strlen(text));
-	frame_init(&req, 0);
-	req.body_case = SOTTO__FRAME__BODY_SEND_GROUP;
-	req.send_group = &sg;
+	send_group_frame(&req, &sg, gid, text, id);
 	cr_assert_eq(client_conn_send(c, &req, &rid), 0, "%s", client_conn_error(c));
 }
 
