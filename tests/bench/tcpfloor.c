@@ -99,6 +99,31 @@ relay_accept(int ls, size_t n, int ep, int *fd)
 	return 0;
 }
 
+/* In the relay: die with the generator, and take its n connections; the epoll fd or -1. */
+static int
+relay_start(int ls, size_t n, int *fd)
+{
+	int ep;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || relay_accept(ls, n, ep, fd) != 0)
+		return -1;
+	return ep;
+}
+
+/* The next events (at least one); the relay ends if it cannot wait. */
+static int
+relay_wait(int ep, struct epoll_event *ev)
+{
+	int k;
+
+	while ((k = epoll_wait(ep, ev, EVENTS, -1)) < 0) {
+		if (errno != EINTR)
+			_exit(2);
+	}
+	return k;
+}
+
 /*
  * The pair relay: moves what one connection of a pair sends to the other
  * until the generator closes.  Never returns.
@@ -112,16 +137,10 @@ relay_pairs(int ls, size_t pairs)
 	uint8_t *buf = malloc(IO_BYTES);
 	ssize_t r;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (fd == NULL || buf == NULL || (ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-	        relay_accept(ls, n, ep, fd) != 0)
+	if (fd == NULL || buf == NULL || (ep = relay_start(ls, n, fd)) < 0)
 		_exit(2);
 	for (;;) {
-		k = epoll_wait(ep, ev, EVENTS, -1);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			_exit(2);
+		k = relay_wait(ep, ev);
 		for (j = 0; j < k; j++) {
 			i = ev[j].data.u32;
 			r = read(fd[i], buf, IO_BYTES);
@@ -150,16 +169,11 @@ relay_fanout(int ls, const struct tcpfanout_opts *o, volatile uint64_t *writes)
 	uint8_t *buf = malloc(IO_BYTES), *ack = calloc(o->window, o->ack_bytes);
 	ssize_t r;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (fd == NULL || acked == NULL || rx == NULL || buf == NULL || ack == NULL ||
-	        (ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || relay_accept(ls, n, ep, fd) != 0)
+	        (ep = relay_start(ls, n, fd)) < 0)
 		_exit(2);
 	for (;;) {
-		k = epoll_wait(ep, ev, EVENTS, -1);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			_exit(2);
+		k = relay_wait(ep, ev);
 		for (j = 0; j < k; j++) {
 			i = ev[j].data.u32;
 			if ((r = read(fd[i], buf, IO_BYTES)) <= 0)
