@@ -265,6 +265,20 @@ relay_fork(struct sockaddr_in *a, int *ls, char *err, size_t errlen)
 	return pid;
 }
 
+/* The generator's end of a run: the relay killed and reaped, its sockets closed. */
+static void
+relay_stop(pid_t pid, int ls, int ep)
+{
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	if (ls >= 0)
+		close(ls);
+	if (ep >= 0)
+		close(ep);
+}
+
 static void
 raise_fd_limit(size_t want)
 {
@@ -487,14 +501,7 @@ out:
 				close(ps[i].fd[1]);
 		}
 	}
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
-	if (ls >= 0)
-		close(ls);
-	if (ep >= 0)
-		close(ep);
+	relay_stop(pid, ls, ep);
 	if (tfd >= 0)
 		close(tfd);
 	free(ps);
@@ -620,14 +627,7 @@ out:
 		if (fd[i] >= 0)
 			close(fd[i]);
 	}
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
-	if (ls >= 0)
-		close(ls);
-	if (ep >= 0)
-		close(ep);
+	relay_stop(pid, ls, ep);
 	if (map != MAP_FAILED)
 		munmap(map, sizeof(uint64_t));
 	free(fd);
